@@ -1,0 +1,190 @@
+"""Every environment variable the container reads, parsed once into typed settings.
+
+Nothing else in the package touches ``os.environ``: this keeps the SageMaker contract
+(which variables exist, their defaults, their aliases) in one place that can be read
+and tested on its own.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping
+
+DEFAULT_ML_ROOT = "/opt/ml"
+DEFAULT_PORT = 8080
+DEFAULT_TIMEOUT_SECONDS = 60
+DEFAULT_MAX_PAYLOAD_MB = 6
+BATCH_MAX_PAYLOAD_MB = 100
+
+
+class SettingsError(ValueError):
+    """An environment variable holds a value the container cannot use."""
+
+
+@dataclass(frozen=True)
+class MLPaths:
+    """SageMaker's /opt/ml layout, rooted anywhere (``SAGEMAKER_BASE_DIR``) for local runs."""
+
+    root: Path
+
+    @property
+    def input_config(self) -> Path:
+        return self.root / "input" / "config"
+
+    @property
+    def hyperparameters(self) -> Path:
+        return self.input_config / "hyperparameters.json"
+
+    @property
+    def input_data_config(self) -> Path:
+        return self.input_config / "inputdataconfig.json"
+
+    @property
+    def resource_config(self) -> Path:
+        return self.input_config / "resourceconfig.json"
+
+    def channel(self, name: str) -> Path:
+        return self.root / "input" / "data" / name
+
+    @property
+    def model(self) -> Path:
+        return self.root / "model"
+
+    @property
+    def models(self) -> Path:
+        """Multi-model endpoints: SageMaker extracts each model under here."""
+        return self.root / "models"
+
+    @property
+    def output(self) -> Path:
+        return self.root / "output"
+
+    @property
+    def output_data(self) -> Path:
+        return self.output / "data"
+
+    @property
+    def failure(self) -> Path:
+        return self.output / "failure"
+
+
+@dataclass(frozen=True)
+class ServingSettings:
+    """What `serve`, nginx, gunicorn and the Flask app need to know."""
+
+    paths: MLPaths
+    port: int
+    listen_address: str
+    workers: int
+    predict_threads: int
+    timeout_seconds: int
+    max_payload_mb: int
+    batch: bool
+    batch_strategy: str
+    max_concurrent_transforms: int
+    multi_model: bool
+    predictor_backend: str  # "auto" (lleaves when it compiles and agrees), "lleaves", "lightgbm"
+    compile_cache_dir: Path
+    compile_timeout_seconds: int
+    compiled_model: Path | None  # set by `serve` for its workers once the model is compiled
+    log_level: str
+
+    @property
+    def max_payload_bytes(self) -> int:
+        return self.max_payload_mb * 1024 * 1024
+
+
+def _first(env: Mapping[str, str], *names: str) -> tuple[str, str] | None:
+    for name in names:
+        value = env.get(name, "").strip()
+        if value:
+            return name, value
+    return None
+
+
+def _int(env: Mapping[str, str], *names: str, default: int, minimum: int = 1, maximum: int | None = None) -> int:
+    found = _first(env, *names)
+    if found is None:
+        return default
+    name, raw = found
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name}={raw!r} is not a whole number") from None
+    if value < minimum or (maximum is not None and value > maximum):
+        bound = f"between {minimum} and {maximum}" if maximum is not None else f"at least {minimum}"
+        raise SettingsError(f"{name}={value} must be {bound}")
+    return value
+
+
+def _bool(env: Mapping[str, str], name: str) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if raw in ("", "0", "false", "no", "off"):
+        return False
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    raise SettingsError(f"{name}={env[name]!r} must be true or false")
+
+
+def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...], default: str) -> str:
+    raw = env.get(name, "").strip().lower() or default
+    if raw not in choices:
+        raise SettingsError(f"{name}={raw!r} must be one of {', '.join(choices)}")
+    return raw
+
+
+def available_cores() -> int:
+    """CPUs this process may really use: the affinity mask, capped by a cgroup CPU quota."""
+    cores = len(os.sched_getaffinity(0))
+    try:
+        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()
+        if quota != "max":
+            cores = min(cores, max(1, int(int(quota) // int(period))))
+    except (OSError, ValueError):
+        pass
+    return max(1, cores)
+
+
+def ml_paths(env: Mapping[str, str] | None = None) -> MLPaths:
+    env = os.environ if env is None else env
+    return MLPaths(Path(env.get("SAGEMAKER_BASE_DIR", "").strip() or DEFAULT_ML_ROOT))
+
+
+def serving_settings(env: Mapping[str, str] | None = None) -> ServingSettings:
+    """Read the serving settings; raises SettingsError naming the bad variable."""
+    env = os.environ if env is None else env
+    cores = available_cores()
+    workers = _int(env, "SAGEMAKER_MODEL_SERVER_WORKERS", "MODEL_SERVER_WORKERS", default=cores, maximum=256)
+    # LightGBM/OpenMP crawl or hang when oversubscribed: share the cores between workers.
+    default_threads = max(1, cores // workers)
+    predict_threads = _int(env, "LIGHTGBM_PREDICT_THREADS", default=default_threads, maximum=cores)
+    if workers * predict_threads > cores and "LIGHTGBM_PREDICT_THREADS" in env:
+        raise SettingsError(
+            f"LIGHTGBM_PREDICT_THREADS={predict_threads} with {workers} workers would use "
+            f"{workers * predict_threads} threads on {cores} cores; lower one of them"
+        )
+    batch = _bool(env, "SAGEMAKER_BATCH")
+    payload_default = DEFAULT_MAX_PAYLOAD_MB
+    max_payload_mb = _int(env, "SAGEMAKER_MAX_PAYLOAD_IN_MB", default=payload_default, maximum=BATCH_MAX_PAYLOAD_MB)
+    return ServingSettings(
+        paths=ml_paths(env),
+        port=_int(env, "SAGEMAKER_BIND_TO_PORT", default=DEFAULT_PORT, maximum=65535),
+        listen_address=env.get("SERVE_LISTEN_ADDRESS", "").strip() or "0.0.0.0",
+        workers=workers,
+        predict_threads=predict_threads,
+        timeout_seconds=_int(
+            env, "SAGEMAKER_MODEL_SERVER_TIMEOUT", "MODEL_SERVER_TIMEOUT", default=DEFAULT_TIMEOUT_SECONDS, maximum=3600
+        ),
+        max_payload_mb=max_payload_mb,
+        batch=batch,
+        batch_strategy=_choice(env, "SAGEMAKER_BATCH_STRATEGY", ("multi_record", "single_record"), "multi_record").upper(),
+        max_concurrent_transforms=_int(env, "SAGEMAKER_MAX_CONCURRENT_TRANSFORMS", default=workers, maximum=256),
+        multi_model=_bool(env, "SAGEMAKER_MULTI_MODEL"),
+        predictor_backend=_choice(env, "LIGHTGBM_PREDICTOR", ("auto", "lleaves", "lightgbm"), "auto"),
+        compile_cache_dir=Path(env.get("LIGHTGBM_COMPILE_CACHE", "").strip() or "/tmp/lightgbm-container-cache"),
+        compile_timeout_seconds=_int(env, "LIGHTGBM_COMPILE_TIMEOUT", default=300, maximum=3600),
+        compiled_model=Path(env["LIGHTGBM_COMPILED_MODEL"]) if env.get("LIGHTGBM_COMPILED_MODEL") else None,
+        log_level=_choice(env, "LOG_LEVEL", ("debug", "info", "warning", "error"), "info").upper(),
+    )

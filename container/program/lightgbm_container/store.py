@@ -1,0 +1,30 @@
+"""Model stores answer "give me the model for this request".
+
+Single-model mode has exactly one model, loaded before the worker accepts traffic, so
+``/ping`` can answer 200 without doing any work.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+
+from .model import LoadedModel, load_model
+from .settings import ServingSettings
+
+log = logging.getLogger(__name__)
+
+
+class SingleModelStore:
+    def __init__(self, settings: ServingSettings) -> None:
+        self.model = load_model(settings.paths.model, settings.predict_threads, settings.compiled_model)
+        # One throw-away prediction: first-call costs (thread pools, lazy imports) are paid now, not by a caller.
+        self.model.predict(np.zeros((1, self.model.num_features)))
+        log.info("model loaded: %s", self.model.describe())
+
+    def ready(self) -> bool:
+        return True
+
+    def get(self) -> LoadedModel:
+        return self.model

@@ -1,0 +1,171 @@
+"""`serve`: start nginx and gunicorn, watch both, drain both on SIGTERM.
+
+The supervisor never imports LightGBM: OpenMP must not be initialised in a process that
+forks workers. It checks the model directory first (a clear error beats a crash loop),
+compiles the model with lleaves when asked (cached; see :mod:`.compiled`), then starts
+gunicorn on a unix socket and nginx in front of it.
+
+Shutdown order on SIGTERM matters for draining: nginx stops accepting and waits for the
+requests it has in flight (which gunicorn is serving), then gunicorn stops gracefully.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from .compiled import ensure_compiled
+from .logging_setup import configure_logging
+from .model import ModelLoadError, find_model_file
+from .settings import ServingSettings, SettingsError, serving_settings
+
+log = logging.getLogger("serve")
+
+PROGRAM_DIR = Path(__file__).resolve().parent.parent
+NGINX_TEMPLATE = PROGRAM_DIR / "nginx.conf.template"
+#: SageMaker kills 30 s after SIGTERM; leave a margin for the supervisor itself.
+GRACE_SECONDS = 25
+
+
+def render_nginx_conf(settings: ServingSettings, run_dir: Path, socket: Path, access_log: str = "/dev/stdout") -> str:
+    values = {
+        "RUN_DIR": str(run_dir),
+        "SOCKET": str(socket),
+        "LISTEN": settings.listen_address,
+        "PORT": str(settings.port),
+        "MAX_BODY_MB": str(settings.max_payload_mb),
+        "BODY_BUFFER_MB": str(min(settings.max_payload_mb, 16)),
+        "TIMEOUT": str(settings.timeout_seconds),
+        # gunicorn's own timeout kills a stuck worker first; nginx waits a little longer.
+        "PROXY_TIMEOUT": str(settings.timeout_seconds + 5),
+        "GRACE": str(GRACE_SECONDS),
+        "ACCESS_LOG": access_log,
+    }
+    text = NGINX_TEMPLATE.read_text()
+    for key, value in values.items():
+        text = text.replace(f"@{key}@", value)
+    return text
+
+
+def gunicorn_command(settings: ServingSettings, socket: Path, run_dir: Path) -> list[str]:
+    return [
+        sys.executable, "-m", "gunicorn",
+        "--chdir", str(PROGRAM_DIR),
+        "--bind", f"unix:{socket}",
+        "--workers", str(settings.workers),
+        "--worker-class", "sync",
+        "--timeout", str(settings.timeout_seconds),
+        "--graceful-timeout", str(GRACE_SECONDS),
+        "--log-level", settings.log_level.lower(),
+        "--worker-tmp-dir", str(run_dir),
+        "--no-control-socket",
+        "wsgi:app",
+    ]  # fmt: skip
+
+
+def _worker_environment(settings: ServingSettings) -> dict[str, str]:
+    env = dict(os.environ)
+    # Belt and braces with the per-call thread count: OpenMP in each worker uses its share only.
+    env["OMP_NUM_THREADS"] = str(settings.predict_threads)
+    env["PYTHONUNBUFFERED"] = "1"
+    if not settings.multi_model and settings.predictor_backend != "lightgbm":
+        model_file, _ = find_model_file(settings.paths.model)
+        compiled = ensure_compiled(model_file, settings.compile_cache_dir, settings.compile_timeout_seconds)
+        if compiled is not None:
+            env["LIGHTGBM_COMPILED_MODEL"] = str(compiled)
+        elif settings.predictor_backend == "lleaves":
+            raise ModelLoadError("LIGHTGBM_PREDICTOR=lleaves but the model could not be compiled (see above)")
+    return env
+
+
+class Supervisor:
+    def __init__(self, settings: ServingSettings) -> None:
+        self.settings = settings
+        self.run_dir = Path(tempfile.mkdtemp(prefix="lightgbm-serve-"))
+        self.run_dir.chmod(0o755)  # nginx workers drop root privileges and must reach the socket
+        self.socket = self.run_dir / "gunicorn.sock"
+        self.stopping = False
+        self.children: dict[str, subprocess.Popen] = {}
+
+    def start(self, env: dict[str, str]) -> None:
+        conf = self.run_dir / "nginx.conf"
+        conf.write_text(render_nginx_conf(self.settings, self.run_dir, self.socket))
+        # Own sessions: a terminal's Ctrl-C reaches only us, and we stop the children in order.
+        self.children["gunicorn"] = subprocess.Popen(
+            gunicorn_command(self.settings, self.socket, self.run_dir), env=env, start_new_session=True
+        )
+        self.children["nginx"] = subprocess.Popen(
+            ["nginx", "-c", str(conf), "-p", str(self.run_dir), "-e", "stderr"], start_new_session=True
+        )
+
+    def request_stop(self, signum: int, _frame: object) -> None:
+        if not self.stopping:
+            log.info("received %s: draining in-flight requests (up to %d s)", signal.Signals(signum).name, GRACE_SECONDS)
+        self.stopping = True
+
+    def watch(self) -> int:
+        """Wait for a stop signal or a child's death; returns serve's exit code."""
+        while not self.stopping:
+            for name, child in self.children.items():
+                code = child.poll()
+                if code is not None:
+                    log.error("%s exited unexpectedly with code %s; stopping", name, code)
+                    self.shutdown()
+                    return 1
+            time.sleep(0.2)
+        self.shutdown()
+        return 0
+
+    def shutdown(self) -> None:
+        deadline = time.monotonic() + GRACE_SECONDS
+        # nginx first: it stops accepting and finishes the requests gunicorn is working on.
+        for name, sig in (("nginx", signal.SIGQUIT), ("gunicorn", signal.SIGTERM)):
+            child = self.children.get(name)
+            if child is None or child.poll() is not None:
+                continue
+            child.send_signal(sig)
+            try:
+                child.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                log.warning("%s did not stop in time; killing it", name)
+                child.kill()
+                child.wait()
+        shutil.rmtree(self.run_dir, ignore_errors=True)
+        log.info("stopped")
+
+
+def main() -> int:
+    try:
+        settings = serving_settings()
+    except SettingsError as exc:
+        print(f"serve: invalid setting: {exc}", file=sys.stderr)
+        return 2
+    configure_logging(settings.log_level)
+    if shutil.which("nginx") is None:
+        log.error("nginx is not installed or not on PATH (apt-get install nginx-light)")
+        return 1
+    try:
+        env = _worker_environment(settings)
+    except ModelLoadError as exc:
+        log.error("cannot serve: %s", exc)
+        return 1
+    supervisor = Supervisor(settings)
+    signal.signal(signal.SIGTERM, supervisor.request_stop)
+    signal.signal(signal.SIGINT, supervisor.request_stop)
+    mode = "multi-model" if settings.multi_model else "single-model"
+    log.info(
+        "starting %s server on %s:%d: %d gunicorn sync workers x %d LightGBM thread(s), timeout %d s, "
+        "max body %d MB, model dir %s",
+        mode, settings.listen_address, settings.port, settings.workers, settings.predict_threads,
+        settings.timeout_seconds, settings.max_payload_mb,
+        settings.paths.models if settings.multi_model else settings.paths.model,
+    )  # fmt: skip
+    supervisor.start(env)
+    return supervisor.watch()

@@ -1,0 +1,3 @@
+"""gunicorn's entry point: ``gunicorn wsgi:app``."""
+
+from predictor import app  # noqa: F401
