@@ -1,0 +1,286 @@
+"""`train`: read config -> parse hyperparameters -> load channels -> fit -> write model atomically.
+
+Failures caused by the job's input raise :class:`TrainingError`; their message lands in
+``<root>/output/failure`` (SageMaker shows its first 1024 characters as FailureReason) and
+the process exits non-zero. Anything else is a bug: the full trace goes to the log and the
+failure file says so.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import platform
+import signal
+import sys
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import __version__
+from .errors import TrainingError
+from .hyperparameters import TrainingConfig, parse_hyperparameters
+from .logging_setup import configure_logging
+from .model import METADATA_FILE, MODEL_FILE, output_kind
+from .settings import MLPaths, ml_paths
+from .training_data import Table, read_channel
+
+log = logging.getLogger("train")
+
+FAILURE_LIMIT = 1024
+TRAIN_CHANNEL, VALIDATION_CHANNEL = "train", "validation"
+
+
+class TrainingStopped(Exception):
+    """SIGTERM arrived (SageMaker StopTrainingJob, spot interruption): stop between rounds."""
+
+
+def _read_json(path: Path, what: str) -> dict[str, Any]:
+    if not path.is_file():
+        return {}
+    try:
+        document = json.loads(path.read_text())
+    except ValueError as exc:
+        raise TrainingError(f"{what} ({path}) is not valid JSON: {exc}") from None
+    if not isinstance(document, dict):
+        raise TrainingError(f"{what} ({path}) must be a JSON object")
+    return document
+
+
+def _check_input_modes(input_config: dict[str, Any]) -> None:
+    for channel, config in input_config.items():
+        mode = (config or {}).get("TrainingInputMode", "File")
+        if mode.lower() == "pipe":
+            raise TrainingError(
+                f"channel {channel!r} uses Pipe input mode, which this container does not read; "
+                "use input_mode='File' (or 'FastFile')"
+            )
+
+
+def _check_single_host(resource_config: dict[str, Any]) -> None:
+    hosts = resource_config.get("hosts") or []
+    if len(hosts) > 1:
+        raise TrainingError(
+            f"this container trains on one instance, but the job has {len(hosts)} ({', '.join(hosts)}); "
+            "set instance_count=1"
+        )
+
+
+@dataclass
+class Labels:
+    """Training labels as LightGBM wants them, plus the original class values for classification."""
+
+    values: np.ndarray
+    classes: list[float | int] | None
+
+
+def _plain_number(value: float) -> float | int:
+    return int(value) if float(value).is_integer() else float(value)
+
+
+def encode_labels(kind: str, labels: np.ndarray, params: dict[str, Any]) -> Labels:
+    """Classification labels -> 0..K-1 (the original values are kept as ``classes``)."""
+    if kind == "regression":
+        return Labels(labels, None)
+    classes = np.unique(labels)
+    if kind == "binary":
+        if len(classes) > 2:
+            raise TrainingError(
+                f"objective {params.get('objective')!r} is binary but the label has {len(classes)} distinct values "
+                f"({', '.join(map(str, classes[:10].tolist()))}); use objective=multiclass"
+            )
+        if np.isin(classes, (0.0, 1.0)).all():
+            return Labels(labels, [0, 1])
+    if kind == "multiclass":
+        declared = params.get("num_class")
+        natural = np.array_equal(classes, np.arange(len(classes))) and np.allclose(classes, classes.astype(int))
+        if declared is None:
+            params["num_class"] = len(classes)
+            log.info("num_class not set: using the %d distinct labels", len(classes))
+        elif natural and classes.max() < declared:
+            return Labels(labels, list(range(int(declared))))
+        elif len(classes) > int(declared):
+            raise TrainingError(f"num_class={declared} but the label has {len(classes)} distinct values")
+    encoded = np.searchsorted(classes, labels).astype(np.float64)
+    return Labels(encoded, [_plain_number(c) for c in classes])
+
+
+def _encode_with(classes: list[float | int] | None, labels: np.ndarray, channel: str) -> np.ndarray:
+    if classes is None:
+        return labels
+    lookup = {float(c): i for i, c in enumerate(classes)}
+    unknown = sorted({float(v) for v in np.unique(labels)} - set(lookup))
+    if unknown:
+        raise TrainingError(f"channel {channel!r} has label value(s) {unknown[:10]} that the train channel does not have")
+    return np.array([lookup[float(v)] for v in labels], dtype=np.float64)
+
+
+def metric_logger(env: Any) -> None:
+    """One line per round, stable and regex-friendly: ``[12] train-rmse=3.2101; validation-rmse=3.4101;``."""
+    parts = [f"{data}-{metric}={value:.6g};" for data, metric, value, *_ in env.evaluation_result_list]
+    if parts:
+        print(f"[{env.iteration + 1}] " + " ".join(parts), flush=True)
+
+
+metric_logger.order = 5  # type: ignore[attr-defined]  # before early stopping's callback
+
+
+def _log_table(channel: str, table: Table) -> None:
+    log.info(
+        "%s: %d rows, %d features from %d file(s); label column %d (%r)%s",
+        channel, table.rows, len(table.feature_names), len(table.files), table.label_index, table.label_name,
+        "; header row detected" if table.has_header else "; no header row",
+    )  # fmt: skip
+
+
+def fit(config: TrainingConfig, train: Table, validation: Table | None):
+    import lightgbm as lgb
+
+    params = {"objective": "regression", "verbosity": -1, **config.params}
+    kind = output_kind(str(params["objective"]))
+    labels = encode_labels(kind, train.labels, params)
+    data = lgb.Dataset(train.features, labels.values, feature_name=train.feature_names, free_raw_data=True)
+    valid_sets, valid_names = [data], ["train"]
+    if validation is not None:
+        valid_labels = _encode_with(labels.classes, validation.labels, VALIDATION_CHANNEL)
+        valid_sets.append(lgb.Dataset(validation.features, valid_labels, feature_name=train.feature_names, reference=data))
+        valid_names.append(VALIDATION_CHANNEL)
+    callbacks = [metric_logger]
+    if config.early_stopping_rounds:
+        if validation is None:
+            raise TrainingError("early_stopping_rounds needs a 'validation' channel; add one or remove the hyperparameter")
+        callbacks.append(lgb.early_stopping(config.early_stopping_rounds, verbose=False))
+    log.info("training %s for up to %d rounds with %s", params["objective"], config.num_boost_round, params)
+    try:
+        booster = lgb.train(
+            params, data, num_boost_round=config.num_boost_round,
+            valid_sets=valid_sets, valid_names=valid_names, callbacks=callbacks,
+        )  # fmt: skip
+    except lgb.basic.LightGBMError as exc:
+        raise TrainingError(f"LightGBM rejected the training setup: {exc}") from None
+    return booster, params, kind, labels.classes
+
+
+def _metrics(booster: Any) -> dict[str, dict[str, float]]:
+    return {data: {name: float(value) for name, value in scores.items()} for data, scores in booster.best_score.items()}
+
+
+def build_metadata(booster: Any, params: dict[str, Any], kind: str, classes: Any, config: TrainingConfig,
+                   train: Table, validation: Table | None) -> dict[str, Any]:  # fmt: skip
+    import lightgbm as lgb
+
+    return {
+        "format_version": 1,
+        "model_file": MODEL_FILE,
+        "objective": str(params["objective"]),
+        "output": kind,
+        "num_class": int(params.get("num_class", 1)),
+        "classes": classes,
+        "feature_names": train.feature_names,
+        "label": {"index": train.label_index, "name": train.label_name},
+        "best_iteration": int(booster.best_iteration or booster.current_iteration()),
+        "num_trees": int(booster.num_trees()),
+        "num_boost_round": config.num_boost_round,
+        "early_stopping_rounds": config.early_stopping_rounds,
+        "metrics": _metrics(booster),
+        "hyperparameters": {k: v for k, v in params.items() if k != "verbosity"},
+        "rows": {TRAIN_CHANNEL: train.rows, VALIDATION_CHANNEL: validation.rows if validation else 0},
+        "versions": {
+            "lightgbm": lgb.__version__,
+            "numpy": np.__version__,
+            "python": platform.python_version(),
+            "container": __version__,
+        },
+        "trained_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def write_model(model_dir: Path, booster: Any, metadata: dict[str, Any]) -> None:
+    """Write to temporary files, then rename: a reader never sees a half-written model."""
+    model_dir.mkdir(parents=True, exist_ok=True)
+    staged_model = model_dir / f".{MODEL_FILE}.{os.getpid()}.tmp"
+    staged_metadata = model_dir / f".{METADATA_FILE}.{os.getpid()}.tmp"
+    booster.save_model(str(staged_model))
+    staged_metadata.write_text(json.dumps(metadata, indent=2) + "\n")
+    for staged in (staged_model, staged_metadata):
+        with staged.open("rb") as handle:
+            os.fsync(handle.fileno())
+    (model_dir / METADATA_FILE).unlink(missing_ok=True)  # never pair a new model with old metadata
+    os.replace(staged_model, model_dir / MODEL_FILE)
+    os.replace(staged_metadata, model_dir / METADATA_FILE)
+
+
+def run(paths: MLPaths) -> None:
+    started = time.monotonic()
+    raw_hyperparameters = _read_json(paths.hyperparameters, "hyperparameters.json")
+    input_config = _read_json(paths.input_data_config, "inputdataconfig.json")
+    _check_input_modes(input_config)
+    _check_single_host(_read_json(paths.resource_config, "resourceconfig.json"))
+    config = parse_hyperparameters(raw_hyperparameters)
+    if config.ignored:
+        log.info("ignoring SageMaker's own hyperparameters: %s", ", ".join(config.ignored))
+
+    def channel(name: str) -> Table:
+        content_type = (input_config.get(name) or {}).get("ContentType")
+        table = read_channel(name, paths.channel(name), config.label_column, config.header, content_type)
+        _log_table(name, table)
+        return table
+
+    train = channel(TRAIN_CHANNEL)
+    validation = channel(VALIDATION_CHANNEL) if paths.channel(VALIDATION_CHANNEL).is_dir() else None
+    if validation is not None and len(validation.feature_names) != len(train.feature_names):
+        raise TrainingError(
+            f"validation has {len(validation.feature_names)} features but train has {len(train.feature_names)}"
+        )
+    booster, params, kind, classes = fit(config, train, validation)
+    metadata = build_metadata(booster, params, kind, classes, config, train, validation)
+    write_model(paths.model, booster, metadata)
+    for data, scores in metadata["metrics"].items():
+        for name, value in scores.items():
+            print(f"final {data}-{name}={value:.6g};", flush=True)
+    log.info(
+        "wrote %s (%d trees, best iteration %d) in %.1f s",
+        paths.model / MODEL_FILE, metadata["num_trees"], metadata["best_iteration"], time.monotonic() - started,
+    )  # fmt: skip
+
+
+def write_failure(paths: MLPaths, message: str) -> None:
+    try:
+        paths.output.mkdir(parents=True, exist_ok=True)
+        paths.failure.write_text(message[:FAILURE_LIMIT])
+    except OSError:
+        log.exception("could not write %s", paths.failure)
+
+
+def _stop(signum: int, _frame: Any) -> None:
+    raise TrainingStopped(f"training was stopped by {signal.Signals(signum).name} before it finished")
+
+
+def main() -> int:
+    configure_logging()
+    paths = ml_paths()
+    signal.signal(signal.SIGTERM, _stop)
+    try:
+        run(paths)
+    except TrainingError as exc:
+        log.error("training failed: %s", exc)
+        write_failure(paths, f"ClientError: {exc}")
+        return 1
+    except TrainingStopped as exc:
+        log.warning("%s", exc)
+        write_failure(paths, str(exc))
+        return 143
+    except Exception as exc:  # a bug: keep the trace in the log, tell the user where to look
+        log.exception("training failed unexpectedly")
+        write_failure(paths, f"InternalError: {type(exc).__name__}: {exc} (full trace in the training log)")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,151 @@
+import io
+import math
+
+import numpy as np
+import orjson
+import pytest
+
+from lightgbm_container import codecs
+from lightgbm_container.errors import BadRequest, NotAcceptable, UnsupportedMediaType
+
+
+def test_csv_single_row_with_and_without_trailing_newline():
+    for body in (b"1,2.5,3", b"1,2.5,3\n", b"1,2.5,3\r\n"):
+        np.testing.assert_array_equal(codecs.decode_csv(body).values, [[1, 2.5, 3]])
+
+
+def test_csv_missing_values_are_nan():
+    values = codecs.decode_csv(b"1,,3\nnan,NaN,NA\n").values
+    assert values.shape == (2, 3)
+    assert math.isnan(values[0, 1]) and np.isnan(values[1]).all()
+
+
+def test_csv_error_names_line_and_column():
+    with pytest.raises(BadRequest) as error:
+        codecs.decode_csv(b"1,2,3\n4,abc,6")
+    assert "line 2, column 2" in error.value.message and "'abc'" in error.value.message
+
+
+def test_csv_ragged_rows_are_rejected_with_line_number():
+    with pytest.raises(BadRequest, match="line 3 has 2 fields but line 1 has 3"):
+        codecs.decode_csv(b"1,2,3\n4,5,6\n7,8")
+
+
+def test_csv_blank_line_inside_body_is_an_error():
+    with pytest.raises(BadRequest, match="line 2 is empty"):
+        codecs.decode_csv(b"1,2\n\n3,4")
+
+
+def test_large_csv_fast_path_equals_exact_parser():
+    rng = np.random.default_rng(1)
+    rows = rng.normal(size=(5000, 7))
+    body = "\n".join(",".join(f"{v:.10g}" for v in row) for row in rows).encode()
+    assert len(body) > 16 * 1024 and codecs._parse_csv_fast(body) is not None  # really the pandas path
+    fast = codecs.decode_csv(body).values
+    exact = codecs._parse_csv_exact(codecs._csv_lines(body))
+    np.testing.assert_array_equal(fast, exact)
+
+
+def test_large_csv_with_bad_cell_still_names_it():
+    lines = ["1,2,3"] * 10000
+    lines[7777] = "1,oops,3"
+    with pytest.raises(BadRequest, match="line 7778, column 2"):
+        codecs.decode_csv("\n".join(lines).encode())
+
+
+def test_large_csv_with_missing_values_uses_nan():
+    lines = ["1,2,3"] * 10000
+    lines[5] = "1,,3"
+    values = codecs.decode_csv("\n".join(lines).encode()).values
+    assert values.shape == (10000, 3) and math.isnan(values[5, 1])
+
+
+def test_csv_encoding_one_line_per_row():
+    assert codecs.encode_csv(np.array([1.5, 2.0])) == b"1.5\n2.0\n"
+    assert codecs.encode_csv(np.array([[0.1, 0.9], [0.5, 0.5]])) == b"0.1,0.9\n0.5,0.5\n"
+
+
+@pytest.mark.parametrize(
+    "document, expected",
+    [
+        ([[1, 2], [3, None]], [[1, 2], [3, np.nan]]),
+        ([1, 2], [[1, 2]]),
+        ({"instances": [[1, 2]]}, [[1, 2]]),
+        ({"instances": [{"features": [1, 2]}]}, [[1, 2]]),
+        ({"features": [1, 2]}, [[1, 2]]),
+    ],
+)
+def test_json_row_shapes(document, expected):
+    batch = codecs.decode_json(orjson.dumps(document))
+    assert batch.columns is None
+    np.testing.assert_array_equal(batch.values, expected)
+
+
+def test_json_records_keep_names_and_missing_keys():
+    batch = codecs.decode_json(b'[{"a": 1, "b": 2}, {"b": 3, "c": null}]')
+    assert batch.columns == ("a", "b", "c")
+    np.testing.assert_array_equal(batch.values, [[1, 2, np.nan], [np.nan, 3, np.nan]])
+
+
+def test_json_errors_name_the_row():
+    with pytest.raises(BadRequest, match="row 1, column 1: 'x' is not a number"):
+        codecs.decode_json(b'[[1, 2], [3, "x"]]')
+    with pytest.raises(BadRequest, match="row 1 has 1 values but row 0 has 2"):
+        codecs.decode_json(b"[[1, 2], [3]]")
+    with pytest.raises(BadRequest, match="not valid JSON"):
+        codecs.decode_json(b"[[1, 2]")
+    with pytest.raises(BadRequest, match="feature 'b'"):
+        codecs.decode_json(b'{"instances": [{"a": 1, "b": "high"}]}')
+
+
+def test_json_encoding_schema():
+    assert orjson.loads(codecs.encode_json(np.array([1.0, 2.5]))) == {"predictions": [1.0, 2.5]}
+    assert orjson.loads(codecs.encode_json(np.array([[0.2, 0.8]]))) == {"predictions": [[0.2, 0.8]]}
+
+
+def test_jsonlines_round_trip():
+    batch = codecs.decode_jsonlines(b'[1, 2]\n{"features": [3, 4]}\n')
+    np.testing.assert_array_equal(batch.values, [[1, 2], [3, 4]])
+    assert codecs.encode_jsonlines(np.array([1.0, 2.0])) == b"1.0\n2.0\n"
+    with pytest.raises(BadRequest, match="line 2 is not valid JSON"):
+        codecs.decode_jsonlines(b"[1]\n[2")
+
+
+def test_npy_round_trip():
+    buffer = io.BytesIO()
+    np.save(buffer, np.arange(6, dtype=np.float32).reshape(2, 3))
+    np.testing.assert_array_equal(codecs.decode_npy(buffer.getvalue()).values, [[0, 1, 2], [3, 4, 5]])
+    assert np.load(io.BytesIO(codecs.encode_npy(np.array([1.0])))).tolist() == [1.0]
+    with pytest.raises(BadRequest):
+        codecs.decode_npy(b"not numpy")
+
+
+def test_request_codec_ignores_parameters_and_sniffs_octet_stream():
+    assert codecs.request_codec("text/csv; charset=utf-8", b"1") is codecs.CSV
+    assert codecs.request_codec("application/octet-stream", b"[[1]]") is codecs.JSON
+    assert codecs.request_codec(None, b"1,2") is codecs.CSV
+    assert codecs.request_codec("application/octet-stream", b"\x93NUMPY") is codecs.NPY
+    with pytest.raises(UnsupportedMediaType, match="image/png"):
+        codecs.request_codec("image/png", b"x")
+
+
+@pytest.mark.parametrize(
+    "accept, expected",
+    [
+        (None, codecs.CSV),
+        ("*/*", codecs.CSV),
+        ("application/json", codecs.JSON),
+        ("application/json;verbose", codecs.JSON),
+        ("text/csv; charset=utf-8", codecs.CSV),
+        ("text/csv;q=0.2, application/json", codecs.JSON),
+        ("application/jsonlines", codecs.JSONLINES),
+        ("image/png, */*;q=0.1", codecs.CSV),
+    ],
+)
+def test_response_codec_negotiation(accept, expected):
+    assert codecs.response_codec(accept, codecs.CSV) is expected
+
+
+def test_unacceptable_accept():
+    with pytest.raises(NotAcceptable, match="image/png"):
+        codecs.response_codec("image/png", codecs.CSV)

@@ -1,0 +1,79 @@
+import json
+
+import lightgbm as lgb
+import numpy as np
+import pytest
+
+from lightgbm_container.codecs import Batch
+from lightgbm_container.errors import BadRequest
+from lightgbm_container.model import ModelLoadError, find_model_file, load_model, output_kind
+
+
+def _train(tmp_path, objective="regression", classes=1, name="model.txt"):
+    rng = np.random.default_rng(0)
+    features = rng.normal(size=(300, 4))
+    labels = (features[:, 0] > 0).astype(float) if classes == 2 else rng.integers(0, classes, 300) if classes > 2 else features[:, 0] * 3
+    params = {"objective": objective, "verbosity": -1, "num_leaves": 7}
+    if classes > 2:
+        params["num_class"] = classes
+    booster = lgb.train(params, lgb.Dataset(features, labels), 10)
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    booster.save_model(str(tmp_path / name))
+    return booster, features
+
+
+def test_bare_model_file_with_any_name_is_found(tmp_path):
+    booster, features = _train(tmp_path, name="lightgbm-regression-model.txt")
+    (tmp_path / "notes.md").write_text("not a model")
+    model = load_model(tmp_path, threads=1)
+    assert model.kind == "regression" and model.feature_names == tuple(f"Column_{i}" for i in range(4))
+    np.testing.assert_allclose(model.predict(features), booster.predict(features), rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("objective, classes, kind, shape", [("binary", 2, "binary", (300,)), ("multiclass", 3, "multiclass", (300, 3))])
+def test_classification_outputs_are_probabilities(tmp_path, objective, classes, kind, shape):
+    _, features = _train(tmp_path, objective, classes)
+    model = load_model(tmp_path, threads=1)
+    predictions = model.predict(features)
+    assert model.kind == kind and predictions.shape == shape
+    assert ((predictions >= 0) & (predictions <= 1)).all()
+
+
+def test_model_directory_errors_say_what_was_found(tmp_path):
+    with pytest.raises(ModelLoadError, match="does not exist"):
+        find_model_file(tmp_path / "missing")
+    (tmp_path / "model.tar.gz").write_bytes(b"\x1f\x8b")
+    with pytest.raises(ModelLoadError, match="must be extracted"):
+        find_model_file(tmp_path)
+    _train(tmp_path, name="a.txt")
+    _train(tmp_path, name="b.txt")
+    with pytest.raises(ModelLoadError, match="2 LightGBM models"):
+        find_model_file(tmp_path)
+
+
+def test_validate_counts_features_and_hints_at_the_label(tmp_path):
+    _train(tmp_path)
+    model = load_model(tmp_path, threads=1)
+    with pytest.raises(BadRequest, match="expected 4 features, got 5 — did you include the label"):
+        model.validate(Batch(np.zeros((1, 5))))
+    with pytest.raises(BadRequest, match="expected 4 features, got 3$"):
+        model.validate(Batch(np.zeros((1, 3))))
+
+
+def test_records_are_reordered_to_the_model_features(tmp_path):
+    booster, features = _train(tmp_path)
+    metadata = {"feature_names": ["a", "b", "c", "d"], "objective": "regression"}
+    (tmp_path / "metadata.json").write_text(json.dumps(metadata))
+    model = load_model(tmp_path, threads=1)
+    batch = Batch(features[:, [3, 1, 0]], ("d", "b", "a"))
+    values = model.validate(batch)
+    np.testing.assert_array_equal(values[:, [0, 1, 3]], features[:, [0, 1, 3]])
+    assert np.isnan(values[:, 2]).all()
+    with pytest.raises(BadRequest, match="unknown feature\\(s\\) 'e'"):
+        model.validate(Batch(np.zeros((1, 1)), ("e",)))
+
+
+def test_output_kinds():
+    assert output_kind("binary") == "binary"
+    assert output_kind("multiclassova") == "multiclass"
+    assert output_kind("poisson") == "regression"

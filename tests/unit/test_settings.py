@@ -1,0 +1,44 @@
+import pytest
+
+from lightgbm_container.settings import SettingsError, available_cores, serving_settings
+
+
+def test_defaults():
+    settings = serving_settings({})
+    assert settings.port == 8080 and settings.paths.model.as_posix() == "/opt/ml/model"
+    assert settings.workers == available_cores()
+    assert settings.workers * settings.predict_threads <= available_cores()
+    assert settings.max_payload_mb == 6 and settings.timeout_seconds == 60 and not settings.multi_model
+
+
+def test_sagemaker_and_classic_names():
+    assert serving_settings({"MODEL_SERVER_WORKERS": "3"}).workers == 3
+    assert serving_settings({"SAGEMAKER_MODEL_SERVER_WORKERS": "1", "MODEL_SERVER_WORKERS": "3"}).workers == 1
+    assert serving_settings({"MODEL_SERVER_TIMEOUT": "120"}).timeout_seconds == 120
+    settings = serving_settings({"SAGEMAKER_BASE_DIR": "/tmp/x", "SAGEMAKER_BIND_TO_PORT": "9090"})
+    assert settings.paths.model.as_posix() == "/tmp/x/model" and settings.port == 9090
+
+
+def test_threads_share_the_cores():
+    cores = available_cores()
+    assert serving_settings({"SAGEMAKER_MODEL_SERVER_WORKERS": "1"}).predict_threads == cores
+    assert serving_settings({"SAGEMAKER_MODEL_SERVER_WORKERS": str(cores * 2)}).predict_threads == 1
+
+
+@pytest.mark.parametrize(
+    "env, message",
+    [
+        ({"SAGEMAKER_BIND_TO_PORT": "http"}, "SAGEMAKER_BIND_TO_PORT='http' is not a whole number"),
+        ({"SAGEMAKER_MAX_PAYLOAD_IN_MB": "500"}, "between 1 and 100"),
+        ({"SAGEMAKER_BATCH": "perhaps"}, "SAGEMAKER_BATCH"),
+        ({"LIGHTGBM_PREDICTOR": "xgboost"}, "LIGHTGBM_PREDICTOR"),
+    ],
+)
+def test_bad_values_name_the_variable(env, message):
+    with pytest.raises(SettingsError, match=message):
+        serving_settings(env)
+
+
+def test_batch_settings():
+    settings = serving_settings({"SAGEMAKER_BATCH": "true", "SAGEMAKER_MAX_PAYLOAD_IN_MB": "50", "SAGEMAKER_BATCH_STRATEGY": "SINGLE_RECORD"})
+    assert settings.batch and settings.max_payload_mb == 50 and settings.batch_strategy == "SINGLE_RECORD"
