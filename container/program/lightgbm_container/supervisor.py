@@ -101,6 +101,10 @@ class Supervisor:
         self.children["gunicorn"] = subprocess.Popen(
             gunicorn_command(self.settings, self.socket, self.run_dir), env=env, start_new_session=True
         )
+        # nginx only once gunicorn listens: until then it could only answer 502 and log errors.
+        deadline = time.monotonic() + 30
+        while not self.socket.exists() and self.children["gunicorn"].poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
         self.children["nginx"] = subprocess.Popen(
             ["nginx", "-c", str(conf), "-p", str(self.run_dir), "-e", "stderr"], start_new_session=True
         )
@@ -141,6 +145,14 @@ class Supervisor:
         log.info("stopped")
 
 
+class StoppedBeforeStart(Exception):
+    pass
+
+
+def _stop_before_start(_signum: int, _frame: object) -> None:
+    raise StoppedBeforeStart()
+
+
 def main() -> int:
     try:
         settings = serving_settings()
@@ -151,11 +163,17 @@ def main() -> int:
     if shutil.which("nginx") is None:
         log.error("nginx is not installed or not on PATH (apt-get install nginx-light)")
         return 1
+    # Until the servers run, a stop signal simply ends serve (compiling can take minutes).
+    signal.signal(signal.SIGTERM, _stop_before_start)
+    signal.signal(signal.SIGINT, _stop_before_start)
     try:
         env = _worker_environment(settings)
     except ModelLoadError as exc:
         log.error("cannot serve: %s", exc)
         return 1
+    except StoppedBeforeStart:
+        log.info("stopped before the servers started")
+        return 0
     supervisor = Supervisor(settings)
     signal.signal(signal.SIGTERM, supervisor.request_stop)
     signal.signal(signal.SIGINT, supervisor.request_stop)
