@@ -1,0 +1,88 @@
+"""Container tier: build the real image once per session and run it with Docker or Podman.
+
+The engine comes from local_test/container_engine.sh (Docker when `docker info` works,
+otherwise Podman, which that script installs and configures). Without a working engine the
+tests are skipped, except in CI (env CI set), where that is a failure.
+
+Environment:
+  LIGHTGBM_TEST_IMAGE   use this already-built image instead of building one
+  CONTAINER_ENGINE      force docker or podman
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+ENGINE_SCRIPT = REPO / "local_test" / "container_engine.sh"
+DEFAULT_TAG = "lightgbm-sagemaker:test"
+
+#: name -> seconds, printed at the end of the run (build time, time to first /ping...).
+TIMINGS: dict[str, float] = {}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "container: builds and runs the real image with Docker or Podman")
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:  # noqa: ARG001
+    if TIMINGS:
+        terminalreporter.section("container timings")
+        for name, seconds in TIMINGS.items():
+            terminalreporter.write_line(f"{name}: {seconds:.1f} s")
+
+
+def _unavailable(reason: str) -> None:
+    if os.environ.get("CI"):
+        pytest.fail(f"container tier cannot run in CI: {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def timings() -> dict[str, float]:
+    """Record a duration to print in the run's summary."""
+    return TIMINGS
+
+
+@pytest.fixture(scope="session")
+def engine() -> str:
+    """The engine command, docker or podman (set up by local_test/container_engine.sh)."""
+    try:
+        result = subprocess.run(
+            ["bash", str(ENGINE_SCRIPT)], capture_output=True, text=True, timeout=1800, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        _unavailable(f"container engine setup failed: {exc}")
+    name = result.stdout.strip().splitlines()[-1] if result.stdout.strip() else ""
+    if result.returncode != 0 or name not in ("docker", "podman"):
+        _unavailable(
+            f"neither docker nor podman works (container_engine.sh exit {result.returncode}): "
+            f"{result.stderr.strip()[-2000:]}"
+        )
+    return name
+
+
+@pytest.fixture(scope="session")
+def image(engine: str, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """Tag of the image under test, built once per session from container/."""
+    prebuilt = os.environ.get("LIGHTGBM_TEST_IMAGE")
+    if prebuilt:
+        return prebuilt
+    log = tmp_path_factory.mktemp("build") / "build.log"
+    started = time.monotonic()
+    with log.open("w") as out:
+        result = subprocess.run(
+            ["bash", "-c", 'source "$0" && engine_build "$1"', str(ENGINE_SCRIPT), DEFAULT_TAG],
+            stdout=out, stderr=subprocess.STDOUT, timeout=3600, check=False,
+            env={**os.environ, "CONTAINER_ENGINE": engine},  # already set up: skip detection
+        )  # fmt: skip
+    TIMINGS["image build"] = time.monotonic() - started
+    if result.returncode != 0:
+        tail = "\n".join(log.read_text(errors="replace").splitlines()[-60:])
+        pytest.fail(f"{engine} build failed (exit {result.returncode}); last lines:\n{tail}", pytrace=False)
+    return DEFAULT_TAG

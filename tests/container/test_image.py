@@ -1,0 +1,319 @@
+"""The real image, run as SageMaker runs it: `IMAGE train` and `IMAGE serve` with /opt/ml mounted.
+
+Run: .venv/bin/python -m pytest tests/container -m container
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import random
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.container
+
+N_ROWS = 300
+N_FEATURES = 5
+PING_TIMEOUT = 180.0  # the first start may compile the model with lleaves
+STOP_GRACE = 30  # SageMaker sends SIGKILL 30 s after SIGTERM
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def make_rows(n: int, seed: int) -> list[list[float]]:
+    """Rows of N_FEATURES features followed by a regression label."""
+    rng = random.Random(seed)
+    rows = []
+    for _ in range(n):
+        x = [rng.uniform(-2.0, 2.0) for _ in range(N_FEATURES)]
+        y = 3.0 * x[0] - 2.0 * x[1] + x[2] * x[3] + 0.5 * math.sin(x[4]) + rng.gauss(0.0, 0.1)
+        rows.append(x + [y])
+    return rows
+
+
+def csv_text(rows: list[list[float]]) -> str:
+    return "\n".join(",".join(f"{v:.6f}" for v in row) for row in rows)
+
+
+def make_ml_root(root: Path, hyperparameters: dict[str, str]) -> Path:
+    """A SageMaker /opt/ml layout with one `train` channel of headerless CSV (label last)."""
+    config = root / "input" / "config"
+    train = root / "input" / "data" / "train"
+    for directory in (config, train, root / "model", root / "output"):
+        directory.mkdir(parents=True, exist_ok=True)
+    (config / "hyperparameters.json").write_text(json.dumps(hyperparameters))
+    (config / "inputdataconfig.json").write_text(
+        json.dumps({"train": {"TrainingInputMode": "File", "ContentType": "text/csv", "S3DistributionType": "FullyReplicated", "RecordWrapperType": "None"}})
+    )
+    (config / "resourceconfig.json").write_text(
+        json.dumps({"current_host": "algo-1", "hosts": ["algo-1"], "network_interface_name": "eth0"})
+    )
+    (train / "train.csv").write_text(csv_text(make_rows(N_ROWS, seed=7)) + "\n")
+    return root
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Response:
+    status: int
+    content_type: str
+    body: bytes
+
+
+def http(method: str, url: str, body: bytes | None = None, content_type: str | None = None, timeout: float = 30.0) -> Response:
+    request = urllib.request.Request(url, data=body, method=method)
+    if content_type:
+        request.add_header("Content-Type", content_type)
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as answer:
+            return Response(answer.status, answer.headers.get("Content-Type", ""), answer.read())
+    except urllib.error.HTTPError as error:
+        return Response(error.code, error.headers.get("Content-Type", ""), error.read())
+
+
+def run_train(engine: str, image: str, root: Path, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [engine, "run", "--rm", "-v", f"{root}:/opt/ml", image, "train"],
+        capture_output=True, text=True, timeout=timeout, check=False,
+    )  # fmt: skip
+
+
+@dataclass
+class Server:
+    engine: str
+    name: str
+    url: str
+    process: subprocess.Popen
+    log: Path
+    startup_seconds: float = 0.0
+
+    def logs(self) -> str:
+        return self.log.read_text(errors="replace")[-4000:]
+
+
+@contextlib.contextmanager
+def serving(engine: str, image: str, root: Path, log_dir: Path, container_port: int = 8080, env: dict[str, str] | None = None) -> Iterator[Server]:
+    """`IMAGE serve` in the foreground (so its exit code is seen), removed afterwards."""
+    port = free_port()
+    name = f"lgbm-test-{uuid.uuid4().hex[:10]}"
+    log = log_dir / f"{name}.log"
+    command = [engine, "run", "--rm", "--name", name, "-p", f"127.0.0.1:{port}:{container_port}", "-v", f"{root}:/opt/ml"]
+    for key, value in (env or {}).items():
+        command += ["-e", f"{key}={value}"]
+    command += [image, "serve"]
+    with log.open("wb") as out:
+        started = time.monotonic()
+        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    server = Server(engine, name, f"http://127.0.0.1:{port}", process, log)
+    try:
+        deadline = started + PING_TIMEOUT
+        while True:
+            if process.poll() is not None:
+                pytest.fail(f"serve exited with {process.returncode} before answering /ping:\n{server.logs()}", pytrace=False)
+            if time.monotonic() > deadline:
+                pytest.fail(f"/ping did not answer 200 within {PING_TIMEOUT:.0f} s:\n{server.logs()}", pytrace=False)
+            try:
+                if http("GET", server.url + "/ping", timeout=2).status == 200:
+                    break
+            except OSError:
+                pass
+            time.sleep(0.2)
+        server.startup_seconds = time.monotonic() - started
+        yield server
+    finally:
+        subprocess.run([engine, "rm", "-f", name], capture_output=True, timeout=120, check=False)
+        try:
+            process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def predict_rows(rows: list[list[float]]) -> bytes:
+    # As the SDK's CSVSerializer sends them: features only, rows joined by \n, no trailing newline.
+    return csv_text([row[:N_FEATURES] for row in rows]).encode()
+
+
+# --------------------------------------------------------------------------- fixtures
+
+
+@pytest.fixture(scope="module")
+def trained(engine: str, image: str, timings: dict[str, float], tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess.CompletedProcess[str]]:
+    root = make_ml_root(tmp_path_factory.mktemp("ml"), {"objective": "regression", "num_boost_round": "20"})
+    started = time.monotonic()
+    result = run_train(engine, image, root)
+    timings["train (20 rounds, 300 rows)"] = time.monotonic() - started
+    return root, result
+
+
+@pytest.fixture(scope="module")
+def model_root(trained: tuple[Path, subprocess.CompletedProcess[str]]) -> Path:
+    root, result = trained
+    if result.returncode != 0:
+        pytest.fail(f"train failed with {result.returncode}:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}", pytrace=False)
+    return root
+
+
+@pytest.fixture(scope="module")
+def server(engine: str, image: str, model_root: Path, timings: dict[str, float], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    with serving(engine, image, model_root, tmp_path_factory.mktemp("serve-logs")) as running:
+        timings["serve: run to first /ping 200"] = running.startup_seconds
+        yield running
+
+
+# --------------------------------------------------------------------------- tests
+
+
+def test_image_metadata(engine: str, image: str) -> None:
+    result = subprocess.run([engine, "image", "inspect", image], capture_output=True, text=True, check=True)
+    info = json.loads(result.stdout)[0]
+    config = info.get("Config") or {}
+    labels = config.get("Labels") or {}
+    assert labels.get("com.amazonaws.sagemaker.capabilities.accept-bind-to-port") == "true"
+    assert labels.get("com.amazonaws.sagemaker.capabilities.multi-models") == "true"
+    assert config.get("Cmd") == ["serve"]
+    assert not config.get("Entrypoint"), "no ENTRYPOINT: SageMaker's `train`/`serve` must be the command"
+    path = next((e.split("=", 1)[1] for e in config.get("Env") or [] if e.startswith("PATH=")), "")
+    assert path.split(":")[0] == "/opt/program"
+
+
+def test_train_writes_model(trained: tuple[Path, subprocess.CompletedProcess[str]]) -> None:
+    root, result = trained
+    assert result.returncode == 0, f"train failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+    model = root / "model" / "model.txt"
+    metadata = root / "model" / "metadata.json"
+    assert model.is_file() and model.stat().st_size > 0
+    assert model.read_text().startswith("tree"), "model.txt is not a LightGBM text model"
+    assert isinstance(json.loads(metadata.read_text()), dict)
+    failure = root / "output" / "failure"
+    assert not failure.exists() or failure.stat().st_size == 0
+
+
+def test_train_bad_hyperparameter_fails_with_reason(engine: str, image: str, tmp_path: Path) -> None:
+    root = make_ml_root(tmp_path / "ml", {"objective": "regression", "num_boost_round": "not-a-number"})
+    result = run_train(engine, image, root)
+    assert result.returncode != 0
+    failure = root / "output" / "failure"
+    assert failure.is_file(), f"no failure file; output:\n{result.stdout[-2000:]}\n{result.stderr[-2000:]}"
+    reason = failure.read_text().strip()
+    assert reason, "failure file is empty"
+    assert "num_boost_round" in reason
+
+
+def test_train_stops_on_sigterm_as_pid1(engine: str, image: str, tmp_path: Path) -> None:
+    """`train` runs as PID 1 (no init in the image): SIGTERM must still stop it, well before SIGKILL."""
+    root = make_ml_root(
+        tmp_path / "ml",
+        {"objective": "regression", "num_boost_round": "100000", "learning_rate": "0.0001", "num_leaves": "127", "min_data_in_leaf": "1"},
+    )
+    (root / "input" / "data" / "train" / "train.csv").write_text(csv_text(make_rows(20000, seed=1)) + "\n")
+    name = f"lgbm-test-{uuid.uuid4().hex[:10]}"
+    log = tmp_path / "train.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [engine, "run", "--rm", "--name", name, "-v", f"{root}:/opt/ml", image, "train"],
+            stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 120
+        # Wait until boosting has started (a per-round metric line such as "[3] train-l2=...").
+        while "[3] " not in log.read_text(errors="replace"):
+            assert process.poll() is None, f"train ended early ({process.returncode}):\n{log.read_text()[-3000:]}"
+            assert time.monotonic() < deadline, f"train did not start boosting:\n{log.read_text()[-3000:]}"
+            time.sleep(0.2)
+        started = time.monotonic()
+        subprocess.run([engine, "stop", "-t", str(STOP_GRACE), name], capture_output=True, timeout=STOP_GRACE + 60, check=False)
+        code = process.wait(timeout=STOP_GRACE + 30)
+        elapsed = time.monotonic() - started
+    finally:
+        subprocess.run([engine, "rm", "-f", name], capture_output=True, timeout=120, check=False)
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert elapsed < STOP_GRACE, f"train ignored SIGTERM ({elapsed:.1f} s): a PID 1 needs a handler or an init"
+    assert code not in (0, 137), f"train exited with {code} after SIGTERM"
+    failure = root / "output" / "failure"
+    assert failure.is_file() and failure.read_text().strip(), "a stopped job must say why in output/failure"
+
+
+def test_serve_ping_is_empty_200(server: Server) -> None:
+    answer = http("GET", server.url + "/ping")
+    assert answer.status == 200
+    assert answer.body == b""
+
+
+def test_serve_csv_predictions(server: Server) -> None:
+    rows = make_rows(25, seed=11)
+    answer = http("POST", server.url + "/invocations", predict_rows(rows), "text/csv")
+    assert answer.status == 200, answer.body[:2000]
+    assert answer.content_type.split(";")[0].strip() == "text/csv"
+    lines = answer.body.decode().strip().split("\n")
+    assert len(lines) == len(rows)
+    predictions = [float(line) for line in lines]
+    assert all(math.isfinite(p) for p in predictions)
+    # The model learned something: predictions follow the labels.
+    labels = [row[-1] for row in rows]
+    mean = sum(labels) / len(labels)
+    residual = sum((p - y) ** 2 for p, y in zip(predictions, labels))
+    total = sum((y - mean) ** 2 for y in labels)
+    assert residual < total
+
+
+def test_serve_single_row(server: Server) -> None:
+    answer = http("POST", server.url + "/invocations", predict_rows(make_rows(1, seed=3)), "text/csv")
+    assert answer.status == 200, answer.body[:2000]
+    assert len(answer.body.decode().strip().split("\n")) == 1
+    float(answer.body)
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [b"1.0,2.0,3.0", b"a,b,c,d,e"],
+    ids=["wrong-feature-count", "not-numeric"],
+)
+def test_serve_bad_input_is_json_400(server: Server, payload: bytes) -> None:
+    answer = http("POST", server.url + "/invocations", payload, "text/csv")
+    assert answer.status == 400, (answer.status, answer.body[:2000])
+    assert answer.content_type.split(";")[0].strip() == "application/json"
+    error = json.loads(answer.body)
+    assert error.get("error") and error.get("message"), error
+
+
+def test_serve_bind_to_port(engine: str, image: str, model_root: Path, tmp_path: Path) -> None:
+    with serving(engine, image, model_root, tmp_path, container_port=9090, env={"SAGEMAKER_BIND_TO_PORT": "9090"}) as running:
+        answer = http("POST", running.url + "/invocations", predict_rows(make_rows(3, seed=5)), "text/csv")
+        assert answer.status == 200, answer.body[:2000]
+        assert len(answer.body.decode().strip().split("\n")) == 3
+
+
+def test_serve_stops_cleanly_on_sigterm(engine: str, image: str, model_root: Path, timings: dict[str, float], tmp_path: Path) -> None:
+    with serving(engine, image, model_root, tmp_path) as running:
+        assert http("GET", running.url + "/ping").status == 200
+        started = time.monotonic()
+        stop = subprocess.run(
+            [engine, "stop", "-t", str(STOP_GRACE), running.name],
+            capture_output=True, text=True, timeout=STOP_GRACE + 60, check=False,
+        )  # fmt: skip
+        code = running.process.wait(timeout=STOP_GRACE + 30)
+        elapsed = time.monotonic() - started
+        timings["serve: SIGTERM to exit"] = elapsed
+        assert stop.returncode == 0, stop.stderr
+        assert elapsed < STOP_GRACE, f"serve took {elapsed:.1f} s to stop (SIGKILL comes at {STOP_GRACE} s)"
+        assert code == 0, f"serve exited with {code} on SIGTERM:\n{running.logs()}"
