@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import requests
 
-from conftest import DATA, Server
+from support import DATA, Server
 
 VALIDATION_CSV = "input/data/validation/diabetes_validation.csv"
 

@@ -7,7 +7,7 @@ import shutil
 import numpy as np
 import pytest
 
-from conftest import DATA, make_root, run_train
+from support import DATA, make_root, run_train
 
 
 def test_regression_with_validation_and_early_stopping(tmp_path):
