@@ -82,7 +82,7 @@ class Server:
             try:
                 if requests.get(self.url + "/ping", timeout=2).status_code == 200:
                     return
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):  # not listening yet, or workers still booting
                 pass
             time.sleep(0.2)
         raise AssertionError(f"serve never became healthy:\n{self.logs()}")

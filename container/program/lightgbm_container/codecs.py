@@ -93,7 +93,7 @@ def _parse_csv_exact(lines: list[bytes]) -> np.ndarray:
 
 def _parse_csv_fast(body: bytes) -> np.ndarray | None:
     """pandas' C parser for large bodies; None when it rejects the body (the exact parser explains)."""
-    import pandas as pd  # imported at worker start by warm_up(); local to keep codec import light
+    import pandas as pd  # imported at worker start by warm_up(); local to keep `serve` light
 
     try:
         frame = pd.read_csv(
@@ -109,6 +109,11 @@ def _parse_csv_fast(body: bytes) -> np.ndarray | None:
     except (ValueError, pd.errors.ParserError):
         return None
     return frame.to_numpy(dtype=np.float64)
+
+
+def warm_up() -> None:
+    """Import the large-body parser now, so no caller waits for it (called at worker start)."""
+    import pandas  # noqa: F401
 
 
 def decode_csv(body: bytes) -> Batch:

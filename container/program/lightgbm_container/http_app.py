@@ -18,6 +18,8 @@ from .settings import ServingSettings
 
 log = logging.getLogger(__name__)
 
+TARGET_MODEL_HEADER = "X-Amzn-SageMaker-Target-Model"
+
 _HTTP_ERRORS = {
     404: errors.RouteNotFound,
     405: errors.MethodNotAllowed,
@@ -47,14 +49,20 @@ def create_app(settings: ServingSettings, store) -> Flask:
             return Response(b"", status=200)
         return _render_error(errors.ModelUnavailable("the model is not loaded yet"))
 
+    def predict_with(model) -> Response:
+        answer = invoke(model, request.get_data(cache=False), request.content_type, request.headers.get("Accept"))
+        return Response(answer.body, status=200, content_type=answer.media_type)
+
     @app.post("/invocations")
     def invocations() -> Response:
-        answer = invoke(store.get(), request.get_data(cache=False), request.content_type, request.headers.get("Accept"))
-        return Response(answer.body, status=200, content_type=answer.media_type)
+        return predict_with(store.model_for(request.headers.get(TARGET_MODEL_HEADER)))
 
     @app.get("/execution-parameters")
     def batch_execution_parameters() -> Response:
         return Response(batch_parameters, status=200, content_type="application/json")
+
+    if settings.multi_model:
+        _add_multi_model_routes(app, store, predict_with)
 
     @app.errorhandler(errors.ServingError)
     def serving_error(error: errors.ServingError) -> Response:
@@ -79,3 +87,44 @@ def create_app(settings: ServingSettings, store) -> Flask:
         return _render_error(errors.ServingError("internal error while handling the request; see the container log"))
 
     return app
+
+
+def _json(document: object, status: int = 200) -> Response:
+    return Response(orjson.dumps(document), status=status, content_type="application/json")
+
+
+def _add_multi_model_routes(app: Flask, store, predict_with) -> None:
+    """SageMaker's multi-model container API (load, list, describe, unload, invoke) and /stats."""
+
+    @app.post("/models")
+    def load_model() -> Response:
+        try:
+            document = orjson.loads(request.get_data(cache=False) or b"null")
+        except orjson.JSONDecodeError as exc:
+            raise errors.BadRequest(f"the body is not valid JSON: {exc}") from None
+        if not isinstance(document, dict) or "model_name" not in document or "url" not in document:
+            raise errors.BadRequest('send {"model_name": "...", "url": "/opt/ml/models/.../model"}')
+        entry = store.load(document["model_name"], document["url"])
+        return _json({"status": "loaded", **entry.public()})
+
+    @app.get("/models")
+    def list_models() -> Response:
+        return _json(store.page(request.args.get("next_page_token"), request.args.get("limit")))
+
+    @app.get("/models/<path:name>")
+    def describe_model(name: str) -> Response:
+        return _json(store.describe(name))
+
+    @app.delete("/models/<path:name>")
+    def unload_model(name: str) -> Response:
+        store.unload(name)
+        return _json({"status": "unloaded", "modelName": name})
+
+    @app.post("/models/<path:name>/invoke")
+    def invoke_model(name: str) -> Response:
+        log.info("invoke %s (%s: %s)", name, TARGET_MODEL_HEADER, request.headers.get(TARGET_MODEL_HEADER, "-"))
+        return predict_with(store.get(name))
+
+    @app.get("/stats")
+    def stats() -> Response:
+        return _json(store.stats())

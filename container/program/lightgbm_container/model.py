@@ -113,10 +113,13 @@ def find_model_file(model_dir: Path) -> tuple[Path, Path | None]:
     ours = model_dir / MODEL_FILE
     if ours.is_file() and metadata.is_file():
         return ours, metadata
-    files = sorted(p for p in model_dir.rglob("*") if p.is_file() and not any(part.startswith(".") for part in p.relative_to(model_dir).parts))
+    files = sorted(
+        p for p in model_dir.rglob("*") if p.is_file() and not any(part.startswith(".") for part in p.relative_to(model_dir).parts)
+    )
     candidates = [p for p in files if is_lightgbm_model_file(p)]
-    if len(candidates) == 1:
-        return candidates[0], None
+    if len(candidates) == 1:  # e.g. a bare CLI model, or SageMaker's models/<name>/model/model.txt
+        beside = candidates[0].parent / METADATA_FILE
+        return candidates[0], beside if beside.is_file() else None
     listing = ", ".join(str(p.relative_to(model_dir)) for p in files[:20]) or "nothing"
     if not candidates:
         hint = " (a model.tar.gz must be extracted first)" if any(p.name.endswith((".tar.gz", ".tgz")) for p in files) else ""

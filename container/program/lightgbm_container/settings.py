@@ -89,6 +89,9 @@ class ServingSettings:
     compile_cache_dir: Path
     compile_timeout_seconds: int
     compiled_model: Path | None  # set by `serve` for its workers once the model is compiled
+    model_cache_bytes: int  # multi-model: memory budget for loaded models, per worker
+    max_archive_bytes: int  # multi-model: largest expanded model archive
+    state_dir: Path | None  # multi-model: the run directory `serve` shares with its workers
     log_level: str
 
     @property
@@ -147,6 +150,28 @@ def available_cores() -> int:
     return max(1, cores)
 
 
+def memory_limit_bytes() -> int:
+    """The container's memory limit (cgroup v2 or v1), else the machine's memory."""
+    for path in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
+        try:
+            raw = Path(path).read_text().strip()
+        except OSError:
+            continue
+        if raw.isdigit() and int(raw) < 1 << 60:  # v1 reports "no limit" as a huge number
+            return int(raw)
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
+#: What one worker needs besides its models (Python, LightGBM, pandas, Flask): measured ~150 MB.
+WORKER_OVERHEAD_MB = 200
+
+
+def default_model_cache_mb(workers: int) -> int:
+    """Each worker holds its own copy of every model it serves: share 75 % of the limit."""
+    usable_mb = memory_limit_bytes() * 3 // 4 // (1024 * 1024)
+    return max(64, usable_mb // workers - WORKER_OVERHEAD_MB)
+
+
 def ml_paths(env: Mapping[str, str] | None = None) -> MLPaths:
     env = os.environ if env is None else env
     return MLPaths(Path(env.get("SAGEMAKER_BASE_DIR", "").strip() or DEFAULT_ML_ROOT))
@@ -186,5 +211,10 @@ def serving_settings(env: Mapping[str, str] | None = None) -> ServingSettings:
         compile_cache_dir=Path(env.get("LIGHTGBM_COMPILE_CACHE", "").strip() or "/tmp/lightgbm-container-cache"),
         compile_timeout_seconds=_int(env, "LIGHTGBM_COMPILE_TIMEOUT", default=300, maximum=3600),
         compiled_model=Path(env["LIGHTGBM_COMPILED_MODEL"]) if env.get("LIGHTGBM_COMPILED_MODEL") else None,
+        model_cache_bytes=_int(
+            env, "LIGHTGBM_MODEL_CACHE_MB", default=default_model_cache_mb(workers), maximum=1024 * 1024
+        ) * 1024 * 1024,
+        max_archive_bytes=_int(env, "LIGHTGBM_MAX_ARCHIVE_MB", default=2048, maximum=1024 * 1024) * 1024 * 1024,
+        state_dir=Path(env["LIGHTGBM_STATE_DIR"]) if env.get("LIGHTGBM_STATE_DIR") else None,
         log_level=_choice(env, "LOG_LEVEL", ("debug", "info", "warning", "error"), "info").upper(),
     )

@@ -95,6 +95,8 @@ class Supervisor:
         self.children: dict[str, subprocess.Popen] = {}
 
     def start(self, env: dict[str, str]) -> None:
+        if self.settings.multi_model:  # the registry every worker shares (see model_registry.py)
+            env = {**env, "LIGHTGBM_STATE_DIR": str(self.run_dir / "multi-model")}
         conf = self.run_dir / "nginx.conf"
         conf.write_text(render_nginx_conf(self.settings, self.run_dir, self.socket))
         # Own sessions: a terminal's Ctrl-C reaches only us, and we stop the children in order.
