@@ -317,3 +317,33 @@ def test_serve_stops_cleanly_on_sigterm(engine: str, image: str, model_root: Pat
         assert stop.returncode == 0, stop.stderr
         assert elapsed < STOP_GRACE, f"serve took {elapsed:.1f} s to stop (SIGKILL comes at {STOP_GRACE} s)"
         assert code == 0, f"serve exited with {code} on SIGTERM:\n{running.logs()}"
+
+
+def test_multi_model_mode_in_the_image(engine: str, image: str, model_root: Path, tmp_path: Path) -> None:
+    """SAGEMAKER_MULTI_MODEL=true with /opt/ml/models mounted: lazy TargetModel and the /models API."""
+    import shutil
+    import tarfile
+
+    root = tmp_path / "mme"
+    models = root / "models"
+    (models / "layout").mkdir(parents=True)
+    shutil.copytree(model_root / "model", models / "layout" / "model")  # SageMaker's models/<name>/model
+    with tarfile.open(models / "archive.tar.gz", "w:gz") as tar:
+        for name in ("model.txt", "metadata.json"):
+            tar.add(model_root / "model" / name, arcname=name)
+    body = predict_rows(make_rows(3, seed=11))
+    with serving(engine, image, root, tmp_path, env={"SAGEMAKER_MULTI_MODEL": "true"}) as running:
+        request = urllib.request.Request(running.url + "/invocations", data=body, method="POST")
+        request.add_header("Content-Type", "text/csv")
+        request.add_header("X-Amzn-SageMaker-Target-Model", "archive.tar.gz")
+        with urllib.request.urlopen(request, timeout=60) as answer:
+            lazy = answer.read().decode().split()
+        assert len(lazy) == 3
+        load = http("POST", running.url + "/models", json.dumps({"model_name": "m", "url": "/opt/ml/models/layout/model"}).encode(), "application/json")
+        assert load.status == 200, load.body
+        invoked = http("POST", running.url + "/models/m/invoke", body, "text/csv")
+        assert invoked.status == 200 and invoked.body.decode().split() == lazy
+        listed = json.loads(http("GET", running.url + "/models").body)
+        assert sorted(m["modelName"] for m in listed["models"]) == ["archive.tar.gz", "m"]
+        assert http("DELETE", running.url + "/models/m").status == 200
+        assert http("POST", running.url + "/models/m/invoke", body, "text/csv").status == 404
