@@ -1,5 +1,5 @@
 # The two commands a newcomer needs:  make demo   and   make test
-.PHONY: setup demo test test-unit test-process test-container bench clean
+.PHONY: setup demo test test-unit test-process test-container test-push bench clean
 
 PYTEST := .venv/bin/python -m pytest
 
@@ -20,6 +20,9 @@ test-process: setup
 
 test-container: setup
 	$(PYTEST) tests/container
+
+test-push: setup  ## build_and_push.sh against a local registry and moto (an AWS API emulator)
+	$(PYTEST) tests/push
 
 bench: setup      ## latency/throughput against the classic-sample baseline (not a test)
 	.venv/bin/python bench/run.py
