@@ -7,6 +7,7 @@ trace goes to the log, never to the caller.
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING, Callable
 
 import orjson
 from flask import Flask, Response, request
@@ -14,7 +15,12 @@ from werkzeug.exceptions import HTTPException
 
 from . import errors
 from .inference import invoke
+from .model import LoadedModel
 from .settings import ServingSettings
+from .store import ModelStore
+
+if TYPE_CHECKING:
+    from .multi_model import MultiModelStore
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +44,7 @@ def execution_parameters(settings: ServingSettings) -> dict[str, object]:
     return {"MaxConcurrentTransforms": concurrency, "BatchStrategy": settings.batch_strategy, "MaxPayloadInMB": payload}
 
 
-def create_app(settings: ServingSettings, store) -> Flask:
+def create_app(settings: ServingSettings, store: ModelStore) -> Flask:
     app = Flask("lightgbm_container")
     app.config["MAX_CONTENT_LENGTH"] = settings.max_payload_bytes
     batch_parameters = orjson.dumps(execution_parameters(settings))
@@ -49,7 +55,7 @@ def create_app(settings: ServingSettings, store) -> Flask:
             return Response(b"", status=200)
         return _render_error(errors.ModelUnavailable("the model is not loaded yet"))
 
-    def predict_with(model) -> Response:
+    def predict_with(model: LoadedModel) -> Response:
         answer = invoke(model, request.get_data(cache=False), request.content_type, request.headers.get("Accept"))
         return Response(answer.body, status=200, content_type=answer.media_type)
 
@@ -78,8 +84,9 @@ def create_app(settings: ServingSettings, store) -> Flask:
             return _render_error(kind(f"the request body is larger than {settings.max_payload_mb} MB (SAGEMAKER_MAX_PAYLOAD_IN_MB)"))
         if kind is not None:
             return _render_error(kind(f"{request.method} is not allowed on {request.path}"))
-        error_class = type("HTTPError", (errors.ServingError,), {"status": error.code or 500, "code": "http_error"})
-        return _render_error(error_class(error.description or error.name))
+        other = errors.ServingError(error.description or error.name)
+        other.status, other.code = error.code or 500, "http_error"
+        return _render_error(other)
 
     @app.errorhandler(Exception)
     def unexpected(error: Exception) -> Response:
@@ -93,7 +100,7 @@ def _json(document: object, status: int = 200) -> Response:
     return Response(orjson.dumps(document), status=status, content_type="application/json")
 
 
-def _add_multi_model_routes(app: Flask, store, predict_with) -> None:
+def _add_multi_model_routes(app: Flask, store: "MultiModelStore", predict_with: Callable[[LoadedModel], Response]) -> None:
     """SageMaker's multi-model container API (load, list, describe, unload, invoke) and /stats."""
 
     @app.post("/models")

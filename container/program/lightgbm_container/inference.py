@@ -13,7 +13,6 @@ from .model import LoadedModel
 class Answer:
     body: bytes
     media_type: str
-    rows: int
 
 
 def invoke(model: LoadedModel, body: bytes, content_type: str | None, accept: str | None) -> Answer:
@@ -25,4 +24,4 @@ def invoke(model: LoadedModel, body: bytes, content_type: str | None, accept: st
     batch = decoder.decode(body)
     values = model.validate(batch)
     predictions = model.predict(values)
-    return Answer(encoder.encode(predictions), encoder.media_type, batch.rows)
+    return Answer(encoder.encode(predictions), encoder.media_type)

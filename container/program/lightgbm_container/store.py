@@ -7,6 +7,7 @@ Single-model mode has exactly one model, loaded before the worker accepts traffi
 from __future__ import annotations
 
 import logging
+from typing import Protocol
 
 import numpy as np
 
@@ -15,6 +16,14 @@ from .model import LoadedModel, load_model
 from .settings import ServingSettings
 
 log = logging.getLogger(__name__)
+
+
+class ModelStore(Protocol):
+    """What the HTTP layer needs from a store, in either mode."""
+
+    def ready(self) -> bool: ...
+
+    def model_for(self, target: str | None) -> LoadedModel: ...
 
 
 class SingleModelStore:
@@ -33,7 +42,7 @@ class SingleModelStore:
         return self.model
 
 
-def create_store(settings: ServingSettings):
+def create_store(settings: ServingSettings) -> ModelStore:
     """The store for the configured mode."""
     if settings.multi_model:
         from .multi_model import MultiModelStore
