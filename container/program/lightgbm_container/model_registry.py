@@ -8,8 +8,11 @@ creates, written atomically (write + rename), with an exclusive lock (``flock``)
 every change that must check-then-act (load, unload, evict). Reads take no lock: a file is
 either there, whole, or not.
 
-The file's modification time doubles as the model's "last used" time (``touch`` on every
-hit), which gives all workers one least-recently-used order for eviction.
+An entry file never changes after it is written, so ``(inode, ctime)`` from one ``stat``
+identifies a version of a model: workers check that (a few microseconds) on every request
+instead of reading the file. "Last used" lives in a separate empty ``.used`` file whose
+modification time is touched on every hit, which gives all workers one least-recently-used
+order for eviction.
 """
 
 from __future__ import annotations
@@ -19,7 +22,6 @@ import hashlib
 import json
 import os
 import time
-import uuid
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -32,7 +34,6 @@ class Entry:
     url: str
     model_dir: str  # where the model files are (an extracted archive lives in the private cache)
     size_bytes: int
-    token: str  # changes with every load, so workers notice an unload + reload
     loaded_at: float
 
     def public(self) -> dict[str, str]:
@@ -59,6 +60,14 @@ class ModelRegistry:
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
+    def version(self, name: str) -> tuple[int, int] | None:
+        """Identifies the registered version of ``name`` (None: not loaded), with one stat."""
+        try:
+            stat = os.stat(self._path(name))
+        except FileNotFoundError:
+            return None
+        return stat.st_ino, stat.st_ctime_ns
+
     def get(self, name: str) -> Entry | None:
         try:
             return Entry(**json.loads(self._path(name).read_bytes()))
@@ -67,16 +76,19 @@ class ModelRegistry:
 
     def add(self, name: str, url: str, model_dir: Path, size_bytes: int) -> Entry:
         """Register a model (caller holds the lock)."""
-        entry = Entry(name, url, str(model_dir), size_bytes, uuid.uuid4().hex, time.time())
+        entry = Entry(name, url, str(model_dir), size_bytes, time.time())
         path = self._path(name)
         staged = path.with_suffix(f".{os.getpid()}.tmp")
         staged.write_text(json.dumps(asdict(entry)))
+        path.with_suffix(".used").touch()
         os.replace(staged, path)
         return entry
 
     def remove(self, name: str) -> bool:
+        path = self._path(name)
+        path.with_suffix(".used").unlink(missing_ok=True)
         try:
-            self._path(name).unlink()
+            path.unlink()
             return True
         except FileNotFoundError:
             return False
@@ -84,25 +96,28 @@ class ModelRegistry:
     def touch(self, name: str) -> None:
         """Mark as just used (the shared LRU order)."""
         try:
-            os.utime(self._path(name))
+            os.utime(self._path(name).with_suffix(".used"))
         except FileNotFoundError:
             pass
+
+    def _last_used(self, path: Path) -> float:
+        try:
+            return path.with_suffix(".used").stat().st_mtime
+        except FileNotFoundError:
+            return path.stat().st_mtime
 
     def entries(self) -> list[tuple[float, Entry]]:
         """(last used, entry) for every loaded model."""
         found = []
         for path in self.entries_dir.glob("*.json"):
             try:
-                found.append((path.stat().st_mtime, Entry(**json.loads(path.read_bytes()))))
+                found.append((self._last_used(path), Entry(**json.loads(path.read_bytes()))))
             except (FileNotFoundError, ValueError):
                 continue  # removed (or being replaced) while we looked
         return found
 
     def names(self) -> list[str]:
         return sorted(entry.name for _, entry in self.entries())
-
-    def tokens(self) -> dict[str, str]:
-        return {entry.name: entry.token for _, entry in self.entries()}
 
     def bytes_in_use(self) -> int:
         return sum(entry.size_bytes for _, entry in self.entries())

@@ -67,7 +67,8 @@ class MultiModelStore:
         self.extracted_dir = settings.state_dir / "extracted"
         self.workers_dir = settings.state_dir / "workers"
         self.workers_dir.mkdir(parents=True, exist_ok=True)
-        self.local: OrderedDict[str, tuple[str, LoadedModel, int]] = OrderedDict()  # name -> (token, model, size)
+        # name -> (registry version, model, size)
+        self.local: OrderedDict[str, tuple[tuple[int, int], LoadedModel, int]] = OrderedDict()
         self.local_lock = threading.Lock()
         self.counters = Counters()
         import lightgbm  # noqa: F401  # paid at start, not by the first cold load
@@ -127,11 +128,10 @@ class MultiModelStore:
 
     def get(self, name: str) -> LoadedModel:
         """A model loaded through ``POST /models`` (``/models/<name>/invoke``)."""
-        entry = self.registry.get(name)
-        if entry is None:
-            self._drop_local(name)
+        model = self._local_copy(name)
+        if model is None:
             raise ModelNotFound(f"model {name!r} is not loaded; load it with POST /models", model=name)
-        return self._local_copy(entry)
+        return model
 
     def model_for(self, target: str | None) -> LoadedModel:
         """The lazy path: ``/invocations`` with ``X-Amzn-SageMaker-Target-Model: <name>``."""
@@ -140,14 +140,17 @@ class MultiModelStore:
                 "multi-model mode: name the model with the X-Amzn-SageMaker-Target-Model header "
                 f"(a directory or .tar.gz archive under {self.models_dir})"
             )
-        entry = self.registry.get(target)
-        if entry is None:
-            path = resolve_model_path(self.models_dir, target)
-            with self.registry.locked():
-                entry = self.registry.get(target)  # another worker may have loaded it meanwhile
-                if entry is None:
-                    return self._load_locked(target, str(path), path)[1]
-        return self._local_copy(entry)
+        model = self._local_copy(target)
+        if model is not None:
+            return model
+        path = resolve_model_path(self.models_dir, target)
+        with self.registry.locked():
+            if self.registry.get(target) is None:  # another worker may have loaded it meanwhile
+                return self._load_locked(target, str(path), path)[1]
+        model = self._local_copy(target)
+        if model is None:  # unloaded again in the meantime
+            raise ModelNotFound(f"model {target!r} was unloaded while loading; retry", model=target)
+        return model
 
     def stats(self) -> dict[str, Any]:
         """Every live worker's counters, summed, plus the registry's view."""
@@ -222,25 +225,36 @@ class MultiModelStore:
         )  # fmt: skip
         return entry, model
 
-    def _local_copy(self, entry: Entry) -> LoadedModel:
+    def _local_copy(self, name: str) -> LoadedModel | None:
+        """This worker's copy of a registered model (loaded on first use); None if not registered."""
+        version = self.registry.version(name)  # the hot path: one stat, one utime
+        if version is None:
+            self._drop_local(name)
+            return None
         with self.local_lock:
-            cached = self.local.get(entry.name)
-            if cached is not None and cached[0] == entry.token:
-                self.local.move_to_end(entry.name)
+            cached = self.local.get(name)
+            if cached is not None and cached[0] == version:
+                self.local.move_to_end(name)
                 self.counters.hits += 1
-                self.registry.touch(entry.name)
+                self.registry.touch(name)
                 return cached[1]
         # First use in this worker (or the model was reloaded): load our own copy.
-        self._prune_local(self.registry.tokens())
+        entry = self.registry.get(name)
+        if entry is None:
+            return None
+        self._prune_local()
         started = time.monotonic()
-        model = self._read(entry.name, Path(entry.model_dir))
+        model = self._read(name, Path(entry.model_dir))
         self._keep_local(entry, model, time.monotonic() - started)
-        self.registry.touch(entry.name)
+        self.registry.touch(name)
         return model
 
     def _keep_local(self, entry: Entry, model: LoadedModel, seconds: float) -> None:
+        version = self.registry.version(entry.name)
+        if version is None:  # unloaded while we were loading: do not keep it
+            return
         with self.local_lock:
-            self.local[entry.name] = (entry.token, model, entry.size_bytes)
+            self.local[entry.name] = (version, model, entry.size_bytes)
             self.local.move_to_end(entry.name)
             self.counters.misses += 1
             self.counters.loads += 1
@@ -250,11 +264,14 @@ class MultiModelStore:
         with self.local_lock:
             self.local.pop(name, None)
 
-    def _prune_local(self, tokens: dict[str, str]) -> None:
-        """Drop copies of models the registry no longer has (or has reloaded)."""
+    def _prune_local(self) -> None:
+        """Drop copies of models the registry no longer has (or has reloaded since)."""
         with self.local_lock:
-            for name in [n for n, (token, _, _) in self.local.items() if tokens.get(n) != token]:
-                del self.local[name]
+            held = [(name, version) for name, (version, _, _) in self.local.items()]
+        stale = [name for name, version in held if self.registry.version(name) != version]
+        with self.local_lock:
+            for name in stale:
+                self.local.pop(name, None)
 
     def _publish_counters(self) -> None:
         with self.local_lock:
@@ -270,7 +287,7 @@ class MultiModelStore:
         while True:
             time.sleep(SWEEP_SECONDS)
             try:
-                self._prune_local(self.registry.tokens())
+                self._prune_local()
                 self._publish_counters()
             except Exception:  # the sweeper must never die; the request path re-checks anyway
                 log.exception("model sweeper failed")
