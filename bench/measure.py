@@ -14,6 +14,7 @@ import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Mapping
 
 import numpy as np
 import requests
@@ -39,9 +40,15 @@ class WrkResult:
     requests: int
 
 
-def write_wrk_script(payload: Payload, directory: Path) -> Path:
-    """A Lua script that POSTs the payload's file as text/csv (wrk's default is GET, no body)."""
-    script = directory / f"post_rows_{payload.rows}.lua"
+def write_wrk_script(payload: Payload, directory: Path, headers: Mapping[str, str] | None = None,
+                     name: str | None = None) -> Path:
+    """A Lua script that POSTs the payload's file as text/csv (wrk's default is GET, no body).
+
+    `headers` are added to every request (e.g. X-Amzn-SageMaker-Target-Model); `name` is the
+    script's file name, by default `post_rows_<rows>.lua`.
+    """
+    script = directory / (name or f"post_rows_{payload.rows}.lua")
+    extra = "".join(f"wrk.headers[{json.dumps(key)}] = {json.dumps(value)}\n" for key, value in (headers or {}).items())
     script.write_text(
         "-- POST the body as SageMaker's CSVSerializer sends it.\n"
         f"local file = assert(io.open({json.dumps(str(payload.path))}, \"rb\"))\n"
@@ -49,6 +56,7 @@ def write_wrk_script(payload: Payload, directory: Path) -> Path:
         "wrk.body = file:read(\"*a\")\n"
         "file:close()\n"
         "wrk.headers[\"Content-Type\"] = \"text/csv\"\n"
+        + extra
     )
     return script
 
@@ -97,9 +105,13 @@ def response_lines(text: str) -> list[str]:
     return text.splitlines()
 
 
-def post_checked(session: requests.Session, url: str, payload: Payload) -> requests.Response:
-    """POST and insist on 2xx and exactly one output line per input row (Batch Transform's rule)."""
-    response = session.post(url, data=payload.body, headers=CSV_HEADERS, timeout=120)
+def post_checked(session: requests.Session, url: str, payload: Payload,
+                 headers: Mapping[str, str] | None = None) -> requests.Response:
+    """POST and insist on 2xx and exactly one output line per input row (Batch Transform's rule).
+
+    `headers` are sent besides the CSV Content-Type (e.g. X-Amzn-SageMaker-Target-Model).
+    """
+    response = session.post(url, data=payload.body, headers={**CSV_HEADERS, **(headers or {})}, timeout=120)
     if not 200 <= response.status_code < 300:
         raise BenchmarkError(f"POST {url} ({payload.rows} rows): HTTP {response.status_code}: {response.text[:500]}")
     lines = len(response_lines(response.text))
@@ -120,10 +132,11 @@ def median_latency_s(url: str, payload: Payload, count: int) -> float:
     return statistics.median(timings)
 
 
-def prediction_error(url: str, payload: Payload, expected: np.ndarray) -> float:
+def prediction_error(url: str, payload: Payload, expected: np.ndarray,
+                     headers: Mapping[str, str] | None = None) -> float:
     """Largest absolute difference between the server's answer and `expected`."""
     with requests.Session() as session:
-        response = post_checked(session, url, payload)
+        response = post_checked(session, url, payload, headers)
     try:
         got = np.array([float(line) for line in response_lines(response.text)])
     except ValueError as error:
