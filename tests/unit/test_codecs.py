@@ -63,6 +63,19 @@ def test_large_csv_with_missing_values_uses_nan():
 def test_csv_encoding_one_line_per_row():
     assert codecs.encode_csv(np.array([1.5, 2.0])) == b"1.5\n2.0\n"
     assert codecs.encode_csv(np.array([[0.1, 0.9], [0.5, 0.5]])) == b"0.1,0.9\n0.5,0.5\n"
+    assert codecs.encode_csv(np.array([1.0, np.nan])) == b"1.0\nnan\n"
+    assert codecs.encode_csv(np.array([[0.1, np.nan]])) == b"0.1,nan\n"
+
+
+def test_encoders_round_trip_every_float_exactly():
+    rng = np.random.default_rng(3)
+    for values in (rng.normal(size=1000) * 10.0 ** rng.integers(-12, 12, 1000), rng.random((500, 3))):
+        text = codecs.encode_csv(values).decode()
+        parsed = np.array([line.split(",") for line in text.splitlines()], dtype=np.float64).reshape(values.shape)
+        np.testing.assert_array_equal(parsed, values)
+        lines = codecs.encode_jsonlines(values).splitlines()
+        assert len(lines) == values.shape[0]
+        np.testing.assert_array_equal(np.array([orjson.loads(line) for line in lines]), values)
 
 
 @pytest.mark.parametrize(
@@ -107,6 +120,7 @@ def test_jsonlines_round_trip():
     batch = codecs.decode_jsonlines(b'[1, 2]\n{"features": [3, 4]}\n')
     np.testing.assert_array_equal(batch.values, [[1, 2], [3, 4]])
     assert codecs.encode_jsonlines(np.array([1.0, 2.0])) == b"1.0\n2.0\n"
+    assert codecs.encode_jsonlines(np.array([[0.25, 0.75], [1.0, 0.0]])) == b"[0.25,0.75]\n[1.0,0.0]\n"
     with pytest.raises(BadRequest, match="line 2 is not valid JSON"):
         codecs.decode_jsonlines(b"[1]\n[2")
 
