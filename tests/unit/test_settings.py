@@ -42,3 +42,15 @@ def test_bad_values_name_the_variable(env, message):
 def test_batch_settings():
     settings = serving_settings({"SAGEMAKER_BATCH": "true", "SAGEMAKER_MAX_PAYLOAD_IN_MB": "50", "SAGEMAKER_BATCH_STRATEGY": "SINGLE_RECORD"})
     assert settings.batch and settings.max_payload_mb == 50 and settings.batch_strategy == "SINGLE_RECORD"
+
+
+def test_multi_model_budget_defaults_from_memory_and_workers():
+    from lightgbm_container.settings import WORKER_OVERHEAD_MB, memory_limit_bytes
+
+    one = serving_settings({"SAGEMAKER_MODEL_SERVER_WORKERS": "1"}).model_cache_bytes
+    two = serving_settings({"SAGEMAKER_MODEL_SERVER_WORKERS": "2"}).model_cache_bytes
+    usable_mb = memory_limit_bytes() * 3 // 4 // (1024 * 1024)
+    assert one == (usable_mb - WORKER_OVERHEAD_MB) * 1024 * 1024
+    assert two < one and 2 * (two + WORKER_OVERHEAD_MB * 1024 * 1024) <= memory_limit_bytes()
+    assert serving_settings({"LIGHTGBM_MODEL_CACHE_MB": "64"}).model_cache_bytes == 64 * 1024 * 1024
+    assert serving_settings({"LIGHTGBM_STATE_DIR": "/run/x"}).state_dir.as_posix() == "/run/x"
