@@ -1,5 +1,5 @@
 # The two commands a newcomer needs:  make demo   and   make test
-.PHONY: setup demo test test-unit test-process test-container test-push bench clean
+.PHONY: setup demo test test-unit test-process test-container test-push test-client bench clean
 
 PYTEST := .venv/bin/python -m pytest
 
@@ -23,6 +23,9 @@ test-container: setup
 
 test-push: setup  ## build_and_push.sh against a local registry and moto (an AWS API emulator)
 	$(PYTEST) tests/push
+
+test-client: setup  ## SageMaker Python SDK local mode against the real image, and the notebook headless
+	$(PYTEST) tests/client
 
 bench: setup      ## latency/throughput against the classic-sample baseline (not a test)
 	.venv/bin/python bench/run.py

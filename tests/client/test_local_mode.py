@@ -1,0 +1,270 @@
+"""The real image driven by the real SageMaker Python SDK (v2) in local mode, through its public API only.
+
+Estimator.fit -> deploy -> predict (CSV, JSON, NumPy) -> delete_endpoint -> Transformer.transform,
+plus a failing training job. Local mode's predict() never raises on an HTTP error, so every
+check is on the content of the answer.
+
+Run: .venv/bin/python -m pytest tests/client -m client
+"""
+
+from __future__ import annotations
+
+import json
+import tarfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import sagemaker_local
+from client_helpers import (
+    HYPERPARAMETERS,
+    TRAIN,
+    VALIDATION,
+    csv_lines,
+    extract_model,
+    features,
+    free_port,
+    local_path,
+)
+
+pytestmark = [
+    pytest.mark.client,
+    # The SDK streams the endpoint's `docker compose up` in a thread and raises there when
+    # it exits with anything but 0 or 130: make that fail the test instead of a warning.
+    pytest.mark.filterwarnings("error::pytest.PytestUnhandledThreadExceptionWarning"),
+]
+
+TOLERANCE = 1e-6
+
+
+@pytest.fixture(scope="module")
+def aws_calls():
+    """Every AWS API call the SDK attempts; local mode must make none (each one fails loudly)."""
+    import botocore.client
+
+    calls: list[str] = []
+    original = botocore.client.BaseClient._make_api_call
+
+    def refuse(self, operation_name, api_params):  # noqa: ARG001
+        calls.append(f"{self.meta.service_model.service_name}.{operation_name}")
+        raise AssertionError(f"local mode called AWS: {calls[-1]}")
+
+    botocore.client.BaseClient._make_api_call = refuse
+    yield calls
+    botocore.client.BaseClient._make_api_call = original
+
+
+@pytest.fixture(scope="module")
+def session(client_engine, leftover_guard, aws_calls, tmp_path_factory):  # noqa: ARG001
+    root = tmp_path_factory.mktemp("local-mode")
+    return sagemaker_local.local_session(serving_port=free_port(), container_root=root / "containers")
+
+
+def make_estimator(session, image: str, output: Path, hyperparameters: dict):
+    from sagemaker.estimator import Estimator
+
+    return Estimator(
+        image_uri=image,
+        role=sagemaker_local.DUMMY_ROLE,
+        instance_count=1,
+        instance_type="local",
+        hyperparameters=hyperparameters,
+        output_path=f"file://{output}",
+        sagemaker_session=session,
+    )
+
+
+@pytest.fixture(scope="module")
+def estimator(session, client_image, timings, tmp_path_factory):
+    """The diabetes regression trained by Estimator.fit with train and validation channels."""
+    estimator = make_estimator(session, client_image, tmp_path_factory.mktemp("model-out"), HYPERPARAMETERS)
+    started = time.monotonic()
+    estimator.fit({"train": f"file://{TRAIN}", "validation": f"file://{VALIDATION}"})
+    timings["fit (train + validation, early stopping)"] = time.monotonic() - started
+    return estimator
+
+
+@pytest.fixture(scope="module")
+def model_dir(estimator, tmp_path_factory) -> Path:
+    return extract_model(estimator.model_data, tmp_path_factory.mktemp("model"))
+
+
+@pytest.fixture(scope="module")
+def reference(model_dir):
+    """The trained model loaded by LightGBM on the host: predictions to compare with."""
+    import lightgbm
+
+    booster = lightgbm.Booster(model_file=str(model_dir / "model.txt"))
+    return lambda rows: booster.predict(np.asarray(rows, dtype=float))
+
+
+@pytest.fixture(scope="module")
+def rows() -> np.ndarray:
+    return features(VALIDATION / "diabetes_validation.csv")[:5]
+
+
+# --------------------------------------------------------------------------- training
+
+
+def test_fit_writes_model_tar_gz_with_model_and_metadata(estimator, model_dir):
+    assert estimator.model_data.startswith("file://") and estimator.model_data.endswith("model.tar.gz")
+    with tarfile.open(local_path(estimator.model_data)) as tar:
+        names = {Path(name).name for name in tar.getnames()}
+    assert {"model.txt", "metadata.json"} <= names
+    metadata = json.loads((model_dir / "metadata.json").read_text())
+    assert metadata["objective"] == "regression"
+    assert len(metadata["feature_names"]) == 10
+    assert "validation" in metadata["metrics"]
+
+
+def test_failing_training_makes_fit_raise(session, client_image, timings, tmp_path):
+    estimator = make_estimator(session, client_image, tmp_path / "out", {"lerning_rate": "0.1"})
+    started = time.monotonic()
+    with pytest.raises(RuntimeError, match="exited with code: 1"):
+        estimator.fit({"train": f"file://{TRAIN}"})
+    timings["fit that fails (bad hyperparameter)"] = time.monotonic() - started
+    # The FailureReason the image wrote is in the job's output.tar.gz, as on SageMaker.
+    # (Local mode writes a file:// output_path's artefacts directly into it.)
+    with tarfile.open(tmp_path / "out" / "output.tar.gz") as tar:
+        member = next(m for m in tar.getmembers() if Path(m.name).name == "failure")
+        reason = tar.extractfile(member).read().decode()
+    assert "unknown hyperparameter 'lerning_rate'" in reason
+    assert "learning_rate" in reason
+
+
+# --------------------------------------------------------------------------- real-time endpoint
+
+
+class TestEndpoint:
+    """One endpoint for the whole class; test_delete_endpoint (last) removes it."""
+
+    @pytest.fixture(scope="class")
+    def predictor(self, estimator, timings):
+        from sagemaker.serializers import CSVSerializer
+
+        started = time.monotonic()
+        predictor = estimator.deploy(1, "local", serializer=CSVSerializer(), wait=False)
+        timings["deploy (until /ping answers)"] = time.monotonic() - started
+        predictor.deleted = False
+        yield predictor
+        if not predictor.deleted:
+            predictor.delete_endpoint()
+
+    def test_predict_csv(self, predictor, rows, reference, timings):
+        from sagemaker.deserializers import StringDeserializer
+
+        predictor.deserializer = StringDeserializer(accept="text/csv")
+        started = time.monotonic()
+        answer = predictor.predict(rows.tolist())
+        timings["predict CSV, 5 rows (SDK round trip)"] = time.monotonic() - started
+        lines = csv_lines(answer)
+        assert len(lines) == len(rows)
+        np.testing.assert_allclose([float(v) for v in lines], reference(rows), rtol=0, atol=TOLERANCE)
+
+    def test_predict_csv_single_row(self, predictor, rows, reference):
+        from sagemaker.deserializers import StringDeserializer
+
+        predictor.deserializer = StringDeserializer(accept="text/csv")
+        answer = predictor.predict(rows[0].tolist())  # one flat row, as users often send it
+        assert len(csv_lines(answer)) == 1
+        assert float(answer) == pytest.approx(reference(rows[:1])[0], abs=TOLERANCE)
+
+    def test_predict_json(self, predictor, rows, reference, timings):
+        from sagemaker.deserializers import JSONDeserializer
+        from sagemaker.serializers import JSONSerializer
+
+        predictor.serializer = JSONSerializer()
+        predictor.deserializer = JSONDeserializer()
+        started = time.monotonic()
+        answer = predictor.predict(rows.tolist())  # a list of rows
+        timings["predict JSON, 5 rows"] = time.monotonic() - started
+        assert set(answer) == {"predictions"}, answer
+        np.testing.assert_allclose(answer["predictions"], reference(rows), rtol=0, atol=TOLERANCE)
+
+    def test_predict_numpy(self, predictor, rows, reference, timings):
+        from sagemaker.deserializers import NumpyDeserializer
+        from sagemaker.serializers import NumpySerializer
+
+        predictor.serializer = NumpySerializer()
+        predictor.deserializer = NumpyDeserializer()
+        started = time.monotonic()
+        answer = predictor.predict(rows)
+        timings["predict NumPy, 5 rows"] = time.monotonic() - started
+        assert isinstance(answer, np.ndarray), answer
+        assert answer.shape == (len(rows),)
+        np.testing.assert_allclose(answer, reference(rows), rtol=0, atol=TOLERANCE)
+
+    def test_bad_request_answers_with_a_json_error(self, predictor):
+        from sagemaker.deserializers import JSONDeserializer
+        from sagemaker.serializers import CSVSerializer
+
+        predictor.serializer = CSVSerializer()
+        predictor.deserializer = JSONDeserializer()
+        answer = predictor.predict([[1.0, 2.0, 3.0]])  # local mode returns the 400 body as is
+        assert answer["error"] == "bad_request", answer
+        assert "expected 10 features, got 3" in answer["message"]
+
+    def test_delete_endpoint_removes_the_container(self, predictor, leftover_guard, timings):
+        assert new_containers(leftover_guard), "the endpoint's container should be running"
+        started = time.monotonic()
+        predictor.delete_endpoint()
+        timings["delete_endpoint"] = time.monotonic() - started
+        predictor.deleted = True
+        assert new_containers(leftover_guard) == []
+
+
+def new_containers(before: set[str]) -> list[str]:
+    """Local-mode containers (any state) that did not exist when the session started."""
+    return sorted(set(sagemaker_local.sagemaker_containers()) - before)
+
+
+# --------------------------------------------------------------------------- batch transform
+
+
+def test_batch_transform_multi_file_csv(estimator, reference, timings, tmp_path):
+    """Line split, MultiRecord: one output line per input line, in order, in one file per input."""
+    source = VALIDATION / "diabetes_validation.csv"
+    records = features(source)
+    batch = tmp_path / "batch"
+    batch.mkdir()
+    # (Local mode reads only the files directly in the directory, not subdirectories.)
+    chunks = {"a.csv": records[:30], "b.csv": records[30:31], "c.csv": records[31:]}
+    for name, chunk in chunks.items():
+        # %r-style shortest repr keeps the values exact; the last line has no newline in one file
+        text = "\n".join(",".join(repr(float(v)) for v in row) for row in chunk)
+        (batch / name).write_text(text + ("" if name == "b.csv" else "\n"))
+    output = tmp_path / "out"
+
+    transformer = estimator.transformer(
+        instance_count=1,
+        instance_type="local",
+        strategy="MultiRecord",
+        assemble_with="Line",
+        accept="text/csv",
+        output_path=f"file://{output}",
+    )
+    started = time.monotonic()
+    # Local mode runs the whole job inside transform(). wait=False skips the SDK's wait,
+    # which sleeps 5 s before its first look, and with the default logs=True would call
+    # CloudWatch Logs (LocalSession does not override logs_for_transform_job).
+    transformer.transform(f"file://{batch}", content_type="text/csv", split_type="Line", wait=False, logs=False)
+    timings["transform (3 files, until the container is gone)"] = time.monotonic() - started
+    job = transformer.sagemaker_session.describe_transform_job(transformer.latest_transform_job.name)
+    assert job["TransformJobStatus"] == "Completed", job
+
+    for name, chunk in chunks.items():
+        text = (output / f"{name}.out").read_text()
+        lines = csv_lines(text)
+        assert "" not in lines, f"{name}.out has empty records: {text!r}"
+        assert len(lines) == len(chunk), f"{name}.out: {len(lines)} lines for {len(chunk)} records"
+        np.testing.assert_allclose([float(v) for v in lines], reference(chunk), rtol=0, atol=TOLERANCE)
+
+
+# --------------------------------------------------------------------------- hygiene
+
+
+def test_no_aws_calls_and_no_containers_left(aws_calls, leftover_guard):
+    assert aws_calls == []
+    assert new_containers(leftover_guard) == []
