@@ -63,14 +63,13 @@ class Server:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path
-        env = program_env(
-            root,
-            SAGEMAKER_BIND_TO_PORT=str(self.port),
-            SERVE_LISTEN_ADDRESS="127.0.0.1",
-            SAGEMAKER_MODEL_SERVER_WORKERS="2",
-            LIGHTGBM_COMPILE_CACHE=str(REPO / "build" / "compile-cache"),
-            **extra,
-        )
+        settings = {
+            "SAGEMAKER_BIND_TO_PORT": str(self.port),
+            "SERVE_LISTEN_ADDRESS": "127.0.0.1",
+            "SAGEMAKER_MODEL_SERVER_WORKERS": "2",
+            "LIGHTGBM_COMPILE_CACHE": str(REPO / "build" / "compile-cache"),
+        }
+        env = program_env(root, **{**settings, **extra})
         self.log = open(log_path, "wb")
         self.process = subprocess.Popen([str(PROGRAM / "serve")], env=env, stdout=self.log, stderr=subprocess.STDOUT)
 

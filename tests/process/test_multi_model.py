@@ -266,3 +266,32 @@ def test_cross_worker_consistency_under_concurrency(mme):
     with ThreadPoolExecutor(8) as pool:
         after = list(pool.map(lambda _: _predict(server, rows, path="/models/shared/invoke"), range(16)))
     assert all(answer.status_code == 404 for answer in after)
+
+
+def test_a_slow_load_does_not_hold_up_loaded_models(mme):
+    """One worker: while a load waits (we hold the registry lock, as a slow load would), a loaded model still answers."""
+    import fcntl
+    import re
+    import threading
+
+    root, paths, rows, start = mme
+    _layout(root, "loaded", paths["small"])
+    _layout(root, "slow", paths["other"])
+    server = start(SAGEMAKER_MODEL_SERVER_WORKERS="1")
+    assert "1 gunicorn gthread (4 threads) workers" in server.logs()
+    assert _predict(server, rows, target="loaded").status_code == 200
+    state_dir = re.search(r"shared state in (\S+)", server.logs()).group(1)
+    with open(f"{state_dir}/registry.lock", "a+") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        slow = {}
+        waiting = threading.Thread(target=lambda: slow.update(response=_predict(server, rows, target="slow")))
+        waiting.start()
+        time.sleep(0.5)
+        assert waiting.is_alive(), "the load should be waiting for the registry lock"
+        started = time.monotonic()
+        for _ in range(10):
+            assert _predict(server, rows, target="loaded").status_code == 200
+        assert time.monotonic() - started < 5
+        fcntl.flock(lock, fcntl.LOCK_UN)
+    waiting.join(timeout=30)
+    assert slow["response"].status_code == 200

@@ -70,11 +70,15 @@ class MultiModelStore:
         # name -> (registry version, model, size)
         self.local: OrderedDict[str, tuple[tuple[int, int], LoadedModel, int]] = OrderedDict()
         self.local_lock = threading.Lock()
+        self.load_locks: dict[str, threading.Lock] = {}  # one load per model per worker, however many threads ask
         self.counters = Counters()
         import lightgbm  # noqa: F401  # paid at start, not by the first cold load
 
         warm_up()
-        log.info("multi-model store: models under %s, budget %s per worker", self.models_dir, _mb(self.budget))
+        log.info(
+            "multi-model store: models under %s, budget %s per worker, shared state in %s",
+            self.models_dir, _mb(self.budget), settings.state_dir,
+        )  # fmt: skip
         threading.Thread(target=self._sweep_forever, name="model-sweeper", daemon=True).start()
 
     # ------------------------------------------------------------------ routes' API
@@ -238,14 +242,21 @@ class MultiModelStore:
                 self.counters.hits += 1
                 self.registry.touch(name)
                 return cached[1]
-        # First use in this worker (or the model was reloaded): load our own copy.
-        entry = self.registry.get(name)
-        if entry is None:
-            return None
-        self._prune_local()
-        started = time.monotonic()
-        model = self._read(name, Path(entry.model_dir))
-        self._keep_local(entry, model, time.monotonic() - started)
+        # First use in this worker (or the model was reloaded): load our own copy, once.
+        with self.local_lock:
+            load_lock = self.load_locks.setdefault(name, threading.Lock())
+        with load_lock:
+            with self.local_lock:
+                cached = self.local.get(name)
+            if cached is not None and cached[0] == self.registry.version(name):
+                return cached[1]  # another thread of this worker loaded it meanwhile
+            entry = self.registry.get(name)
+            if entry is None:
+                return None
+            self._prune_local()
+            started = time.monotonic()
+            model = self._read(name, Path(entry.model_dir))
+            self._keep_local(entry, model, time.monotonic() - started)
         self.registry.touch(name)
         return model
 

@@ -78,6 +78,7 @@ class ServingSettings:
     port: int
     listen_address: str
     workers: int
+    server_threads: int  # request threads per worker: 1 = sync workers, more = gthread
     predict_threads: int
     timeout_seconds: int
     max_payload_mb: int
@@ -190,6 +191,10 @@ def serving_settings(env: Mapping[str, str] | None = None) -> ServingSettings:
             f"LIGHTGBM_PREDICT_THREADS={predict_threads} with {workers} workers would use "
             f"{workers * predict_threads} threads on {cores} cores; lower one of them"
         )
+    multi_model = _bool(env, "SAGEMAKER_MULTI_MODEL")
+    # Multi-model workers need threads so that one request loading a model never holds up
+    # requests for models already loaded; single-model workers are fastest synchronous.
+    server_threads = _int(env, "LIGHTGBM_SERVER_THREADS", default=4 if multi_model else 1, maximum=64)
     batch = _bool(env, "SAGEMAKER_BATCH")
     payload_default = DEFAULT_MAX_PAYLOAD_MB
     max_payload_mb = _int(env, "SAGEMAKER_MAX_PAYLOAD_IN_MB", default=payload_default, maximum=BATCH_MAX_PAYLOAD_MB)
@@ -198,6 +203,7 @@ def serving_settings(env: Mapping[str, str] | None = None) -> ServingSettings:
         port=_int(env, "SAGEMAKER_BIND_TO_PORT", default=DEFAULT_PORT, maximum=65535),
         listen_address=env.get("SERVE_LISTEN_ADDRESS", "").strip() or "0.0.0.0",
         workers=workers,
+        server_threads=server_threads,
         predict_threads=predict_threads,
         timeout_seconds=_int(
             env, "SAGEMAKER_MODEL_SERVER_TIMEOUT", "MODEL_SERVER_TIMEOUT", default=DEFAULT_TIMEOUT_SECONDS, maximum=3600
@@ -206,7 +212,7 @@ def serving_settings(env: Mapping[str, str] | None = None) -> ServingSettings:
         batch=batch,
         batch_strategy=_choice(env, "SAGEMAKER_BATCH_STRATEGY", ("multi_record", "single_record"), "multi_record").upper(),
         max_concurrent_transforms=_int(env, "SAGEMAKER_MAX_CONCURRENT_TRANSFORMS", default=workers, maximum=256),
-        multi_model=_bool(env, "SAGEMAKER_MULTI_MODEL"),
+        multi_model=multi_model,
         predictor_backend=_choice(env, "LIGHTGBM_PREDICTOR", ("auto", "lleaves", "lightgbm"), "auto"),
         compile_cache_dir=Path(env.get("LIGHTGBM_COMPILE_CACHE", "").strip() or "/tmp/lightgbm-container-cache"),
         compile_timeout_seconds=_int(env, "LIGHTGBM_COMPILE_TIMEOUT", default=300, maximum=3600),

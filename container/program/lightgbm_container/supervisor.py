@@ -60,7 +60,8 @@ def gunicorn_command(settings: ServingSettings, socket: Path, run_dir: Path) -> 
         "--chdir", str(PROGRAM_DIR),
         "--bind", f"unix:{socket}",
         "--workers", str(settings.workers),
-        "--worker-class", "sync",
+        *(["--worker-class", "sync"] if settings.server_threads == 1
+          else ["--worker-class", "gthread", "--threads", str(settings.server_threads)]),
         "--timeout", str(settings.timeout_seconds),
         "--graceful-timeout", str(GRACE_SECONDS),
         "--log-level", settings.log_level.lower(),
@@ -181,9 +182,11 @@ def main() -> int:
     signal.signal(signal.SIGINT, supervisor.request_stop)
     mode = "multi-model" if settings.multi_model else "single-model"
     log.info(
-        "starting %s server on %s:%d: %d gunicorn sync workers x %d LightGBM thread(s), timeout %d s, "
+        "starting %s server on %s:%d: %d gunicorn %s workers x %d LightGBM thread(s), timeout %d s, "
         "max body %d MB, model dir %s",
-        mode, settings.listen_address, settings.port, settings.workers, settings.predict_threads,
+        mode, settings.listen_address, settings.port, settings.workers,
+        "sync" if settings.server_threads == 1 else f"gthread ({settings.server_threads} threads)",
+        settings.predict_threads,
         settings.timeout_seconds, settings.max_payload_mb,
         settings.paths.models if settings.multi_model else settings.paths.model,
     )  # fmt: skip
