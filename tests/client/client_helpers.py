@@ -53,7 +53,7 @@ def extract_model(model_data: str, dest: Path) -> Path:
     """Unpack the estimator's model.tar.gz into dest; returns the directory."""
     dest.mkdir(parents=True, exist_ok=True)
     with tarfile.open(local_path(model_data)) as tar:
-        tar.extractall(dest, filter="data")
+        tar.extractall(dest, **({"filter": "data"} if hasattr(tarfile, "data_filter") else {}))  # Debian 3.11.2 lacks filters
     return dest
 
 

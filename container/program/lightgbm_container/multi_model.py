@@ -107,6 +107,7 @@ class MultiModelStore:
                 raise ModelNotFound(f"model {name!r} is not loaded", model=name)
         self.counters.unloads += 1
         self._drop_local(name)
+        self._publish_counters()
         log.info("model unloaded: %s (registry in use %s)", name, _mb(self.registry.bytes_in_use()))
 
     def describe(self, name: str) -> dict[str, str]:
@@ -227,6 +228,7 @@ class MultiModelStore:
             "model loaded: %s from %s (%s, %.1f ms); registry in use %s of %s",
             name, url, _mb(size), elapsed * 1000, _mb(in_use + size), _mb(self.budget),
         )  # fmt: skip
+        self._publish_counters()  # loads and evictions show in /stats at once; hits within a sweep
         return entry, model
 
     def _local_copy(self, name: str) -> LoadedModel | None:
