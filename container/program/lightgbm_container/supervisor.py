@@ -47,6 +47,7 @@ def render_nginx_conf(settings: ServingSettings, run_dir: Path, socket: Path, ac
         "PROXY_TIMEOUT": str(settings.timeout_seconds + 5),
         "GRACE": str(GRACE_SECONDS),
         "ACCESS_LOG": access_log,
+        "UPSTREAM_KEEPALIVE": "" if settings.server_threads == 1 else f"keepalive {settings.workers * settings.server_threads};",
     }
     text = NGINX_TEMPLATE.read_text()
     for key, value in values.items():
