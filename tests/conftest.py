@@ -2,11 +2,40 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
 from pathlib import Path
 
 import pytest
 
-from support import Server, make_root, run_train
+from support import REPO, Server, make_root, run_train
+
+ENGINE_SCRIPT = REPO / "local_test" / "container_engine.sh"
+
+
+@pytest.fixture(scope="session")
+def engine() -> str:
+    """docker or podman, set up by local_test/container_engine.sh (shared by the image tiers).
+
+    Without a working engine the tests that need it are skipped, except in CI (env CI set),
+    where that is a failure.
+    """
+    problem = None
+    try:
+        result = subprocess.run(["bash", str(ENGINE_SCRIPT)], capture_output=True, text=True, timeout=1800, check=False)
+        name = result.stdout.strip().splitlines()[-1] if result.stdout.strip() else ""
+        if result.returncode != 0 or name not in ("docker", "podman"):
+            problem = (
+                f"neither docker nor podman works (container_engine.sh exit {result.returncode}): "
+                f"{result.stderr.strip()[-2000:]}"
+            )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        problem = f"container engine setup failed: {exc}"
+    if problem:
+        if os.environ.get("CI"):
+            pytest.fail(f"no container engine in CI: {problem}", pytrace=False)
+        pytest.skip(problem)
+    return name
 
 
 @pytest.fixture

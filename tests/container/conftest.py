@@ -37,34 +37,10 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:  # no
             terminalreporter.write_line(f"{name}: {seconds:.1f} s")
 
 
-def _unavailable(reason: str) -> None:
-    if os.environ.get("CI"):
-        pytest.fail(f"container tier cannot run in CI: {reason}", pytrace=False)
-    pytest.skip(reason)
-
-
 @pytest.fixture(scope="session")
 def timings() -> dict[str, float]:
     """Record a duration to print in the run's summary."""
     return TIMINGS
-
-
-@pytest.fixture(scope="session")
-def engine() -> str:
-    """The engine command, docker or podman (set up by local_test/container_engine.sh)."""
-    try:
-        result = subprocess.run(
-            ["bash", str(ENGINE_SCRIPT)], capture_output=True, text=True, timeout=1800, check=False
-        )
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        _unavailable(f"container engine setup failed: {exc}")
-    name = result.stdout.strip().splitlines()[-1] if result.stdout.strip() else ""
-    if result.returncode != 0 or name not in ("docker", "podman"):
-        _unavailable(
-            f"neither docker nor podman works (container_engine.sh exit {result.returncode}): "
-            f"{result.stderr.strip()[-2000:]}"
-        )
-    return name
 
 
 @pytest.fixture(scope="session")

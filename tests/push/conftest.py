@@ -30,7 +30,6 @@ from pathlib import Path
 import pytest
 
 from push_helpers import (
-    ENGINE_SCRIPT,
     IMAGE_NAME,
     TAG,
     TIMINGS,
@@ -58,22 +57,6 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:  # no
         terminalreporter.section("push timings")
         for name, seconds in TIMINGS.items():
             terminalreporter.write_line(f"{name}: {seconds:.1f} s")
-
-
-@pytest.fixture(scope="session")
-def engine() -> str:
-    """The engine command, docker or podman (set up by local_test/container_engine.sh)."""
-    try:
-        result = subprocess.run(
-            ["bash", str(ENGINE_SCRIPT)], capture_output=True, text=True, timeout=1800, check=False
-        )
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        unavailable(f"container engine setup failed: {exc}")
-    name = result.stdout.strip().splitlines()[-1] if result.stdout.strip() else ""
-    if result.returncode != 0 or name not in ("docker", "podman"):
-        unavailable(f"neither docker nor podman works (container_engine.sh exit {result.returncode}): "
-                     f"{tail(result.stderr, 20)}")  # fmt: skip
-    return name
 
 
 @pytest.fixture(scope="session")

@@ -18,7 +18,6 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "build_and_push.sh"
-ENGINE_SCRIPT = REPO / "local_test" / "container_engine.sh"
 TOOLS_REQUIREMENTS = Path(__file__).with_name("requirements.txt")
 TOOLS_VENV = REPO / "build" / "push-tools"
 IMAGE_NAME = "lightgbm-sagemaker"
