@@ -38,10 +38,11 @@ import measure
 import processes
 import report
 import servers
+import workload
 from measure import BenchmarkError
 from processes import ServerNotReady
 from servers import Server
-from workload import N_FEATURES, N_TREES, NUM_LEAVES, SEED, TRAIN_ROWS, Payload, csv_body, train_model
+from workload import N_FEATURES, N_TREES, NUM_LEAVES, SEED, TRAIN_ROWS, Payload, train_model
 from workload import _features, _target
 
 RESULTS_FILE = servers.BENCH_DIR / "results" / "multi_model.md"
@@ -151,15 +152,7 @@ def train_models(directory: Path, large_target_bytes: int) -> dict[str, BenchMod
 
 def write_payloads(directory: Path) -> dict[int, Payload]:
     """1 row (timed) and 1,000 rows (the correctness check), in CSVSerializer's format."""
-    directory.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(SEED + 1)
-    payloads = {}
-    for rows in (1, 1_000):
-        body = csv_body(_features(rng, rows))
-        path = directory / f"rows_{rows}.csv"
-        path.write_bytes(body)
-        payloads[rows] = Payload(rows=rows, path=path, body=body)
-    return payloads
+    return workload.write_payloads(directory, np.random.default_rng(SEED + 1), row_counts=(1, 1_000))
 
 
 def place(model: BenchModel, model_dir: Path) -> Path:

@@ -79,11 +79,13 @@ def csv_body(x: np.ndarray) -> bytes:
     return text.getvalue().rstrip("\n").encode()
 
 
-def write_payloads(payload_dir: Path, rng: np.random.Generator) -> dict[int, Payload]:
+def write_payloads(
+    payload_dir: Path, rng: np.random.Generator, row_counts: tuple[int, ...] = PAYLOAD_ROWS
+) -> dict[int, Payload]:
     """Write each body to a file too: wrk's Lua script reads the single-row body from disk."""
     payload_dir.mkdir(parents=True, exist_ok=True)
     payloads: dict[int, Payload] = {}
-    for rows in PAYLOAD_ROWS:
+    for rows in row_counts:
         body = csv_body(_features(rng, rows))
         path = payload_dir / f"rows_{rows}.csv"
         path.write_bytes(body)
