@@ -61,31 +61,16 @@ class CompiledPredictor:
         return self.compiled.predict(values, n_jobs=threads)
 
 
-@dataclass(frozen=True)
-class ModelHeader:
-    """What LightGBM's model file says about itself (read from its first lines, without parsing trees)."""
-
-    objective: str
-    num_class: int
-    feature_names: tuple[str, ...]
-
-    @classmethod
-    def read(cls, path: Path) -> "ModelHeader":
-        fields: dict[str, str] = {}
-        with path.open("rb") as handle:
-            for raw in handle:
-                line = raw.decode("utf-8", "replace").strip()
-                if line.startswith("Tree=") or line == "end of trees":
-                    break
-                key, sep, value = line.partition("=")
-                if sep:
-                    fields.setdefault(key, value)
-        objective = fields.get("objective", "regression").split(" ")[0]
-        return cls(
-            objective=objective,
-            num_class=int(fields.get("num_class", "1")),
-            feature_names=tuple(fields.get("feature_names", "").split()),
-        )
+def read_objective(path: Path) -> str:
+    """The objective a LightGBM model file names in its header (first lines; trees not parsed)."""
+    with path.open("rb") as handle:
+        for raw in handle:
+            line = raw.decode("utf-8", "replace").strip()
+            if line.startswith("Tree=") or line == "end of trees":
+                break
+            if line.startswith("objective="):
+                return line.partition("=")[2].split(" ")[0] or "regression"
+    return "regression"
 
 
 def output_kind(objective: str) -> str:
@@ -139,8 +124,7 @@ class LoadedModel:
     predictor: Predictor
     objective: str
     kind: str
-    feature_names: tuple[str, ...]
-    named_features: bool  # False: a bare model whose names are LightGBM's Column_N placeholders
+    feature_names: tuple[str, ...]  # a bare model's are LightGBM's placeholders Column_0, Column_1, ...
     classes: tuple[Any, ...] | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
 
@@ -206,10 +190,8 @@ def load_model(model_dir: Path, threads: int, compiled_object: Path | None = Non
         booster = lightgbm.Booster(model_file=str(model_file))
     except lightgbm.basic.LightGBMError as exc:
         raise ModelLoadError(f"{model_file} is not a valid LightGBM model: {exc}") from None
-    header = ModelHeader.read(model_file)
     feature_names = tuple(metadata.get("feature_names") or booster.feature_name())
-    named = bool(metadata.get("feature_names")) or not all(n == f"Column_{i}" for i, n in enumerate(feature_names))
-    objective = metadata.get("objective") or header.objective
+    objective = metadata.get("objective") or read_objective(model_file)
     predictor: Predictor = BoosterPredictor(booster, threads)
     if compiled_object is not None:
         predictor = _load_compiled(model_file, compiled_object, threads) or predictor
@@ -221,7 +203,6 @@ def load_model(model_dir: Path, threads: int, compiled_object: Path | None = Non
         objective=objective,
         kind=output_kind(objective),
         feature_names=feature_names,
-        named_features=named,
         classes=tuple(classes) if classes else None,
         metadata=metadata,
     )
