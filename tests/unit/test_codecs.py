@@ -42,7 +42,7 @@ def test_large_csv_fast_path_equals_exact_parser():
     body = "\n".join(",".join(f"{v:.10g}" for v in row) for row in rows).encode()
     assert len(body) > 16 * 1024 and codecs._parse_csv_fast(body) is not None  # really the pandas path
     fast = codecs.decode_csv(body).values
-    exact = codecs._parse_csv_exact(codecs._csv_lines(body))
+    exact = codecs._parse_csv_exact(codecs._csv_lines(body), 7)
     np.testing.assert_array_equal(fast, exact)
 
 
@@ -97,7 +97,7 @@ def test_json_row_shapes(document, expected):
 def test_json_records_keep_names_and_missing_keys():
     batch = codecs.decode_json(b'[{"a": 1, "b": 2}, {"b": 3, "c": null}]')
     assert batch.columns == ("a", "b", "c")
-    np.testing.assert_array_equal(batch.values, [[1, 2, np.nan], [np.nan, 3, np.nan]])
+    assert batch.values is None and batch.records == [{"a": 1, "b": 2}, {"b": 3, "c": None}]  # the model builds the matrix
 
 
 def test_json_errors_name_the_row():
@@ -163,3 +163,79 @@ def test_response_codec_negotiation(accept, expected):
 def test_unacceptable_accept():
     with pytest.raises(NotAcceptable, match="image/png"):
         codecs.response_codec("image/png", codecs.CSV)
+
+
+# ------------------------------------------------------------------ hostile and broken input (issue 7)
+
+
+@pytest.mark.parametrize("size", [100, 20_000, 200_000])  # below and above the pandas threshold
+@pytest.mark.parametrize("bad_line", ["1,2", "1,2,3,", "", "1,2,3,4"])  # "1,2," would be 3 fields, the last missing
+def test_every_csv_path_rejects_a_row_with_the_wrong_number_of_fields(size, bad_line):
+    lines = ["1,2.5,3"] * (size // 8)
+    lines[len(lines) // 2] = bad_line
+    with pytest.raises(BadRequest, match=f"line {len(lines) // 2 + 1} "):
+        codecs.decode_csv("\n".join(lines).encode())
+
+
+def test_csv_empty_field_is_missing_but_absent_field_is_an_error():
+    values = codecs.decode_csv(b"1,,3\n" * 5000).values
+    assert values.shape == (5000, 3) and np.isnan(values[:, 1]).all()
+    with pytest.raises(BadRequest, match="line 5000 has 2 fields but line 1 has 3"):
+        codecs.decode_csv(b"1,,3\n" * 4999 + b"1,3")
+
+
+@pytest.mark.parametrize("value", ['"1.5"', "true", "false", '"x"', "[1]", '{"a": 1}'])
+@pytest.mark.parametrize("decode, wrap", [(codecs.decode_json, "[[1, {}]]"), (codecs.decode_json, '{{"instances": [[1, {}]]}}'),
+                                          (codecs.decode_jsonlines, "[1, 2]\n[1, {}]")])
+def test_json_rows_accept_only_numbers_and_null(decode, wrap, value):
+    with pytest.raises(BadRequest, match="is not a number|expected a list|same number"):
+        decode(wrap.format(value).encode())
+
+
+def test_json_numbers_and_nulls_still_take_the_fast_path_and_keep_values():
+    np.testing.assert_array_equal(codecs.decode_json(b"[[1, 2.5], [3, null]]").values, [[1, 2.5], [3, np.nan]])
+    # a feature *named* true in a record does not make numbers suspicious
+    assert codecs.decode_json(b'[{"true": 1}]').records == [{"true": 1}]
+
+
+def test_jsonlines_errors_count_lines_from_one():
+    with pytest.raises(BadRequest, match="line 2, column 0"):
+        codecs.decode_jsonlines(b'[1, 2]\n["1.5", 2]')
+
+
+def _npy(array) -> bytes:
+    buffer = io.BytesIO()
+    np.save(buffer, array)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize(
+    "array",
+    [np.array([["a", "b"]]), np.array([[b"a", b"b"]]), np.array([["2020-01-01"] * 2], dtype="datetime64[D]"),
+     np.array([[1, 2]], dtype="timedelta64[s]"), np.array([[True, False]]), np.array([[1 + 2j]])],
+)
+def test_npy_refuses_non_numeric_dtypes(array):
+    with pytest.raises(BadRequest, match="expected an array of numbers"):
+        codecs.decode_npy(_npy(array))
+
+
+@pytest.mark.parametrize("shape", [(0, 3), (0,), (3, 0)])
+def test_npy_with_no_values_is_an_error(shape):
+    with pytest.raises(BadRequest, match="no rows"):
+        codecs.decode_npy(_npy(np.zeros(shape)))
+
+
+def test_npy_header_claiming_more_than_the_body_is_refused_before_allocating():
+    body = _npy(np.zeros((2, 3)))
+    forged = body.replace(b"(2, 3)", b"(9999999999, 3)".ljust(6))  # header keeps its length
+    forged = body.replace(b"'shape': (2, 3), ", b"'shape': (99999999999999, 3), ")
+    with pytest.raises(BadRequest, match="declares shape"):
+        codecs.decode_npy(forged)
+    with pytest.raises(BadRequest, match="declares shape"):
+        codecs.decode_npy(body[:-8])  # truncated data
+
+
+def test_npy_fortran_order_and_integer_dtypes():
+    array = np.asfortranarray(np.arange(6, dtype=np.int16).reshape(2, 3))
+    np.testing.assert_array_equal(codecs.decode_npy(_npy(array)).values, [[0, 1, 2], [3, 4, 5]])
+    np.testing.assert_array_equal(codecs.decode_npy(_npy(np.array([1.0, 2.0]))).values, [[1.0, 2.0]])

@@ -5,8 +5,11 @@ import numpy as np
 import pytest
 
 from lightgbm_container.codecs import Batch
-from lightgbm_container.errors import BadRequest
-from lightgbm_container.model import ModelLoadError, find_model_file, load_model, output_kind
+from lightgbm_container.errors import BadRequest, PayloadTooLarge
+from lightgbm_container.model import ModelLoadError, check_model_text, find_model_file, load_model, output_kind
+
+
+LIMIT = 6 * 1024 * 1024  # the default payload limit, in values
 
 
 def _train(tmp_path, objective="regression", classes=1, name="model.txt"):
@@ -55,9 +58,9 @@ def test_validate_counts_features_and_hints_at_the_label(tmp_path):
     _train(tmp_path)
     model = load_model(tmp_path, threads=1)
     with pytest.raises(BadRequest, match="expected 4 features, got 5 — did you include the label"):
-        model.validate(Batch(np.zeros((1, 5))))
+        model.validate(Batch(np.zeros((1, 5))), LIMIT)
     with pytest.raises(BadRequest, match="expected 4 features, got 3$"):
-        model.validate(Batch(np.zeros((1, 3))))
+        model.validate(Batch(np.zeros((1, 3))), LIMIT)
 
 
 def test_records_are_reordered_to_the_model_features(tmp_path):
@@ -66,14 +69,67 @@ def test_records_are_reordered_to_the_model_features(tmp_path):
     (tmp_path / "metadata.json").write_text(json.dumps(metadata))
     model = load_model(tmp_path, threads=1)
     batch = Batch(features[:, [3, 1, 0]], ("d", "b", "a"))
-    values = model.validate(batch)
+    values = model.validate(batch, LIMIT)
     np.testing.assert_array_equal(values[:, [0, 1, 3]], features[:, [0, 1, 3]])
     assert np.isnan(values[:, 2]).all()
     with pytest.raises(BadRequest, match="unknown feature\\(s\\) 'e'"):
-        model.validate(Batch(np.zeros((1, 1)), ("e",)))
+        model.validate(Batch(np.zeros((1, 1)), ("e",)), LIMIT)
 
 
 def test_output_kinds():
     assert output_kind("binary") == "binary"
     assert output_kind("multiclassova") == "multiclass"
     assert output_kind("poisson") == "regression"
+
+
+def _named_model(tmp_path):
+    _train(tmp_path)
+    (tmp_path / "metadata.json").write_text(json.dumps({"feature_names": ["age", "bmi", "bp", "s1"]}))
+    return load_model(tmp_path, threads=1)
+
+
+def test_records_fill_the_model_order_and_a_misspelt_name_gets_its_likely_intent(tmp_path):
+    model = _named_model(tmp_path)
+    values = model.validate(Batch(columns=("bp", "age"), records=[{"bp": 1.5, "age": None}, {"age": 2}]), LIMIT)
+    np.testing.assert_array_equal(values, [[np.nan, np.nan, 1.5, np.nan], [2, np.nan, np.nan, np.nan]])
+    with pytest.raises(BadRequest, match="'bmy' \\(did you mean 'bmi'\\?\\)"):
+        model.validate(Batch(columns=("bmy",), records=[{"bmy": 1}]), LIMIT)
+
+
+def test_records_are_checked_before_the_matrix_is_allocated(tmp_path):
+    model = _named_model(tmp_path)
+    many_keys = [{f"k{i}": 1.0} for i in range(200_000)]
+    with pytest.raises(BadRequest, match="and 199990 more"):
+        model.validate(Batch(columns=tuple(r.popitem()[0] for r in many_keys), records=[{}] * 200_000), LIMIT)
+    with pytest.raises(PayloadTooLarge, match="2000000 records x 4 features"):
+        model.validate(Batch(columns=(), records=[{}] * 2_000_000), LIMIT)
+
+
+def test_damaged_model_text_is_refused_before_lightgbm_reads_it(tmp_path):
+    _train(tmp_path)
+    text = (tmp_path / "model.txt").read_bytes()
+    check_model_text(text, tmp_path / "model.txt")  # the intact file passes
+    end = text.index(b"end of trees")
+    for cut in (len(text) // 7, len(text) // 3, end - 10, end + 5):
+        with pytest.raises(ModelLoadError, match="incomplete|damaged"):
+            check_model_text(text[:cut], tmp_path / "model.txt")
+    (tmp_path / "model.txt").write_bytes(text[: len(text) // 3])
+    with pytest.raises(ModelLoadError, match="incomplete|damaged"):
+        load_model(tmp_path, threads=1)
+    with pytest.raises(ModelLoadError, match="not a LightGBM text model"):
+        check_model_text(b"hello", tmp_path / "x")
+
+
+def test_confined_model_files_may_not_point_outside_the_root(tmp_path):
+    outside = tmp_path / "outside"
+    _train(outside)
+    root = tmp_path / "models"
+    (root / "m").mkdir(parents=True)
+    (root / "m" / "model.txt").symlink_to(outside / "model.txt")
+    with pytest.raises(ModelLoadError, match="points outside the models directory"):
+        find_model_file(root / "m", root)
+    assert find_model_file(root / "m")[0] == root / "m" / "model.txt"  # unconfined (single-model) still reads it
+    (root / "loop").mkdir()
+    (root / "loop" / "a.txt").symlink_to(root / "loop" / "a.txt")
+    with pytest.raises(ModelLoadError, match="cannot be resolved"):
+        find_model_file(root / "loop", root)

@@ -25,6 +25,24 @@ def is_archive(path: Path) -> bool:
     return path.is_file() and path.name.lower().endswith(ARCHIVE_SUFFIXES)
 
 
+def _inside(models_dir: Path, candidate: Path, shown: str) -> Path:
+    """``candidate`` resolved (links followed), if it is inside ``models_dir``: 404 if absent, else 400."""
+    root = models_dir.resolve()
+    try:
+        resolved = candidate.resolve(strict=True)
+    except FileNotFoundError:
+        raise ModelNotFound(f"model {shown!r} not found in {models_dir}", model=shown) from None
+    except (OSError, RuntimeError) as exc:  # RuntimeError: a symbolic link loop (Python 3.11)
+        raise BadRequest(f"model {shown!r} cannot be resolved: {exc}", model=shown) from None
+    if resolved != root and root not in resolved.parents:
+        raise BadRequest(
+            f"model {shown!r} points outside the models directory {models_dir}; "
+            "models must be inside it (SageMaker extracts them there)",
+            model=shown,
+        )
+    return resolved
+
+
 def resolve_model_path(models_dir: Path, name: str) -> Path:
     """``models_dir/name``, refusing anything that could escape ``models_dir``; 404 if absent."""
     if not name or "\x00" in name or name.startswith(("/", "\\")) or len(name) > 1024:
@@ -32,14 +50,16 @@ def resolve_model_path(models_dir: Path, name: str) -> Path:
     parts = name.replace("\\", "/").split("/")
     if any(part in ("..", ".") for part in parts):
         raise BadRequest(f"invalid model name {name!r}: '..' and '.' are not allowed", model=name)
-    root = models_dir.resolve()
-    candidate = models_dir / name
-    if not candidate.exists() and not candidate.is_symlink():
-        raise ModelNotFound(f"model {name!r} not found in {models_dir}", model=name)
-    resolved = candidate.resolve()
-    if resolved != root and root not in resolved.parents:
-        raise BadRequest(f"invalid model name {name!r}: it points outside the models directory", model=name)
-    return resolved
+    return _inside(models_dir, models_dir / name, name)
+
+
+def resolve_model_url(models_dir: Path, url: str) -> Path:
+    """The ``url`` of ``POST /models`` (a path, optionally ``file://``), which must lie inside
+    ``models_dir``: the load API must not become a way to read any file on the system."""
+    if not url or "\x00" in url or len(url) > 4096:
+        raise BadRequest('"url" must be the path of the model directory or archive', url=url[:200])
+    path = Path(url.removeprefix("file://"))
+    return _inside(models_dir, path if path.is_absolute() else models_dir / path, url)
 
 
 def _check_member(member: tarfile.TarInfo, archive: Path) -> None:

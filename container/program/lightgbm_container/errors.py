@@ -7,7 +7,8 @@ Rendering to JSON happens in exactly one place (:func:`error_body`).
 
 from __future__ import annotations
 
-from typing import Any
+import difflib
+from typing import Any, Iterable
 
 import orjson
 
@@ -76,6 +77,14 @@ class InsufficientStorage(ServingError):
 class ModelUnavailable(ServingError):
     status = 503
     code = "model_unavailable"
+
+
+def did_you_mean(name: str, known: Iterable[str]) -> str | None:
+    """The known name ``name`` most resembles (a misspelling's likely intent), if any is close."""
+    close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
+    if not close and name.lower() != name:
+        close = difflib.get_close_matches(name.lower(), list(known), n=1, cutoff=0.6)
+    return close[0] if close else None
 
 
 def error_body(error: ServingError) -> bytes:

@@ -48,6 +48,7 @@ def create_app(settings: ServingSettings, store: ModelStore) -> Flask:
     app = Flask("lightgbm_container")
     app.config["MAX_CONTENT_LENGTH"] = settings.max_payload_bytes
     batch_parameters = orjson.dumps(execution_parameters(settings))
+    max_values = settings.max_payload_bytes  # one feature value per byte of the largest body
 
     @app.get("/ping")
     def ping() -> Response:
@@ -56,7 +57,9 @@ def create_app(settings: ServingSettings, store: ModelStore) -> Flask:
         return _render_error(errors.ModelUnavailable("the model is not loaded yet"))
 
     def predict_with(model: LoadedModel) -> Response:
-        answer = invoke(model, request.get_data(cache=False), request.content_type, request.headers.get("Accept"))
+        answer = invoke(
+            model, request.get_data(cache=False), request.content_type, request.headers.get("Accept"), max_values
+        )
         return Response(answer.body, status=200, content_type=answer.media_type)
 
     @app.post("/invocations")

@@ -15,13 +15,15 @@ class Answer:
     media_type: str
 
 
-def invoke(model: LoadedModel, body: bytes, content_type: str | None, accept: str | None) -> Answer:
-    """Predict for every record in ``body``; one output record per input record, in order."""
+def invoke(model: LoadedModel, body: bytes, content_type: str | None, accept: str | None, max_values: int) -> Answer:
+    """Predict for every record in ``body``; one output record per input record, in order.
+
+    ``max_values``: the most feature values a request may expand to (see ``LoadedModel.validate``)."""
     if not body or not body.strip():
         raise EmptyBody("the request body is empty; send one or more records (e.g. CSV rows of features)")
     decoder = codecs.request_codec(content_type, body)
     encoder = codecs.response_codec(accept, decoder)  # refuse a bad Accept before doing any work
     batch = decoder.decode(body)
-    values = model.validate(batch)
+    values = model.validate(batch, max_values)
     predictions = model.predict(values)
     return Answer(encoder.encode(predictions), encoder.media_type)

@@ -26,7 +26,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from .archives import extract_archive, is_archive, resolve_model_path
+from .archives import extract_archive, is_archive, resolve_model_path, resolve_model_url
 from .codecs import warm_up
 from .errors import BadRequest, Conflict, InsufficientStorage, ModelNotFound
 from .model import LoadedModel, ModelLoadError, load_model
@@ -90,11 +90,9 @@ class MultiModelStore:
         """``POST /models``: 409 if loaded, 404/400 for a bad url, 507 if it can never fit."""
         if not isinstance(name, str) or not name:
             raise BadRequest('"model_name" must be a non-empty string')
-        if not isinstance(url, str) or not url or "\x00" in url:
+        if not isinstance(url, str):
             raise BadRequest('"url" must be the path of the model directory or archive')
-        path = Path(url.removeprefix("file://"))
-        if not path.exists():
-            raise ModelNotFound(f"model url {url!r} does not exist", model=name)
+        path = resolve_model_url(self.models_dir, url)
         with self.registry.locked():
             if self.registry.get(name) is not None:
                 raise Conflict(f"model {name!r} is already loaded; unload it first (DELETE /models/{name})", model=name)
@@ -195,10 +193,15 @@ class MultiModelStore:
         raise BadRequest(f"model {name!r}: {path.name} is neither a directory nor a .tar.gz archive", model=name)
 
     def _read(self, name: str, model_dir: Path) -> LoadedModel:
+        """Load a model's files, which must all lie inside the models directory, or inside
+        the archive they were extracted from (every member of which was checked)."""
+        root = self.extracted_dir if model_dir.is_relative_to(self.extracted_dir) else self.models_dir
         try:
-            return load_model(model_dir, self.settings.predict_threads)
+            return load_model(model_dir, self.settings.predict_threads, root=root)
         except ModelLoadError as exc:
             raise BadRequest(f"model {name!r} cannot be loaded: {exc}", model=name) from None
+        except MemoryError:
+            raise InsufficientStorage(f"model {name!r} does not fit in this worker's memory", model=name) from None
 
     def _load_locked(self, name: str, url: str, path: Path) -> tuple[Entry, LoadedModel]:
         """Load, make room (evicting least recently used), register. Caller holds the registry lock."""

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from .compiled import ensure_compiled
 from .logging_setup import configure_logging
-from .model import ModelLoadError, find_model_file
+from .model import ModelLoadError, check_model_text, find_model_file
 from .settings import ServingSettings, SettingsError, serving_settings
 
 log = logging.getLogger("serve")
@@ -77,8 +77,12 @@ def _worker_environment(settings: ServingSettings) -> dict[str, str]:
     # Belt and braces with the per-call thread count: OpenMP in each worker uses its share only.
     env["OMP_NUM_THREADS"] = str(settings.predict_threads)
     env["PYTHONUNBUFFERED"] = "1"
-    if not settings.multi_model and settings.predictor_backend != "lightgbm":
+    if not settings.multi_model:
+        # A damaged model file would crash every worker inside LightGBM, over and over:
+        # refuse it here, with the reason, before any worker starts.
         model_file, _ = find_model_file(settings.paths.model)
+        check_model_text(model_file.read_bytes(), model_file)
+    if not settings.multi_model and settings.predictor_backend != "lightgbm":
         compiled = ensure_compiled(model_file, settings.compile_cache_dir, settings.compile_timeout_seconds)
         if compiled is not None:
             env["LIGHTGBM_COMPILED_MODEL"] = str(compiled)
