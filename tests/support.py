@@ -31,6 +31,21 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def raw_http(port: int, request: bytes, timeout: float = 10) -> tuple[int, dict[str, str], bytes]:
+    """Send bytes as they are (no client library tidies them up); (status, headers, body) back."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+        sock.sendall(request)
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    while answer.startswith(b"HTTP/1.1 100 "):  # Expect: 100-continue
+        answer = answer.split(b"\r\n\r\n", 1)[1]
+    head, _, body = answer.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    headers = {name.strip().lower(): value.strip() for name, _, value in (line.partition(":") for line in lines[1:])}
+    return int(lines[0].split()[1]), headers, body
+
+
 def program_env(root: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SAGEMAKER_", "MODEL_SERVER_", "LIGHTGBM_"))}
     env["PATH"] = f"{VENV_BIN}:/usr/sbin:{env.get('PATH', '')}"
@@ -77,18 +92,19 @@ class Server:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise AssertionError(f"serve exited with {self.process.returncode}:\n{self.logs()}")
+                raise AssertionError(f"serve exited with {self.process.returncode}:\n{self.logs()[-20000:]}")
             try:
                 if requests.get(self.url + "/ping", timeout=2).status_code == 200:
                     return
             except (requests.ConnectionError, requests.Timeout):  # not listening yet, or workers still booting
                 pass
             time.sleep(0.2)
-        raise AssertionError(f"serve never became healthy:\n{self.logs()}")
+        raise AssertionError(f"serve never became healthy:\n{self.logs()[-20000:]}")
 
     def logs(self) -> str:
+        """Everything serve has logged so far."""
         self.log.flush()
-        return self.log_path.read_text(errors="replace")[-20000:]
+        return self.log_path.read_text(errors="replace")
 
     def stop(self, timeout: float = 40) -> int:
         if self.process.poll() is None:

@@ -125,7 +125,8 @@ def test_models_api(mme):
 @pytest.mark.parametrize(
     "body, status, fragment",
     [
-        ({"model_name": "x", "url": "/nonexistent/model"}, 404, "does not exist"),
+        ({"model_name": "x", "url": "nonexistent/model"}, 404, "does not exist"),  # relative to the models directory
+        ({"model_name": "x", "url": "/nonexistent/model"}, 400, "outside the models directory"),
         ({"model_name": "x"}, 400, "model_name"),
         ("not json", 400, "not valid JSON"),
         ({"model_name": "", "url": "/tmp"}, 400, "non-empty"),

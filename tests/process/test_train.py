@@ -62,6 +62,7 @@ def test_binary_labels_are_encoded_and_remembered(tmp_path):
     "hyperparameters, expected",
     [
         ({"lerning_rate": "0.1"}, "unknown hyperparameter 'lerning_rate'; did you mean 'learning_rate'?"),
+        ({"num_leafs": "7"}, "unknown hyperparameter 'num_leafs'; did you mean 'num_leaves'? (LightGBM also accepts the alias 'num_leaf')"),
         ({"num_leaves": '"many"'}, "num_leaves"),
         ({"objective": "regresion"}, "regresion"),
         ({"label_column": '"price"'}, "names a column, but the CSV has no header row"),

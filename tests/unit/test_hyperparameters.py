@@ -52,3 +52,14 @@ def test_label_column_and_header():
     assert parse_hyperparameters({"header": "auto"}).header is None
     with pytest.raises(TrainingError, match="header"):
         parse_hyperparameters({"header": "maybe"})
+
+
+@pytest.mark.parametrize(
+    "typo, canonical",
+    [("num_leafs", "num_leaves"), ("lerning_rate", "learning_rate"), ("n_estimator", "num_iterations"), ("labl_column", "label_column")],
+)
+def test_a_misspelt_name_is_answered_with_the_canonical_name(typo, canonical):
+    with pytest.raises(TrainingError, match=f"did you mean '{canonical}'\\?") as error:
+        parse_hyperparameters({typo: "1"})
+    if typo == "num_leafs":
+        assert "also accepts the alias 'num_leaf'" in str(error.value)

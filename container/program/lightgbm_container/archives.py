@@ -31,7 +31,7 @@ def _inside(models_dir: Path, candidate: Path, shown: str) -> Path:
     try:
         resolved = candidate.resolve(strict=True)
     except FileNotFoundError:
-        raise ModelNotFound(f"model {shown!r} not found in {models_dir}", model=shown) from None
+        raise ModelNotFound(f"model {shown!r} does not exist in {models_dir}", model=shown) from None
     except (OSError, RuntimeError) as exc:  # RuntimeError: a symbolic link loop (Python 3.11)
         raise BadRequest(f"model {shown!r} cannot be resolved: {exc}", model=shown) from None
     if resolved != root and root not in resolved.parents:
@@ -59,7 +59,17 @@ def resolve_model_url(models_dir: Path, url: str) -> Path:
     if not url or "\x00" in url or len(url) > 4096:
         raise BadRequest('"url" must be the path of the model directory or archive', url=url[:200])
     path = Path(url.removeprefix("file://"))
-    return _inside(models_dir, path if path.is_absolute() else models_dir / path, url)
+    path = path if path.is_absolute() else models_dir / path
+    # Refuse a path that is outside even before following links, without looking at it:
+    # whether a file exists elsewhere on the system is none of the caller's business.
+    lexical = Path(os.path.normpath(path))
+    if not any(lexical == root or root in lexical.parents for root in (models_dir, models_dir.resolve())):
+        raise BadRequest(
+            f"model url {url!r} is outside the models directory {models_dir}; models must be inside it "
+            "(SageMaker extracts them there)",
+            model=url,
+        )
+    return _inside(models_dir, path, url)
 
 
 def _check_member(member: tarfile.TarInfo, archive: Path) -> None:

@@ -94,6 +94,35 @@ def error_body(error: ServingError) -> bytes:
     return orjson.dumps(body)
 
 
+#: What the HTTP front (nginx, or gunicorn behind it) answers on its own, before the app
+#: sees the request: status -> (code, message). Rendered into nginx's ``error_page``
+#: locations and into gunicorn's error writer, so those answers have the same JSON shape
+#: as the app's. ``{placeholders}`` are the limits in force (see ``front_error_body``).
+FRONT_ERRORS: dict[int, tuple[str, str]] = {
+    400: ("bad_request", "the HTTP request is malformed (its request line, a header, a URL escape or the chunked body); nothing reached the model"),
+    405: ("method_not_allowed", "this HTTP method is not allowed; use POST /invocations or GET /ping"),
+    411: ("length_required", "send a Content-Length header or a chunked body"),
+    413: ("payload_too_large", "the request body is larger than the {max_body_mb} MB limit; split it into smaller requests (SAGEMAKER_MAX_PAYLOAD_IN_MB raises the limit, up to 100 MB for Batch Transform)"),
+    414: ("uri_too_long", "the request line is longer than {header_kb} KB; send the data in the body"),
+    417: ("expectation_failed", "the Expect header is not supported; only 'Expect: 100-continue' is"),
+    431: ("request_header_fields_too_large", "a request header is longer than {header_kb} KB, or all of them together exceed {headers_kb} KB"),
+    500: ("internal_error", "the HTTP server failed while handling the request; see the container log"),
+    501: ("not_implemented", "this Transfer-Encoding is not supported; send the body as it is, or chunked"),
+    502: ("model_server_unavailable", "the model server did not answer: it is starting, restarting, or a worker died or exceeded the {timeout} s timeout (SAGEMAKER_MODEL_SERVER_TIMEOUT); see the container log"),
+    504: ("model_server_timeout", "the model server took longer than {timeout} s (SAGEMAKER_MODEL_SERVER_TIMEOUT); send smaller requests or raise the timeout"),
+    505: ("http_version_not_supported", "this HTTP version is not supported; use HTTP/1.1 or HTTP/1.0"),
+}
+
+
+def front_error_body(status: int, limits: dict[str, Any], detail: str = "") -> bytes:
+    """The JSON body for a status the HTTP front answers itself (see :data:`FRONT_ERRORS`)."""
+    code, message = FRONT_ERRORS.get(status, ("http_error", "the HTTP server refused the request"))
+    message = message.format(**limits)
+    if detail:
+        message = f"{message} ({detail})"
+    return orjson.dumps({"error": code, "message": message})
+
+
 class TrainingError(Exception):
     """A training failure caused by the job's input (data, hyperparameters, configuration).
 

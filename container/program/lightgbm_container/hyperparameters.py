@@ -12,13 +12,12 @@ model), and leave value checking to LightGBM, whose messages name the parameter.
 
 from __future__ import annotations
 
-import difflib
 import json
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Mapping
 
-from .errors import TrainingError
+from .errors import TrainingError, did_you_mean
 
 #: Keys SageMaker or its SDK add on their own; never LightGBM parameters.
 IGNORED_PREFIXES = ("sagemaker_", "_tuning_objective_metric", "_sagemaker")
@@ -63,9 +62,15 @@ def lightgbm_aliases() -> dict[str, str]:
     return {alias: canonical for canonical, aliases in table.items() for alias in aliases}
 
 
-def _suggest(name: str, known: list[str]) -> str:
-    close = difflib.get_close_matches(name.lower(), known, n=1, cutoff=0.6)
-    return f"; did you mean {close[0]!r}?" if close else ""
+def _suggest(name: str, aliases: dict[str, str], ours: set[str]) -> str:
+    """'; did you mean ...?' with the *canonical* name: a misspelling matches whichever alias it
+    resembles most (``num_leafs`` ~ ``num_leaf``), but the name to write is ``num_leaves``."""
+    close = did_you_mean(name, sorted(set(aliases) | ours))
+    if close is None:
+        return ""
+    canonical = aliases.get(close, close)
+    also = f" (LightGBM also accepts the alias {close!r})" if canonical != close else ""
+    return f"; did you mean {canonical!r}?{also}"
 
 
 def _whole_number(name: str, value: Any, minimum: int) -> int:
@@ -78,7 +83,6 @@ def parse_hyperparameters(raw: Mapping[str, Any]) -> TrainingConfig:
     """Validate and convert; raises TrainingError naming the parameter at fault."""
     aliases = lightgbm_aliases()
     ours = {LABEL_COLUMN, HEADER}
-    known = sorted(set(aliases) | ours)
     params: dict[str, Any] = {}
     given_as: dict[str, str] = {}
     ignored = []
@@ -97,7 +101,7 @@ def parse_hyperparameters(raw: Mapping[str, Any]) -> TrainingConfig:
             continue
         canonical = aliases.get(name)
         if canonical is None:
-            raise TrainingError(f"unknown hyperparameter {name!r}{_suggest(name, known)}")
+            raise TrainingError(f"unknown hyperparameter {name!r}{_suggest(name, aliases, ours)}")
         if canonical in given_as:
             raise TrainingError(
                 f"hyperparameters {given_as[canonical]!r} and {name!r} both set LightGBM's {canonical!r}; keep one"

@@ -22,55 +22,12 @@ import time
 from pathlib import Path
 
 from .compiled import ensure_compiled
+from .http_front import GRACE_SECONDS, PROGRAM_DIR, gunicorn_command, render_nginx_conf
 from .logging_setup import configure_logging
 from .model import ModelLoadError, check_model_text, find_model_file
 from .settings import ServingSettings, SettingsError, serving_settings
 
 log = logging.getLogger("serve")
-
-PROGRAM_DIR = Path(__file__).resolve().parent.parent
-NGINX_TEMPLATE = PROGRAM_DIR / "nginx.conf.template"
-#: SageMaker kills 30 s after SIGTERM; leave a margin for the supervisor itself.
-GRACE_SECONDS = 25
-
-
-def render_nginx_conf(settings: ServingSettings, run_dir: Path, socket: Path, access_log: str = "/dev/stdout") -> str:
-    values = {
-        "RUN_DIR": str(run_dir),
-        "SOCKET": str(socket),
-        "LISTEN": settings.listen_address,
-        "PORT": str(settings.port),
-        "MAX_BODY_MB": str(settings.max_payload_mb),
-        "BODY_BUFFER_MB": str(min(settings.max_payload_mb, 16)),
-        "TIMEOUT": str(settings.timeout_seconds),
-        # gunicorn's own timeout kills a stuck worker first; nginx waits a little longer.
-        "PROXY_TIMEOUT": str(settings.timeout_seconds + 5),
-        "GRACE": str(GRACE_SECONDS),
-        "ACCESS_LOG": access_log,
-        "UPSTREAM_KEEPALIVE": "" if settings.server_threads == 1 else f"keepalive {settings.workers * settings.server_threads};",
-    }
-    text = NGINX_TEMPLATE.read_text()
-    for key, value in values.items():
-        text = text.replace(f"@{key}@", value)
-    return text
-
-
-def gunicorn_command(settings: ServingSettings, socket: Path, run_dir: Path) -> list[str]:
-    return [
-        sys.executable, "-m", "gunicorn",
-        "--chdir", str(PROGRAM_DIR),
-        "--bind", f"unix:{socket}",
-        "--workers", str(settings.workers),
-        *(["--worker-class", "sync"] if settings.server_threads == 1
-          else ["--worker-class", "gthread", "--threads", str(settings.server_threads)]),
-        "--timeout", str(settings.timeout_seconds),
-        "--graceful-timeout", str(GRACE_SECONDS),
-        "--log-level", settings.log_level.lower(),
-        "--worker-tmp-dir", str(run_dir),
-        "--no-control-socket",
-        "wsgi:app",
-    ]  # fmt: skip
-
 
 def _worker_environment(settings: ServingSettings) -> dict[str, str]:
     env = dict(os.environ)
@@ -106,8 +63,8 @@ class Supervisor:
         conf = self.run_dir / "nginx.conf"
         conf.write_text(render_nginx_conf(self.settings, self.run_dir, self.socket))
         # Own sessions: a terminal's Ctrl-C reaches only us, and we stop the children in order.
-        self.children["gunicorn"] = subprocess.Popen(
-            gunicorn_command(self.settings, self.socket, self.run_dir), env=env, start_new_session=True
+        self.children["gunicorn"] = subprocess.Popen(  # cwd: gunicorn imports its config module before --chdir
+            gunicorn_command(self.settings, self.socket, self.run_dir), env=env, cwd=PROGRAM_DIR, start_new_session=True
         )
         # nginx only once gunicorn listens: until then it could only answer 502 and log errors.
         deadline = time.monotonic() + 30
