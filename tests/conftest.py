@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -72,3 +73,15 @@ def server(trained_root, tmp_path_factory):
         yield server
     finally:
         server.stop()
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    """How many generated cases the fuzz tier ran, and how they ended (see tests/fuzz/hostile.py)."""
+    hostile = sys.modules.get("hostile")
+    if hostile is None or not hostile.TALLY.counts:
+        return
+    counts = hostile.TALLY.counts
+    terminalreporter.section("fuzz cases")
+    for key in sorted(counts):
+        terminalreporter.write_line(f"{key}: {counts[key]}")
+    terminalreporter.write_line(f"total: {sum(counts.values())} generated cases")

@@ -46,6 +46,8 @@ def execution_parameters(settings: ServingSettings) -> dict[str, object]:
 
 def create_app(settings: ServingSettings, store: ModelStore) -> Flask:
     app = Flask("lightgbm_container")
+    # Werkzeug would answer "//invocations" with an HTML 308 redirect; a path is matched as sent.
+    app.url_map.merge_slashes = False
     app.config["MAX_CONTENT_LENGTH"] = settings.max_payload_bytes
     batch_parameters = orjson.dumps(execution_parameters(settings))
     max_values = settings.max_payload_bytes  # one feature value per byte of the largest body

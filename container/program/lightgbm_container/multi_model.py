@@ -295,7 +295,7 @@ class MultiModelStore:
             self.counters.local_bytes = sum(size for _, _, size in self.local.values())
             snapshot = asdict(self.counters)
         path = self.workers_dir / f"{os.getpid()}.json"
-        staged = path.with_suffix(".tmp")
+        staged = path.with_suffix(f".{threading.get_ident()}.tmp")  # the sweeper and request threads both publish
         staged.write_text(json.dumps(snapshot))
         os.replace(staged, path)
 
