@@ -1,5 +1,5 @@
 # The two commands a newcomer needs:  make demo   and   make test
-.PHONY: setup demo test test-unit test-process test-container test-push test-client bench clean
+.PHONY: setup demo test test-unit test-process test-fuzz test-container test-push test-client bench clean
 
 PYTEST := .venv/bin/python -m pytest
 
@@ -17,6 +17,9 @@ test-unit: setup
 
 test-process: setup
 	$(PYTEST) tests/process
+
+test-fuzz: setup   ## generated hostile requests (Hypothesis), in-process and against the real serve
+	$(PYTEST) tests/fuzz
 
 test-container: setup
 	$(PYTEST) tests/container
