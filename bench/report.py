@@ -102,6 +102,24 @@ def render(baseline: Results, ours: Results | None, prediction_errors: Mapping[s
     return "\n".join(lines) + "\n"
 
 
+def render_comparison(before: Results, ours: Results, label: str) -> str:
+    """Ours against another build of ours measured in the same run (``--compare-serve``)."""
+    lines = [
+        "",
+        f"## {label} → ours (same run, interleaved)",
+        "",
+        "Ratio: before/ours for latency, ours/before for throughput (> 1 means ours is faster).",
+        "",
+        f"| metric | {label} | ours | ratio |",
+        "|---|---:|---:|---:|",
+    ]
+    for metric in METRICS:
+        b, o = before.get(metric.key), ours.get(metric.key)
+        lines.append(f"| {metric.label} | {_number(b, metric.digits)} | {_number(o, metric.digits)} | "
+                     f"{_ratio(metric, b, o).replace('×', '')} |")
+    return "\n".join(lines) + "\n"
+
+
 def machine_summary() -> str:
     usable = len(os.sched_getaffinity(0))
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())

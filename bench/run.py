@@ -32,6 +32,7 @@ from servers import Server
 from workload import N_FEATURES, N_TREES, NUM_LEAVES, Workload, build_workload
 
 RESULTS_FILE = servers.BENCH_DIR / "results" / "latest.md"
+COMPARED = "before"  # the name of the --compare-serve server in logs and the report
 
 Measurement = Callable[[Server], dict[str, float]]
 
@@ -49,6 +50,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--baseline-workers", type=int, default=multiprocessing.cpu_count(),
                         help="gunicorn workers for the baseline (default: cores, as the sample's serve)")
     parser.add_argument("--serve", type=Path, default=servers.DEFAULT_SERVE, help="our serve executable")
+    parser.add_argument("--compare-serve", type=Path, metavar="SERVE",
+                        help="another build of our serve (e.g. a worktree of an earlier commit), measured in the same "
+                             "interleaved rounds and reported as before -> ours")
     parser.add_argument("--server-env", action="append", default=[], metavar="KEY=VALUE",
                         help="extra environment for our serve (repeatable)")
     parser.add_argument("--ready-timeout", type=float, default=120.0,
@@ -81,6 +85,11 @@ def start_servers(args: argparse.Namespace, workload: Workload, tmp: Path) -> li
         ours = servers.start_ours(args.serve, workload.root, tmp, args.workers, args.ready_timeout, args.server_env)
         log(f"ours ready in {ours.ready_seconds:.1f} s at {ours.base_url}")
         started.append(ours)
+    if args.compare_serve is not None:
+        before = servers.start_ours(args.compare_serve, workload.root, tmp, args.workers, args.ready_timeout,
+                                    args.server_env, name=COMPARED)
+        log(f"{COMPARED} ({args.compare_serve}) ready in {before.ready_seconds:.1f} s at {before.base_url}")
+        started.append(before)
     return started
 
 
@@ -177,6 +186,8 @@ def benchmark(args: argparse.Namespace, tmp: Path) -> int:
     medians = run_rounds(args, started, measurements(args, workload, single_row_script))
     text = report.render(medians["classic baseline"], medians.get("ours"), errors,
                          context_lines(args, workload, started, machine))
+    if COMPARED in medians and "ours" in medians:
+        text += report.render_comparison(medians[COMPARED], medians["ours"], COMPARED)
     print("\n" + text, flush=True)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(text)

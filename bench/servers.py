@@ -69,7 +69,7 @@ def _venv_path() -> str:
 
 
 def start_ours(serve: Path, ml_root: Path, run_dir: Path, workers: int, ready_timeout: float,
-               extra_env: dict[str, str]) -> Server:
+               extra_env: dict[str, str], name: str = "ours") -> Server:
     """Run `serve` as SageMaker would, but on a free loopback port and a temporary ML root."""
     if not os.access(serve, os.X_OK):
         raise FileNotFoundError(f"{serve} is missing or not executable (use --only-baseline to skip it)")
@@ -85,8 +85,9 @@ def start_ours(serve: Path, ml_root: Path, run_dir: Path, workers: int, ready_ti
         "SAGEMAKER_MAX_PAYLOAD_IN_MB": str(PAYLOAD_LIMIT_MB),
         **extra_env,
     }
-    server = Server(name="ours", base_url=f"http://127.0.0.1:{port}")
-    server.processes.append(processes.start("ours: serve", [str(serve)], run_dir / "ours-serve.log", env=env))
+    server = Server(name=name, base_url=f"http://127.0.0.1:{port}")
+    log_name = name.replace(" ", "-")
+    server.processes.append(processes.start(f"{name}: serve", [str(serve)], run_dir / f"{log_name}-serve.log", env=env))
     server.ready_seconds = processes.wait_for_ping(server.base_url, server.processes, ready_timeout)
     return server
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import io
 import math
+from itertools import repeat
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
@@ -73,29 +74,22 @@ def _csv_lines(body: bytes) -> list[bytes]:
     return _csv_text(body).split(b"\n")
 
 
-def _csv_width(text: bytes) -> int:
+def _csv_width(lines: list[bytes]) -> int:
     """Fields per line, the same on every line, or a 400 naming the first line that differs.
 
     This is the one shape rule every CSV parser path relies on: pandas' C parser would fill
     a short line with NaN (a silent wrong answer), so the rule is checked here, on the
-    bytes, before any parser runs. Commas are counted per line with numpy: a few
-    microseconds for one row, ~10 ms for 12 MB.
+    lines, before any parser runs. ``map(bytes.count, ...)`` counts in C with no Python
+    step per line: under a microsecond for one row, a few milliseconds for 100,000.
     """
-    raw = np.frombuffer(text, dtype=np.uint8)
-    breaks = np.flatnonzero(raw == 10)
-    commas = np.flatnonzero(raw == 44)
-    edges = np.concatenate(([0], breaks, [raw.size]))
-    fields = np.diff(np.searchsorted(commas, edges)) + 1
-    width = int(fields[0])
-    bad = np.flatnonzero(fields != width)
-    if bad.size:
-        number = int(bad[0]) + 1
-        start = int(edges[number - 1]) + (number > 1)
-        line = text[start : int(edges[number])]
-        if not line.strip():
+    counts = list(map(bytes.count, lines, repeat(b",")))
+    width = counts[0] + 1
+    if min(counts) != max(counts):
+        number = next(index for index, count in enumerate(counts, start=1) if count != counts[0])
+        if not lines[number - 1].strip():
             raise BadRequest(f"line {number} is empty; every line must be one record", line=number)
         raise BadRequest(
-            f"line {number} has {int(fields[number - 1])} fields but line 1 has {width}; "
+            f"line {number} has {counts[number - 1] + 1} fields but line 1 has {width}; "
             "every record must have the same number of features (an empty field is a missing value)",
             line=number,
         )
@@ -154,14 +148,16 @@ def warm_up() -> None:
 
 
 def decode_csv(body: bytes) -> Batch:
+    """Every line has the same number of fields (:func:`_csv_width`), whichever parser runs."""
     text = _csv_text(body)
-    width = _csv_width(text)
     lines = text.split(b"\n")
     if len(text) >= _PANDAS_CSV_THRESHOLD_BYTES:
         values = _parse_csv_fast(text)
-        if values is not None and values.shape == (len(lines), width):
+        # pandas refuses a line longer than line 1; if the commas add up to exactly
+        # lines x (width - 1), no line is shorter either: the same rule, proven with one count.
+        if values is not None and values.shape[0] == len(lines) and text.count(b",") == len(lines) * (values.shape[1] - 1):
             return Batch(values)
-    return Batch(_parse_csv_exact(lines, width))
+    return Batch(_parse_csv_exact(lines, _csv_width(lines)))
 
 
 def _format_number(value: float) -> str:
