@@ -135,10 +135,12 @@ def warm_up(started: Sequence[Server], script: Path) -> None:
 
 def run_rounds(args: argparse.Namespace, started: Sequence[Server], plan: list[tuple[str, Measurement]]
                ) -> dict[str, dict[str, float]]:
-    """Interleave: every measurement runs on each server in turn, the order flipping each round."""
+    """Interleave: every measurement runs on each server in turn, the order rotating each round
+    (with three servers, a flip would leave the middle one always right after the same neighbour)."""
     samples: dict[str, dict[str, list[float]]] = {s.name: defaultdict(list) for s in started}
     for round_index in range(args.repeat):
-        order = list(started) if round_index % 2 == 0 else list(reversed(started))
+        shift = round_index % len(started)
+        order = list(started[shift:]) + list(started[:shift])
         for label, measurement in plan:
             for server in order:
                 figures = measurement(server)

@@ -46,6 +46,23 @@ def raw_http(port: int, request: bytes, timeout: float = 10) -> tuple[int, dict[
     return int(lines[0].split()[1]), headers, body
 
 
+def in_process_app(root: Path, **extra: str):
+    """The Flask app ``serve``'s workers run, in this process (Flask's test client drives it).
+
+    Settings come from the same environment variables as for ``serve`` (``extra``), on top of
+    a clean environment; multi-model mode gets a private state directory under ``root``.
+    """
+    from lightgbm_container.serving.app import create_app
+    from lightgbm_container.serving.store import create_store
+    from lightgbm_container.settings import serving_settings
+
+    env = {"SAGEMAKER_BASE_DIR": str(root), "SAGEMAKER_MODEL_SERVER_WORKERS": "1", "LIGHTGBM_PREDICTOR": "lightgbm", **extra}
+    if env.get("SAGEMAKER_MULTI_MODEL") == "true":
+        env.setdefault("LIGHTGBM_STATE_DIR", str(root / ".state"))
+    settings = serving_settings(env)
+    return create_app(settings, create_store(settings))
+
+
 def program_env(root: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SAGEMAKER_", "MODEL_SERVER_", "LIGHTGBM_"))}
     env["PATH"] = f"{VENV_BIN}:/usr/sbin:{env.get('PATH', '')}"

@@ -1,14 +1,39 @@
-"""The Flask app answering /ping, /invocations and /execution-parameters.
+"""The Flask app answering /ping, /invocations and /execution-parameters (and /models in multi-model mode).
 
 Built once per gunicorn worker (after the fork), so the model, LightGBM and OpenMP are
-initialised in each worker and never in the supervising process.
+initialised in each worker and never in the supervising process. ``serve`` starts gunicorn
+with ``wsgi:app_from_settings('<run dir>/settings.json')``: the settings it resolved (the
+compiled model, the shared multi-model state, the user code directory) are handed over as
+they are, not re-read from the environment. ``gunicorn wsgi:app``, the classic sample's
+way, still works and reads the environment.
 """
 
-from lightgbm_container.logging_setup import configure_logging
-from lightgbm_container.settings import serving_settings
-from lightgbm_container.store import create_store
-from lightgbm_container.http_app import create_app
+from __future__ import annotations
 
-settings = serving_settings()
-configure_logging(settings.log_level)
-app = create_app(settings, create_store(settings))
+from pathlib import Path
+
+from flask import Flask
+
+from lightgbm_container.logging_setup import configure_logging
+from lightgbm_container.serving.app import create_app
+from lightgbm_container.serving.store import create_store
+from lightgbm_container.settings import ServingSettings, serving_settings, settings_from_json
+
+
+def build_app(settings: ServingSettings) -> Flask:
+    configure_logging(settings.log_level)
+    return create_app(settings, create_store(settings))
+
+
+def app_from_settings(path: str) -> Flask:
+    """The app for the settings file ``serve`` wrote for its workers."""
+    return build_app(settings_from_json(Path(path).read_text()))
+
+
+def __getattr__(name: str) -> Flask:
+    """``predictor.app``: built from the environment on first use (``gunicorn wsgi:app``)."""
+    if name == "app":
+        app = build_app(serving_settings())
+        globals()["app"] = app
+        return app
+    raise AttributeError(name)

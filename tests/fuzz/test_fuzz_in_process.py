@@ -15,9 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from hostile import METHODS, MODEL_NAMES, PATHS, REQUESTS, TALLY, Answer, assert_json_error, check_invocation
-from lightgbm_container.http_app import create_app
-from lightgbm_container.settings import serving_settings
-from lightgbm_container.store import create_store
+from support import in_process_app
 
 FUZZ = settings(max_examples=400, deadline=None, derandomize=True, database=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
@@ -31,9 +29,7 @@ def booster(trained_root):
 
 @pytest.fixture(scope="module")
 def client(trained_root):
-    app_settings = serving_settings({"SAGEMAKER_BASE_DIR": str(trained_root), "LIGHTGBM_PREDICTOR": "lightgbm",
-                                     "SAGEMAKER_MODEL_SERVER_WORKERS": "1"})
-    return create_app(app_settings, create_store(app_settings)).test_client()
+    return in_process_app(trained_root).test_client()
 
 
 def _answer(response) -> Answer:
@@ -103,10 +99,7 @@ def multi_model_client(trained_root, tmp_path_factory):
             info = tarfile.TarInfo("../../evil.txt" if name == "slip.tar.gz" else "model.txt")
             info.size = len(payload)
             tar.addfile(info, io.BytesIO(payload))
-    app_settings = serving_settings({"SAGEMAKER_BASE_DIR": str(base / "ml"), "SAGEMAKER_MULTI_MODEL": "true",
-                                     "SAGEMAKER_MODEL_SERVER_WORKERS": "1", "LIGHTGBM_STATE_DIR": str(base / "state"),
-                                     "LIGHTGBM_MODEL_CACHE_MB": "64"})
-    return create_app(app_settings, create_store(app_settings)).test_client(), models
+    return in_process_app(base / "ml", SAGEMAKER_MULTI_MODEL="true", LIGHTGBM_MODEL_CACHE_MB="64").test_client(), models
 
 
 _ALLOWED = {200, 400, 404, 405, 409, 413, 415, 507}

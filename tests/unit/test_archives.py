@@ -3,7 +3,7 @@ import tarfile
 
 import pytest
 
-from lightgbm_container.archives import extract_archive, resolve_model_path
+from lightgbm_container.multi_model.archives import extract_archive, resolve_model_path
 from lightgbm_container.errors import BadRequest, ModelNotFound
 
 

@@ -5,7 +5,7 @@ import numpy as np
 import orjson
 import pytest
 
-from lightgbm_container import codecs
+from lightgbm_container.serving import codecs
 from lightgbm_container.errors import BadRequest, NotAcceptable, UnsupportedMediaType
 
 

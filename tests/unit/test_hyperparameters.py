@@ -1,7 +1,7 @@
 import pytest
 
 from lightgbm_container.errors import TrainingError
-from lightgbm_container.hyperparameters import decode_value, parse_hyperparameters
+from lightgbm_container.training.hyperparameters import decode_value, parse_hyperparameters
 
 
 @pytest.mark.parametrize(

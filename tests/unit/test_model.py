@@ -4,7 +4,7 @@ import lightgbm as lgb
 import numpy as np
 import pytest
 
-from lightgbm_container.codecs import Batch
+from lightgbm_container.model import Batch
 from lightgbm_container.errors import BadRequest, PayloadTooLarge
 from lightgbm_container.model import ModelLoadError, check_model_text, find_model_file, load_model, output_kind
 

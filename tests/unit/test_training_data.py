@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from lightgbm_container.errors import TrainingError
-from lightgbm_container.training_data import list_csv_files, read_channel
+from lightgbm_container.training.channels import list_csv_files, read_channel
 
 
 def _write(path, text):

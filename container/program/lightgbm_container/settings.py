@@ -7,10 +7,12 @@ and tested on its own.
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping
+from typing import Any, Mapping
 
 DEFAULT_ML_ROOT = "/opt/ml"
 DEFAULT_PORT = 8080
@@ -94,10 +96,31 @@ class ServingSettings:
     max_archive_bytes: int  # multi-model: largest expanded model archive
     state_dir: Path | None  # multi-model: the run directory `serve` shares with its workers
     log_level: str
+    # User code (the SageMaker Inference Toolkit's and MMS's variables; see user_code/)
+    program: str | None  # SAGEMAKER_PROGRAM: the inference script, e.g. "inference.py"
+    submit_directory: str | None  # SAGEMAKER_SUBMIT_DIRECTORY: a directory, file:// path or s3:// tarball
+    custom_service: str | None  # SAGEMAKER_HANDLER: an MMS custom service, "module[:function]"
+    default_accept: str  # SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT: user code's answer type for a missing or */* Accept
+    mms_decode_input: bool  # MMS_DECODE_INPUT_REQUEST: custom services get JSON and text bodies decoded
+    code_dir: Path | None = None  # set by `serve` for its workers once the user code is in place
 
     @property
     def max_payload_bytes(self) -> int:
         return self.max_payload_mb * 1024 * 1024
+
+    def to_json(self) -> str:
+        """The settings as ``serve`` resolved them, for its workers (see :func:`settings_from_json`)."""
+        return json.dumps(dataclasses.asdict(self), default=str)
+
+
+def settings_from_json(text: str) -> ServingSettings:
+    """The settings ``serve`` handed to its workers: read, never re-derived from the environment."""
+    raw: dict[str, Any] = json.loads(text)
+    raw["paths"] = MLPaths(Path(raw["paths"]["root"]))
+    for name in ("compile_cache_dir", "compiled_model", "state_dir", "code_dir"):
+        if raw.get(name) is not None:
+            raw[name] = Path(raw[name])
+    return ServingSettings(**raw)
 
 
 def _first(env: Mapping[str, str], *names: str) -> tuple[str, str] | None:
@@ -123,9 +146,30 @@ def _int(env: Mapping[str, str], *names: str, default: int, minimum: int = 1, ma
     return value
 
 
-def _bool(env: Mapping[str, str], name: str) -> bool:
+def _text(env: Mapping[str, str], name: str) -> str | None:
+    """A string variable; unset and empty are the same (the SDK sends "" for "none")."""
+    return env.get(name, "").strip() or None
+
+
+#: SAGEMAKER_CONTAINER_LOG_LEVEL carries Python's numeric levels ("20"), as the SDK sends them.
+_NUMERIC_LEVELS = {"10": "debug", "20": "info", "30": "warning", "40": "error", "50": "error"}
+
+
+def _log_level(env: Mapping[str, str]) -> str:
+    """LOG_LEVEL, else the SDK's SAGEMAKER_CONTAINER_LOG_LEVEL, else info."""
+    if not env.get("LOG_LEVEL", "").strip() and env.get("SAGEMAKER_CONTAINER_LOG_LEVEL", "").strip():
+        numeric = env["SAGEMAKER_CONTAINER_LOG_LEVEL"].strip()
+        if numeric not in _NUMERIC_LEVELS:
+            raise SettingsError(f"SAGEMAKER_CONTAINER_LOG_LEVEL={numeric!r} must be one of 10, 20, 30, 40, 50")
+        return _NUMERIC_LEVELS[numeric].upper()
+    return _choice(env, "LOG_LEVEL", ("debug", "info", "warning", "error"), "info").upper()
+
+
+def _bool(env: Mapping[str, str], name: str, default: bool = False) -> bool:
     raw = env.get(name, "").strip().lower()
-    if raw in ("", "0", "false", "no", "off"):
+    if raw == "":
+        return default
+    if raw in ("0", "false", "no", "off"):
         return False
     if raw in ("1", "true", "yes", "on"):
         return True
@@ -216,11 +260,16 @@ def serving_settings(env: Mapping[str, str] | None = None) -> ServingSettings:
         predictor_backend=_choice(env, "LIGHTGBM_PREDICTOR", ("auto", "lleaves", "lightgbm"), "auto"),
         compile_cache_dir=Path(env.get("LIGHTGBM_COMPILE_CACHE", "").strip() or "/tmp/lightgbm-container-cache"),
         compile_timeout_seconds=_int(env, "LIGHTGBM_COMPILE_TIMEOUT", default=300, maximum=3600),
-        compiled_model=Path(env["LIGHTGBM_COMPILED_MODEL"]) if env.get("LIGHTGBM_COMPILED_MODEL") else None,
+        compiled_model=None,
         model_cache_bytes=_int(
             env, "LIGHTGBM_MODEL_CACHE_MB", default=default_model_cache_mb(workers), maximum=1024 * 1024
         ) * 1024 * 1024,
         max_archive_bytes=_int(env, "LIGHTGBM_MAX_ARCHIVE_MB", default=2048, maximum=1024 * 1024) * 1024 * 1024,
-        state_dir=Path(env["LIGHTGBM_STATE_DIR"]) if env.get("LIGHTGBM_STATE_DIR") else None,
-        log_level=_choice(env, "LOG_LEVEL", ("debug", "info", "warning", "error"), "info").upper(),
+        state_dir=Path(env["LIGHTGBM_STATE_DIR"]) if env.get("LIGHTGBM_STATE_DIR") else None,  # tests; serve sets its own
+        log_level=_log_level(env),
+        program=_text(env, "SAGEMAKER_PROGRAM"),
+        submit_directory=_text(env, "SAGEMAKER_SUBMIT_DIRECTORY"),
+        custom_service=_text(env, "SAGEMAKER_HANDLER"),
+        default_accept=_text(env, "SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT") or "application/json",
+        mms_decode_input=_bool(env, "MMS_DECODE_INPUT_REQUEST", default=True),
     )

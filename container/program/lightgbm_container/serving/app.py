@@ -1,4 +1,4 @@
-"""The Flask application: routes only; the work happens in :mod:`.inference`.
+"""The Flask application: routes only; the work happens in the model's handler (:mod:`.handler`).
 
 Every error leaves as JSON through :func:`_render_error`; a bug answers a generic 500 whose
 trace goes to the log, never to the caller.
@@ -13,18 +13,18 @@ import orjson
 from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 
-from . import errors
-from .inference import invoke
-from .model import LoadedModel
-from .settings import ServingSettings
+from .. import errors
+from ..settings import ServingSettings
+from .handler import InferenceRequest, Served
 from .store import ModelStore
 
 if TYPE_CHECKING:
-    from .multi_model import MultiModelStore
+    from ..multi_model.store import MultiModelStore
 
 log = logging.getLogger(__name__)
 
 TARGET_MODEL_HEADER = "X-Amzn-SageMaker-Target-Model"
+INFERENCE_ID_HEADER = "X-Amzn-SageMaker-Inference-Id"
 
 _HTTP_ERRORS = {
     404: errors.RouteNotFound,
@@ -50,19 +50,28 @@ def create_app(settings: ServingSettings, store: ModelStore) -> Flask:
     app.url_map.merge_slashes = False
     app.config["MAX_CONTENT_LENGTH"] = settings.max_payload_bytes
     batch_parameters = orjson.dumps(execution_parameters(settings))
-    max_values = settings.max_payload_bytes  # one feature value per byte of the largest body
 
     @app.get("/ping")
     def ping() -> Response:
-        if store.ready():
+        problem = store.ready()
+        if problem is None:
             return Response(b"", status=200)
-        return _render_error(errors.ModelUnavailable("the model is not loaded yet"))
+        return _render_error(errors.ModelUnavailable(problem))
 
-    def predict_with(model: LoadedModel) -> Response:
-        answer = invoke(
-            model, request.get_data(cache=False), request.content_type, request.headers.get("Accept"), max_values
+    def predict_with(served: Served) -> Response:
+        answer = served.transform(
+            InferenceRequest(
+                body=request.get_data(cache=False),
+                content_type=request.headers.get("Content-Type"),
+                accept=request.headers.get("Accept"),
+                headers=request.headers,
+                query=request.args,
+                request_id=request.headers.get(INFERENCE_ID_HEADER, ""),
+            )
         )
-        return Response(answer.body, status=200, content_type=answer.media_type)
+        response = Response(answer.body, status=answer.status, content_type=answer.content_type)
+        response.headers.update(answer.headers)
+        return response
 
     @app.post("/invocations")
     def invocations() -> Response:
@@ -105,18 +114,12 @@ def _json(document: object, status: int = 200) -> Response:
     return Response(orjson.dumps(document), status=status, content_type="application/json")
 
 
-def _add_multi_model_routes(app: Flask, store: "MultiModelStore", predict_with: Callable[[LoadedModel], Response]) -> None:
+def _add_multi_model_routes(app: Flask, store: "MultiModelStore", predict_with: Callable[[Served], Response]) -> None:
     """SageMaker's multi-model container API (load, list, describe, unload, invoke) and /stats."""
 
     @app.post("/models")
     def load_model() -> Response:
-        try:
-            document = orjson.loads(request.get_data(cache=False) or b"null")
-        except orjson.JSONDecodeError as exc:
-            raise errors.BadRequest(f"the body is not valid JSON: {exc}") from None
-        if not isinstance(document, dict) or "model_name" not in document or "url" not in document:
-            raise errors.BadRequest('send {"model_name": "...", "url": "/opt/ml/models/.../model"}')
-        entry = store.load(document["model_name"], document["url"])
+        entry = store.load(request.get_data(cache=False))
         return _json({"status": "loaded", **entry.public()})
 
     @app.get("/models")

@@ -103,11 +103,11 @@ def ensure_compiled(model_file: Path, cache_dir: Path, timeout_seconds: int) -> 
     log.info("compiling %s with lleaves (at most %ds)...", model_file, timeout_seconds)
     try:
         result = subprocess.run(
-            [sys.executable, "-m", "lightgbm_container.compiled", str(model_file), str(target)],
+            [sys.executable, "-m", "lightgbm_container.model.compiled", str(model_file), str(target)],
             capture_output=True,
             text=True,
             timeout=timeout_seconds,
-            cwd=Path(__file__).resolve().parent.parent,
+            cwd=Path(__file__).resolve().parents[2],
         )
     except subprocess.TimeoutExpired:
         log.warning("compiling took longer than %ds; predicting with LightGBM", timeout_seconds)

@@ -11,6 +11,7 @@ requests it has in flight (which gunicorn is serving), then gunicorn stops grace
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import shutil
@@ -21,31 +22,38 @@ import tempfile
 import time
 from pathlib import Path
 
-from .compiled import ensure_compiled
+from ..logging_setup import configure_logging
+from ..model.compiled import ensure_compiled
+from ..model.files import ModelLoadError, check_model_text, find_model_file
+from ..settings import ServingSettings, SettingsError, serving_settings
 from .http_front import GRACE_SECONDS, PROGRAM_DIR, gunicorn_command, render_nginx_conf
-from .logging_setup import configure_logging
-from .model import ModelLoadError, check_model_text, find_model_file
-from .settings import ServingSettings, SettingsError, serving_settings
 
 log = logging.getLogger("serve")
 
-def _worker_environment(settings: ServingSettings) -> dict[str, str]:
+def worker_environment(settings: ServingSettings) -> dict[str, str]:
     env = dict(os.environ)
     # Belt and braces with the per-call thread count: OpenMP in each worker uses its share only.
     env["OMP_NUM_THREADS"] = str(settings.predict_threads)
     env["PYTHONUNBUFFERED"] = "1"
-    if not settings.multi_model:
-        # A damaged model file would crash every worker inside LightGBM, over and over:
-        # refuse it here, with the reason, before any worker starts.
-        model_file, _ = find_model_file(settings.paths.model)
-        check_model_text(model_file.read_bytes(), model_file)
-    if not settings.multi_model and settings.predictor_backend != "lightgbm":
-        compiled = ensure_compiled(model_file, settings.compile_cache_dir, settings.compile_timeout_seconds)
-        if compiled is not None:
-            env["LIGHTGBM_COMPILED_MODEL"] = str(compiled)
-        elif settings.predictor_backend == "lleaves":
-            raise ModelLoadError("LIGHTGBM_PREDICTOR=lleaves but the model could not be compiled (see above)")
     return env
+
+
+def prepare(settings: ServingSettings) -> ServingSettings:
+    """Everything decided once, before any worker starts; returns the settings the workers get.
+
+    In single-model mode the model file is checked first (a damaged file would crash every
+    worker inside LightGBM, over and over) and compiled with lleaves when asked.
+    """
+    if settings.multi_model:
+        return settings
+    model_file, _ = find_model_file(settings.paths.model)
+    check_model_text(model_file.read_bytes(), model_file)
+    if settings.predictor_backend == "lightgbm":
+        return settings
+    compiled = ensure_compiled(model_file, settings.compile_cache_dir, settings.compile_timeout_seconds)
+    if compiled is None and settings.predictor_backend == "lleaves":
+        raise ModelLoadError("LIGHTGBM_PREDICTOR=lleaves but the model could not be compiled (see above)")
+    return dataclasses.replace(settings, compiled_model=compiled)
 
 
 class Supervisor:
@@ -57,14 +65,19 @@ class Supervisor:
         self.stopping = False
         self.children: dict[str, subprocess.Popen] = {}
 
-    def start(self, env: dict[str, str]) -> None:
-        if self.settings.multi_model:  # the registry every worker shares (see model_registry.py)
-            env = {**env, "LIGHTGBM_STATE_DIR": str(self.run_dir / "multi-model")}
+    def start(self) -> None:
+        if self.settings.multi_model:  # the registry every worker shares (see multi_model/registry.py)
+            self.settings = dataclasses.replace(self.settings, state_dir=self.run_dir / "multi-model")
+        settings_file = self.run_dir / "settings.json"
+        settings_file.write_text(self.settings.to_json())
         conf = self.run_dir / "nginx.conf"
         conf.write_text(render_nginx_conf(self.settings, self.run_dir, self.socket))
         # Own sessions: a terminal's Ctrl-C reaches only us, and we stop the children in order.
         self.children["gunicorn"] = subprocess.Popen(  # cwd: gunicorn imports its config module before --chdir
-            gunicorn_command(self.settings, self.socket, self.run_dir), env=env, cwd=PROGRAM_DIR, start_new_session=True
+            gunicorn_command(self.settings, self.socket, self.run_dir, settings_file),
+            env=worker_environment(self.settings),
+            cwd=PROGRAM_DIR,
+            start_new_session=True,
         )
         # nginx only once gunicorn listens: until then it could only answer 502 and log errors.
         deadline = time.monotonic() + 30
@@ -132,7 +145,7 @@ def main() -> int:
     signal.signal(signal.SIGTERM, _stop_before_start)
     signal.signal(signal.SIGINT, _stop_before_start)
     try:
-        env = _worker_environment(settings)
+        settings = prepare(settings)
     except ModelLoadError as exc:
         log.error("cannot serve: %s", exc)
         return 1
@@ -152,5 +165,5 @@ def main() -> int:
         settings.timeout_seconds, settings.max_payload_mb,
         settings.paths.models if settings.multi_model else settings.paths.model,
     )  # fmt: skip
-    supervisor.start(env)
+    supervisor.start()
     return supervisor.watch()

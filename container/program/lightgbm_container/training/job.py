@@ -22,13 +22,13 @@ from typing import Any
 
 import numpy as np
 
-from . import __version__
-from .errors import TrainingError
+from .. import __version__
+from ..errors import TrainingError
+from ..logging_setup import configure_logging
+from ..model import METADATA_FILE, MODEL_FILE, output_kind
+from ..settings import MLPaths, ml_paths
+from .channels import Table, read_channel
 from .hyperparameters import TrainingConfig, parse_hyperparameters
-from .logging_setup import configure_logging
-from .model import METADATA_FILE, MODEL_FILE, output_kind
-from .settings import MLPaths, ml_paths
-from .training_data import Table, read_channel
 
 log = logging.getLogger("train")
 

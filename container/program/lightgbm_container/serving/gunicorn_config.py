@@ -1,4 +1,4 @@
-"""gunicorn's configuration module: ``gunicorn --config python:lightgbm_container.gunicorn_config``.
+"""gunicorn's configuration module: ``gunicorn --config python:lightgbm_container.serving.gunicorn_config``.
 
 gunicorn answers a request it cannot parse itself, before the app, with an HTML page written
 by ``gunicorn.util.write_error``. nginx in front refuses almost all of those first (see
@@ -14,7 +14,7 @@ import socket
 
 import gunicorn.util
 
-from .errors import front_error_body
+from ..errors import front_error_body
 from .http_front import front_limits
 
 _LIMITS = front_limits()

@@ -12,10 +12,10 @@ import sys
 from pathlib import Path
 
 
-from .errors import FRONT_ERRORS, front_error_body
-from .settings import ServingSettings
+from ..errors import FRONT_ERRORS, front_error_body
+from ..settings import ServingSettings
 
-PROGRAM_DIR = Path(__file__).resolve().parent.parent
+PROGRAM_DIR = Path(__file__).resolve().parents[2]
 NGINX_TEMPLATE = PROGRAM_DIR / "nginx.conf.template"
 #: SageMaker kills 30 s after SIGTERM; leave a margin for the supervisor itself.
 GRACE_SECONDS = 25
@@ -85,11 +85,11 @@ def render_nginx_conf(settings: ServingSettings, run_dir: Path, socket: Path, ac
     return text
 
 
-def gunicorn_command(settings: ServingSettings, socket: Path, run_dir: Path) -> list[str]:
+def gunicorn_command(settings: ServingSettings, socket: Path, run_dir: Path, settings_file: Path) -> list[str]:
     return [
         sys.executable, "-m", "gunicorn",
         "--chdir", str(PROGRAM_DIR),
-        "--config", "python:lightgbm_container.gunicorn_config",
+        "--config", "python:lightgbm_container.serving.gunicorn_config",
         "--bind", f"unix:{socket}",
         "--workers", str(settings.workers),
         *(["--worker-class", "sync"] if settings.server_threads == 1
@@ -100,7 +100,7 @@ def gunicorn_command(settings: ServingSettings, socket: Path, run_dir: Path) -> 
         "--worker-tmp-dir", str(run_dir),
         "--no-control-socket",
         *GUNICORN_LIMITS,
-        "wsgi:app",
+        f"wsgi:app_from_settings({str(settings_file)!r})",
     ]  # fmt: skip
 
 

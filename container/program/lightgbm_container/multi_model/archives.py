@@ -16,7 +16,7 @@ import tarfile
 import tempfile
 from pathlib import Path
 
-from .errors import BadRequest, ModelNotFound
+from ..errors import BadRequest, ModelNotFound
 
 ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar")
 

@@ -1,7 +1,7 @@
 """Request and response codecs, one registry keyed by media type.
 
-A codec turns a request body into a :class:`Batch` (rows of floats, plus the feature names
-when the payload carries them) and predictions back into bytes. Adding a media type means
+A codec turns a request body into a :class:`~..model.batch.Batch` (rows of floats, plus the
+feature names when the payload carries them) and predictions back into bytes. Adding a media type means
 adding one :class:`Codec` to :data:`CODECS`; nothing else changes.
 
 Decoders are strict about shape and content (every error names the line or row and the
@@ -21,35 +21,13 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import orjson
 
-from .errors import BadRequest, EmptyBody, NotAcceptable, UnsupportedMediaType
+from ..errors import BadRequest, EmptyBody, NotAcceptable, UnsupportedMediaType
+from ..missing_values import CSV_MISSING_TOKENS, PANDAS_NA_VALUES
+from ..model.batch import Batch
 
-#: Field values read as "missing" (NaN, which LightGBM routes like its training NaNs).
-CSV_MISSING_TOKENS = ("", "nan", "na", "n/a", "null", "none")
 _CSV_MISSING = frozenset(token.encode() for token in CSV_MISSING_TOKENS)
 #: Above this size pandas' C parser beats ``float()`` per field despite its ~0.5 ms start-up.
 _PANDAS_CSV_THRESHOLD_BYTES = 16 * 1024
-
-
-@dataclass(frozen=True)
-class Batch:
-    """Decoded request rows, not yet checked against a model.
-
-    Either a matrix (``values``; with ``columns`` when the payload named them), or, for
-    JSON records, the records themselves with every key seen (``columns``): a matrix for
-    records needs the model's features, and building it before the keys are checked
-    would let a request with many unknown keys allocate rows x keys floats.
-    """
-
-    values: np.ndarray | None = None
-    columns: tuple[str, ...] | None = None
-    records: Sequence[dict[str, Any]] | None = None
-
-    @property
-    def rows(self) -> int:
-        if self.records is not None:
-            return len(self.records)
-        assert self.values is not None
-        return int(self.values.shape[0])
 
 
 @dataclass(frozen=True)
@@ -132,7 +110,7 @@ def _parse_csv_fast(body: bytes) -> np.ndarray | None:
             header=None,
             dtype=np.float64,
             keep_default_na=False,
-            na_values=list(CSV_MISSING_TOKENS) + [t.upper() for t in CSV_MISSING_TOKENS] + ["NaN", "N/A"],
+            na_values=PANDAS_NA_VALUES,
             skip_blank_lines=False,
             quoting=3,  # csv.QUOTE_NONE: a quote is data, as in the exact parser
             engine="c",
@@ -404,6 +382,11 @@ _UNTYPED = ("", "application/octet-stream")
 def base_media_type(header: str | None) -> str:
     """``'text/csv; charset=utf-8'`` -> ``'text/csv'``."""
     return (header or "").split(";", 1)[0].strip().lower()
+
+
+def codec_for(media_type: str) -> Codec:
+    """The codec of a supported media type (parameters ignored); JSON for anything else."""
+    return CODECS.get(base_media_type(media_type), JSON)
 
 
 def _sniff(body: bytes) -> Codec:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Mapping
 
-from .errors import TrainingError, did_you_mean
+from ..errors import TrainingError, did_you_mean
 
 #: Keys SageMaker or its SDK add on their own; never LightGBM parameters.
 IGNORED_PREFIXES = ("sagemaker_", "_tuning_objective_metric", "_sagemaker")

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .codecs import CSV_MISSING_TOKENS
-from .errors import TrainingError
+from ..errors import TrainingError
+from ..missing_values import CSV_MISSING_TOKENS, PANDAS_NA_VALUES
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +83,7 @@ def _read_file(path: Path, has_header: bool, display: str):
             path,
             header=0 if has_header else None,
             keep_default_na=False,
-            na_values=list(CSV_MISSING_TOKENS) + [t.upper() for t in CSV_MISSING_TOKENS] + ["NaN", "N/A"],
+            na_values=PANDAS_NA_VALUES,
             skip_blank_lines=True,
             low_memory=False,
         )

@@ -1,0 +1,257 @@
+"""Multi-model mode: SageMaker's /models API and lazy TargetModel loading, one store.
+
+The parts, each in its own module:
+
+- :mod:`.registry`: the loaded set, shared by every gunicorn worker through files (+ a lock);
+- :mod:`.worker_copies`: this worker's copies, checked against the registry on each request
+  (one ``stat``), so a model loaded, reloaded or unloaded through any worker is seen the
+  same way by all;
+- :mod:`.archives`: model names and URLs confined to the models directory, archives
+  extracted safely;
+- :mod:`.counters`: per-worker counters summed for ``GET /stats``;
+- :mod:`.api`: the request side of the /models API (load body, paging).
+
+This module decides: what to load, what to evict (least recently used, within the memory
+budget), and which handler serves each model (the built-in one, or the model's own code).
+A background sweeper frees, within half a second, the copies of models that another worker
+unloaded or evicted, and publishes this worker's counters.
+
+Memory: every worker may hold every registered model, so the budget
+(``LIGHTGBM_MODEL_CACHE_MB``, default from the container's memory limit and the number of
+workers) bounds the registry's total, and each worker holds a subset of the registry.
+A model's size is its model file's size (LightGBM's in-memory forest is about that size).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from ..errors import BadRequest, Conflict, InsufficientStorage, ModelNotFound
+from ..model import ModelLoadError
+from ..serving import codecs
+from ..serving.handler import Served
+from ..serving.handlers import handler_for
+from ..settings import ServingSettings
+from . import api
+from .archives import extract_archive, is_archive, resolve_model_path, resolve_model_url
+from .counters import CounterBoard, Counters
+from .registry import Entry, ModelRegistry
+from .worker_copies import WorkerCopies
+
+log = logging.getLogger(__name__)
+
+SWEEP_SECONDS = 0.5
+
+
+def _mb(size: int) -> str:
+    return f"{size / (1024 * 1024):.1f} MB"
+
+
+class MultiModelStore:
+    def __init__(self, settings: ServingSettings) -> None:
+        if settings.state_dir is None:
+            raise RuntimeError("multi-model mode needs the shared state directory (serve sets it)")
+        self.settings = settings
+        self.models_dir = settings.paths.models
+        self.budget = settings.model_cache_bytes
+        self.registry = ModelRegistry(settings.state_dir)
+        self.extracted_dir = settings.state_dir / "extracted"
+        self.copies = WorkerCopies()
+        self.counters = Counters()
+        self.board = CounterBoard(settings.state_dir / "workers")
+        import lightgbm  # noqa: F401  # paid at start, not by the first cold load
+
+        codecs.warm_up()
+        log.info(
+            "multi-model store: models under %s, budget %s per worker, shared state in %s",
+            self.models_dir, _mb(self.budget), settings.state_dir,
+        )  # fmt: skip
+        threading.Thread(target=self._sweep_forever, name="model-sweeper", daemon=True).start()
+
+    # ------------------------------------------------------------------ routes' API
+
+    def ready(self) -> str | None:
+        return None  # healthy with no model loaded: SageMaker loads models after /ping
+
+    def load(self, body: bytes) -> Entry:
+        """``POST /models``: 409 if loaded, 404/400 for a bad url, 507 if it can never fit."""
+        name, url = api.parse_load_request(body)
+        path = resolve_model_url(self.models_dir, url)
+        with self.registry.locked():
+            if self.registry.get(name) is not None:
+                raise Conflict(f"model {name!r} is already loaded; unload it first (DELETE /models/{name})", model=name)
+            return self._load_locked(name, url, path)[0]
+
+    def unload(self, name: str) -> None:
+        """``DELETE /models/<name>``: frees this worker's copy now, the others' within a sweep."""
+        with self.registry.locked():
+            if not self.registry.remove(name):
+                raise ModelNotFound(f"model {name!r} is not loaded", model=name)
+        self.counters.unloads += 1
+        self.copies.drop(name)
+        self._publish_counters()
+        log.info("model unloaded: %s (registry in use %s)", name, _mb(self.registry.bytes_in_use()))
+
+    def describe(self, name: str) -> dict[str, str]:
+        entry = self.registry.get(name)
+        if entry is None:
+            raise ModelNotFound(f"model {name!r} is not loaded", model=name)
+        return entry.public()
+
+    def page(self, token: str | None, limit: str | None) -> dict[str, Any]:
+        return api.page([entry for _, entry in self.registry.entries()], token, limit)
+
+    def get(self, name: str) -> Served:
+        """A model loaded through ``POST /models`` (``/models/<name>/invoke``)."""
+        served = self._local_copy(name)
+        if served is None:
+            raise ModelNotFound(f"model {name!r} is not loaded; load it with POST /models", model=name)
+        return served
+
+    def model_for(self, target: str | None) -> Served:
+        """The lazy path: ``/invocations`` with ``X-Amzn-SageMaker-Target-Model: <name>``."""
+        if not target:
+            raise BadRequest(
+                "multi-model mode: name the model with the X-Amzn-SageMaker-Target-Model header "
+                f"(a directory or .tar.gz archive under {self.models_dir})"
+            )
+        served = self._local_copy(target)
+        if served is not None:
+            return served
+        path = resolve_model_path(self.models_dir, target)
+        with self.registry.locked():
+            if self.registry.get(target) is None:  # another worker may have loaded it meanwhile
+                return self._load_locked(target, str(path), path)[1]
+        served = self._local_copy(target)
+        if served is None:  # unloaded again in the meantime
+            raise ModelNotFound(f"model {target!r} was unloaded while loading; retry", model=target)
+        return served
+
+    def stats(self) -> dict[str, Any]:
+        """Every live worker's counters, summed, plus the registry's view."""
+        self._publish_counters()
+        workers, totals = self.board.totals()
+        return {
+            "models_loaded": len(self.registry.names()),
+            "bytes_in_use": self.registry.bytes_in_use(),
+            "budget_bytes_per_worker": self.budget,
+            "workers": workers,
+            **totals,
+        }
+
+    # ------------------------------------------------------------------ loading
+
+    def _model_dir(self, name: str, path: Path) -> Path:
+        if is_archive(path):
+            stat = path.stat()
+            # Same archive (path, size, mtime) -> same directory, whichever worker extracts it.
+            key = hashlib.sha256(f"{path}\0{stat.st_mtime_ns}\0{stat.st_size}".encode()).hexdigest()[:32]
+            return extract_archive(path, self.extracted_dir / key, self.settings.max_archive_bytes)
+        if path.is_dir():
+            return path
+        raise BadRequest(f"model {name!r}: {path.name} is neither a directory nor a .tar.gz archive", model=name)
+
+    def _read(self, name: str, model_dir: Path) -> tuple[Served, Path, int]:
+        """Load a model with its handler: (served, the directory its files are in, its size).
+
+        Its files must all lie inside the models directory, or inside the archive they were
+        extracted from (every member of which was checked)."""
+        root = self.extracted_dir if model_dir.is_relative_to(self.extracted_dir) else self.models_dir
+        handler = handler_for(model_dir, self.settings, root)
+        try:
+            model = handler.load(model_dir)
+        except ModelLoadError as exc:
+            raise BadRequest(f"model {name!r} cannot be loaded: {exc}", model=name) from None
+        except MemoryError:
+            raise InsufficientStorage(f"model {name!r} does not fit in this worker's memory", model=name) from None
+        model_file = getattr(model, "model_file", None)
+        if isinstance(model_file, Path) and model_file.is_file():
+            return Served(handler, model), model_file.parent, model_file.stat().st_size
+        files = [path for path in model_dir.rglob("*") if path.is_file()]
+        return Served(handler, model), model_dir, sum(path.stat().st_size for path in files)
+
+    def _load_locked(self, name: str, url: str, path: Path) -> tuple[Entry, Served]:
+        """Load, make room (evicting least recently used), register. Caller holds the registry lock."""
+        started = time.monotonic()
+        served, files_dir, size = self._read(name, self._model_dir(name, path))
+        if size > self.budget:
+            raise InsufficientStorage(
+                f"model {name!r} needs {_mb(size)} but the budget is {_mb(self.budget)} per worker "
+                "(LIGHTGBM_MODEL_CACHE_MB)",
+                model=name,
+            )
+        in_use = self.registry.bytes_in_use()
+        for victim in self.registry.least_recently_used():
+            if in_use + size <= self.budget:
+                break
+            self.registry.remove(victim.name)
+            self.copies.drop(victim.name)
+            in_use -= victim.size_bytes
+            self.counters.evictions += 1
+            log.info("model evicted (least recently used): %s, freed %s", victim.name, _mb(victim.size_bytes))
+        entry = self.registry.add(name, url, files_dir, size)
+        elapsed = time.monotonic() - started
+        self._keep(entry, served, elapsed)
+        log.info(
+            "model loaded: %s from %s (%s, %.1f ms, %s); registry in use %s of %s",
+            name, url, _mb(size), elapsed * 1000, served.handler.description, _mb(in_use + size), _mb(self.budget),
+        )  # fmt: skip
+        self._publish_counters()  # loads and evictions show in /stats at once; hits within a sweep
+        return entry, served
+
+    def _local_copy(self, name: str) -> Served | None:
+        """This worker's copy of a registered model (loaded on first use); None if not registered."""
+        version = self.registry.version(name)  # the hot path: one stat, one utime
+        if version is None:
+            self.copies.drop(name)
+            return None
+        served = self.copies.get(name, version)
+        if served is not None:
+            self.counters.hits += 1
+            self.registry.touch(name)
+            return served
+        # First use in this worker (or the model was reloaded): load our own copy, once.
+        with self.copies.load_lock(name):
+            current = self.registry.version(name)
+            served = self.copies.get(name, current) if current is not None else None
+            if served is not None:
+                return served  # another thread of this worker loaded it meanwhile
+            entry = self.registry.get(name)
+            if entry is None:
+                return None
+            self.copies.prune(self.registry.version)
+            started = time.monotonic()
+            served = self._read(name, Path(entry.model_dir))[0]
+            self._keep(entry, served, time.monotonic() - started)
+        self.registry.touch(name)
+        return served
+
+    def _keep(self, entry: Entry, served: Served, seconds: float) -> None:
+        version = self.registry.version(entry.name)
+        if version is None:  # unloaded while we were loading: do not keep it
+            return
+        self.copies.keep(entry.name, version, served, entry.size_bytes)
+        self.counters.misses += 1
+        self.counters.loads += 1
+        self.counters.load_seconds += seconds
+
+    # ------------------------------------------------------------------ background
+
+    def _publish_counters(self) -> None:
+        self.counters.local_models, self.counters.local_bytes = self.copies.footprint()
+        self.board.publish(Counters(**asdict(self.counters)))
+
+    def _sweep_forever(self) -> None:
+        while True:
+            time.sleep(SWEEP_SECONDS)
+            try:
+                self.copies.prune(self.registry.version)
+                self._publish_counters()
+            except Exception:  # the sweeper must never die; the request path re-checks anyway
+                log.exception("model sweeper failed")

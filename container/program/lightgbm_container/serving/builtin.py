@@ -1,0 +1,126 @@
+"""The built-in LightGBM behaviour as a handler: load -> decode -> validate -> predict -> encode.
+
+Its steps have the SageMaker Inference Toolkit's shapes (``model_fn``, ``input_fn``,
+``predict_fn``, ``output_fn``) because they are also the defaults a user's
+``inference.py`` falls back to: a script that defines only ``input_fn`` still loads,
+predicts and encodes with these. :meth:`LightGBMHandler.transform` is the built-in request
+path itself, composed from the same steps.
+"""
+
+from __future__ import annotations
+
+import logging
+import weakref
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import BadRequest, EmptyBody
+from ..model import Batch, LoadedModel, load_model
+from . import codecs
+from .handler import InferenceRequest, InferenceResponse
+
+log = logging.getLogger(__name__)
+
+EMPTY_BODY = "the request body is empty; send one or more records (e.g. CSV rows of features)"
+
+
+@dataclass(frozen=True)
+class BuiltinOptions:
+    """What the built-in steps need from the settings, handed over explicitly."""
+
+    predict_threads: int
+    max_values: int  # the most feature values one request may expand to (see LoadedModel.validate)
+    compiled_model: Path | None = None  # lleaves object compiled by serve (single-model)
+    root: Path | None = None  # every model file must resolve inside it (multi-model)
+    default_accept: str = "application/json"  # output_fn's answer type for a missing or */* Accept
+
+
+class LightGBMHandler:
+    description = "built-in LightGBM"
+
+    def __init__(self, options: BuiltinOptions) -> None:
+        self.options = options
+        self._from_boosters: weakref.WeakKeyDictionary[Any, LoadedModel] = weakref.WeakKeyDictionary()
+
+    # ------------------------------------------------------------------ the Handler contract
+
+    def load(self, model_dir: Path) -> LoadedModel:
+        model = self.model_fn(model_dir)
+        # One throw-away prediction: first-call costs (thread pools, lazy imports) are paid now, not by a caller.
+        model.predict(np.zeros((1, model.num_features)))
+        return model
+
+    def transform(self, model: Any, request: InferenceRequest) -> InferenceResponse:
+        """Predict for every record; one output record per input record, in order."""
+        decoder = self._decoder(request.body, request.content_type)
+        encoder = codecs.response_codec(request.accept, decoder)  # refuse a bad Accept before doing any work
+        predictions = self.predict_fn(decoder.decode(request.body), model)
+        return InferenceResponse(encoder.encode(predictions), encoder.media_type)
+
+    # ------------------------------------------------------------------ the steps (user code's defaults)
+
+    def model_fn(self, model_dir: Path) -> LoadedModel:
+        return load_model(Path(model_dir), self.options.predict_threads, self.options.compiled_model, self.options.root)
+
+    def input_fn(self, input_data: bytes | str, content_type: str | None) -> Batch:
+        body = input_data.encode() if isinstance(input_data, str) else bytes(input_data)
+        return self._decoder(body, content_type).decode(body)
+
+    def predict_fn(self, data: Any, model: Any) -> np.ndarray:
+        """Predictions for ``data`` (a Batch, an array, a DataFrame or nested lists) with ``model``
+        (what the built-in ``model_fn`` loads, a ``lightgbm.Booster``, or anything with ``predict``)."""
+        batch = as_batch(data)
+        loaded = self._loaded(model)
+        if loaded is None:  # a model of the user's own making: trust its predict
+            if batch.values is None:
+                raise BadRequest("records keyed by name need a LightGBM model; send rows of features")
+            return np.asarray(model.predict(batch.values))
+        return loaded.predict(loaded.validate(batch, self.options.max_values))
+
+    def output_fn(self, prediction: Any, accept: str | None) -> tuple[bytes, str]:
+        """``(body, content type)``; a missing or ``*/*`` Accept answers in ``default_accept``."""
+        if not accept or accept.strip() in ("*/*", "*"):
+            accept = self.options.default_accept
+        encoder = codecs.response_codec(accept, codecs.codec_for(self.options.default_accept))
+        return encoder.encode(np.asarray(prediction, dtype=np.float64)), encoder.media_type
+
+    # ------------------------------------------------------------------ internals
+
+    @staticmethod
+    def _decoder(body: bytes, content_type: str | None) -> codecs.Codec:
+        if not body or not body.strip():
+            raise EmptyBody(EMPTY_BODY)
+        return codecs.request_codec(content_type, body)
+
+    def _loaded(self, model: Any) -> LoadedModel | None:
+        if isinstance(model, LoadedModel):
+            return model
+        if type(model).__name__ == "Booster" and type(model).__module__.startswith("lightgbm"):
+            loaded = self._from_boosters.get(model)
+            if loaded is None:
+                loaded = self._from_boosters[model] = LoadedModel.from_booster(model, self.options.predict_threads)
+            return loaded
+        return None
+
+
+def as_batch(data: Any) -> Batch:
+    """What a user's ``input_fn`` may return, as the rows the model checks."""
+    if isinstance(data, Batch):
+        return data
+    columns = getattr(data, "columns", None)
+    if columns is not None and hasattr(data, "to_numpy"):  # a pandas DataFrame: named unless the names are positions
+        names = tuple(str(name) for name in columns)
+        named = not all(isinstance(name, (int, np.integer)) for name in columns)
+        return Batch(np.asarray(data.to_numpy(dtype=np.float64)), names if named else None)
+    try:
+        values = np.asarray(data, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise BadRequest(f"cannot predict on {type(data).__name__}: expected rows of numbers") from None
+    if values.ndim == 1:
+        values = values.reshape(1, -1)
+    if values.ndim != 2:
+        raise BadRequest(f"expected rows of features (2 dimensions), got {values.ndim}")
+    return Batch(values)

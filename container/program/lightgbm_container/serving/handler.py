@@ -1,0 +1,63 @@
+"""The unit a model store holds and a route calls: a handler loads a model and answers requests.
+
+Every way of serving goes through this one contract: the built-in LightGBM behaviour
+(:mod:`.builtin`), a SageMaker Inference Toolkit ``inference.py`` and an MMS custom
+service (:mod:`..user_code`). A store keeps ``(handler, model)`` pairs, so single-model,
+multi-model and user code share one request path:
+
+    route -> store.model_for(target) -> handler.transform(model, request) -> response
+
+A new way of serving (another toolkit's contract) is one more :class:`Handler`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Protocol
+
+
+@dataclass(frozen=True)
+class InferenceRequest:
+    """What a handler sees of one HTTP request."""
+
+    body: bytes
+    content_type: str | None  # the raw header, parameters included (the toolkit passes it on verbatim)
+    accept: str | None
+    headers: Mapping[str, str] = field(default_factory=dict)  # case-insensitive in the app (werkzeug's Headers)
+    query: Mapping[str, str] = field(default_factory=dict)
+    request_id: str = ""
+
+
+@dataclass
+class InferenceResponse:
+    body: bytes
+    content_type: str
+    status: int = 200
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+class Handler(Protocol):
+    """Loads a model directory once per worker, then turns requests into responses."""
+
+    #: How the log and ``/ping`` describe this handler ("built-in LightGBM", "inference.py", ...).
+    description: str
+
+    def load(self, model_dir: Path) -> Any:
+        """The served model (anything the handler's ``transform`` understands)."""
+        ...
+
+    def transform(self, model: Any, request: InferenceRequest) -> InferenceResponse:
+        """One response for one request: 4xx errors as :class:`~..errors.ServingError`."""
+        ...
+
+
+@dataclass(frozen=True)
+class Served:
+    """A loaded model together with the handler that answers for it."""
+
+    handler: Handler
+    model: Any
+
+    def transform(self, request: InferenceRequest) -> InferenceResponse:
+        return self.handler.transform(self.model, request)

@@ -1,0 +1,65 @@
+"""Model stores answer "which model, and which handler, serves this request".
+
+Single-model mode has exactly one model, loaded before the worker accepts traffic, so
+``/ping`` answers without doing any work. If loading fails (a user's ``model_fn`` that
+raises), the worker stays up and says why: ``/ping`` answers 503 with the reason rather than
+letting gunicorn restart the worker in a loop. Multi-model mode: :mod:`..multi_model`.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Protocol
+
+from ..errors import ModelUnavailable
+from ..settings import ServingSettings
+from . import codecs
+from .handler import Served
+from .handlers import handler_for
+
+log = logging.getLogger(__name__)
+
+
+class ModelStore(Protocol):
+    """What the HTTP layer needs from a store, in either mode."""
+
+    def ready(self) -> str | None:
+        """None when ready, else why not (``/ping`` answers 503 with it)."""
+        ...
+
+    def model_for(self, target: str | None) -> Served: ...
+
+
+class SingleModelStore:
+    def __init__(self, settings: ServingSettings) -> None:
+        model_dir = settings.paths.model
+        handler = handler_for(model_dir, settings)
+        self.served: Served | None = None
+        self.problem: str | None = None
+        try:
+            self.served = Served(handler, handler.load(model_dir))
+        except Exception as exc:  # noqa: BLE001 - the reason is reported on /ping and every request
+            log.exception("loading the model with the %s handler failed", handler.description)
+            self.problem = f"the model could not be loaded ({handler.description}): {type(exc).__name__}: {exc}"
+        codecs.warm_up()
+        if self.served is not None:
+            describe = getattr(self.served.model, "describe", None)
+            log.info("model loaded (%s): %s", handler.description, describe() if describe else type(self.served.model).__name__)
+
+    def ready(self) -> str | None:
+        return self.problem
+
+    def model_for(self, target: str | None) -> Served:
+        """The one model, whatever X-Amzn-SageMaker-Target-Model says (single-model endpoints ignore it)."""
+        if self.served is None:
+            raise ModelUnavailable(self.problem or "the model is not loaded")
+        return self.served
+
+
+def create_store(settings: ServingSettings) -> ModelStore:
+    """The store for the configured mode."""
+    if settings.multi_model:
+        from ..multi_model.store import MultiModelStore
+
+        return MultiModelStore(settings)
+    return SingleModelStore(settings)

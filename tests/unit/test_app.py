@@ -1,0 +1,130 @@
+"""The HTTP layer in-process (Flask's test client): routes, negotiation, every error's JSON shape.
+
+The same behaviours run against the real nginx + gunicorn in tests/process; these run in
+milliseconds and pinpoint the app when a real-server test fails.
+"""
+
+import io
+import json
+import shutil
+
+import lightgbm as lgb
+import numpy as np
+import pytest
+
+from lightgbm_container.settings import serving_settings, settings_from_json
+from support import in_process_app
+
+ROW = "59,2,32.1,101,157,93.2,38,4,4.8598,87"
+
+
+@pytest.fixture(scope="module")
+def client(trained_root):
+    return in_process_app(trained_root).test_client()
+
+
+@pytest.fixture(scope="module")
+def booster(trained_root):
+    return lgb.Booster(model_file=str(trained_root / "model" / "model.txt"))
+
+
+def _row():
+    return np.array([[float(v) for v in ROW.split(",")]])
+
+
+def _error(response, status, code):
+    assert response.status_code == status, response.get_data()
+    assert response.headers["Content-Type"] == "application/json"
+    body = response.get_json()
+    assert body["error"] == code and body["message"], body
+    return body
+
+
+def test_ping_and_execution_parameters(client):
+    assert client.get("/ping").status_code == 200 and client.get("/ping").data == b""
+    assert client.get("/execution-parameters").get_json() == {
+        "MaxConcurrentTransforms": 1, "BatchStrategy": "MULTI_RECORD", "MaxPayloadInMB": 6,
+    }
+
+
+def test_every_content_type_answers_the_booster(client, booster):
+    expected = booster.predict(_row())[0]
+    response = client.post("/invocations", data=ROW, content_type="text/csv")
+    assert response.headers["Content-Type"] == "text/csv" and float(response.data) == pytest.approx(expected, abs=1e-9)
+    response = client.post("/invocations", data=json.dumps([_row()[0].tolist()]), content_type="application/json")
+    assert response.get_json()["predictions"] == pytest.approx([expected], abs=1e-9)
+    response = client.post("/invocations", data=json.dumps(_row()[0].tolist()), content_type="application/jsonlines")
+    assert float(response.data) == pytest.approx(expected, abs=1e-9)
+    buffer = io.BytesIO()
+    np.save(buffer, _row())
+    response = client.post("/invocations", data=buffer.getvalue(), content_type="application/x-npy")
+    assert np.load(io.BytesIO(response.data)) == pytest.approx([expected], abs=1e-9)
+
+
+@pytest.mark.parametrize(
+    "accept, media_type",
+    [(None, "text/csv"), ("*/*", "text/csv"), ("application/json", "application/json"),
+     ("application/jsonlines", "application/jsonlines"), ("text/csv;q=0.1, application/x-npy", "application/x-npy")],
+)
+def test_accept_negotiation(client, accept, media_type):
+    headers = {"Accept": accept} if accept else {}
+    assert client.post("/invocations", data=ROW, content_type="text/csv", headers=headers).headers["Content-Type"] == media_type
+
+
+@pytest.mark.parametrize(
+    "method, path, body, content_type, accept, status, code",
+    [
+        ("POST", "/invocations", "1,2,3", "text/csv", None, 400, "bad_request"),
+        ("POST", "/invocations", "", "text/csv", None, 400, "empty_body"),
+        ("POST", "/invocations", ROW, "image/png", None, 415, "unsupported_media_type"),
+        ("POST", "/invocations", ROW, "text/csv", "image/png", 406, "not_acceptable"),
+        ("GET", "/invocations", "", None, None, 405, "method_not_allowed"),
+        ("GET", "/nope", "", None, None, 404, "not_found"),
+        ("POST", "//invocations", ROW, "text/csv", None, 404, "not_found"),  # matched as sent, never an HTML redirect
+        ("GET", "/models", "", None, None, 404, "not_found"),  # single-model mode has no /models API
+    ],
+)
+def test_errors_are_json(client, method, path, body, content_type, accept, status, code):
+    headers = {"Accept": accept} if accept else {}
+    _error(client.open(path, method=method, data=body, content_type=content_type, headers=headers), status, code)
+
+
+def test_a_too_large_body_is_refused_by_the_app_too(trained_root):
+    app = in_process_app(trained_root, SAGEMAKER_MAX_PAYLOAD_IN_MB="1")
+    _error(app.test_client().post("/invocations", data="1," * 600_000, content_type="text/csv"), 413, "payload_too_large")
+
+
+def test_settings_are_handed_to_workers_as_they_were_resolved(tmp_path):
+    settings = serving_settings({"SAGEMAKER_BASE_DIR": str(tmp_path), "SAGEMAKER_MODEL_SERVER_WORKERS": "3",
+                                 "SAGEMAKER_PROGRAM": "inference.py", "SAGEMAKER_CONTAINER_LOG_LEVEL": "30"})
+    assert settings_from_json(settings.to_json()) == settings
+    assert settings.program == "inference.py" and settings.log_level == "WARNING"
+
+
+def test_an_unloadable_model_keeps_the_worker_up_and_ping_says_why(tmp_path, trained_root):
+    root = tmp_path / "ml"
+    shutil.copytree(trained_root / "model", root / "model")
+    (root / "model" / "model.txt").write_text("tree\nversion=v4\n")  # cut short after the workers' check
+    client = in_process_app(root).test_client()
+    body = _error(client.get("/ping"), 503, "model_unavailable")
+    assert "could not be loaded" in body["message"] and "incomplete" in body["message"]
+    assert "incomplete" in _error(client.post("/invocations", data=ROW, content_type="text/csv"), 503, "model_unavailable")["message"]
+
+
+def test_multi_model_api_in_process(tmp_path, trained_root, booster):
+    root = tmp_path / "ml"
+    shutil.copytree(trained_root / "model", root / "models" / "m" / "model")
+    client = in_process_app(root, SAGEMAKER_MULTI_MODEL="true").test_client()
+    assert client.get("/ping").status_code == 200
+    url = str(root / "models" / "m" / "model")
+    assert client.post("/models", json={"model_name": "m", "url": url}).get_json() == {"status": "loaded", "modelName": "m", "modelUrl": url}
+    _error(client.post("/models", json={"model_name": "m", "url": url}), 409, "conflict")
+    _error(client.post("/models", data="{", content_type="application/json"), 400, "bad_request")
+    assert client.get("/models").get_json() == {"models": [{"modelName": "m", "modelUrl": url}]}
+    response = client.post("/models/m/invoke", data=ROW, content_type="text/csv")
+    assert float(response.data) == pytest.approx(booster.predict(_row())[0], abs=1e-9)
+    response = client.post("/invocations", data=ROW, content_type="text/csv", headers={"X-Amzn-SageMaker-Target-Model": "m"})
+    assert response.status_code == 200
+    assert client.get("/stats").get_json()["models_loaded"] == 1  # one namespace: the TargetModel "m" is the loaded "m"
+    assert client.delete("/models/m").status_code == 200
+    _error(client.post("/models/m/invoke", data=ROW, content_type="text/csv"), 404, "model_not_found")
