@@ -3,7 +3,8 @@ import tarfile
 
 import pytest
 
-from lightgbm_container.multi_model.archives import extract_archive, resolve_model_path
+from lightgbm_container.multi_model.archives import resolve_model_path
+from lightgbm_container.safe_tar import extract_archive
 from lightgbm_container.errors import BadRequest, ModelNotFound
 
 

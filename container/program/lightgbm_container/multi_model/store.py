@@ -39,7 +39,8 @@ from ..serving.handler import Served
 from ..serving.handlers import handler_for
 from ..settings import ServingSettings
 from . import api
-from .archives import extract_archive, is_archive, resolve_model_path, resolve_model_url
+from ..safe_tar import extract_archive, is_archive
+from .archives import resolve_model_path, resolve_model_url
 from .counters import CounterBoard, Counters
 from .registry import Entry, ModelRegistry
 from .worker_copies import WorkerCopies
