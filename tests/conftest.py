@@ -3,13 +3,28 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
-from support import REPO, Server, make_root, run_train
+from support import (
+    AWS_TOOLS_REQUIREMENTS,
+    AWS_TOOLS_VENV,
+    REPO,
+    TIMINGS,
+    Background,
+    Server,
+    base_env,
+    free_port,
+    make_root,
+    run_train,
+    tail,
+    unavailable,
+)
 
 ENGINE_SCRIPT = REPO / "local_test" / "container_engine.sh"
 
@@ -37,6 +52,48 @@ def engine() -> str:
             pytest.fail(f"no container engine in CI: {problem}", pytrace=False)
         pytest.skip(problem)
     return name
+
+
+@pytest.fixture(scope="session")
+def aws_tools() -> Path:
+    """bin/ of build/push-tools with `aws` and `moto_server` (tests/push/requirements.txt)."""
+    wanted = AWS_TOOLS_REQUIREMENTS.read_text()
+    stamp = AWS_TOOLS_VENV / "requirements.txt"
+    bin_dir = AWS_TOOLS_VENV / "bin"
+    ready = stamp.is_file() and stamp.read_text() == wanted
+    if ready and (bin_dir / "aws").exists() and (bin_dir / "moto_server").exists():
+        return bin_dir
+    started = time.monotonic()
+    shutil.rmtree(AWS_TOOLS_VENV, ignore_errors=True)
+    for step in (
+        [sys.executable, "-m", "venv", str(AWS_TOOLS_VENV)],
+        [str(bin_dir / "python"), "-m", "pip", "install", "-q", "--disable-pip-version-check",
+         "-r", str(AWS_TOOLS_REQUIREMENTS)],
+    ):  # fmt: skip
+        result = subprocess.run(step, capture_output=True, text=True, timeout=1800, check=False)
+        if result.returncode != 0:
+            shutil.rmtree(AWS_TOOLS_VENV, ignore_errors=True)
+            unavailable(f"cannot install the AWS CLI and moto: {tail(result.stdout + result.stderr, 15)}")
+    stamp.write_text(wanted)
+    TIMINGS["AWS CLI + moto install into build/push-tools (first run only)"] = time.monotonic() - started
+    return bin_dir
+
+
+@pytest.fixture
+def aws_emulator(aws_tools: Path, tmp_path: Path):
+    """A fresh moto server (AWS API emulator, not AWS) on 127.0.0.1:<free port>; yields its URL."""
+    port = free_port()
+    server = Background(
+        [str(aws_tools / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
+        tmp_path / "moto.log",
+        env=base_env(),
+    )
+    url = f"http://127.0.0.1:{port}"
+    server.wait_http(f"{url}/moto-api/")
+    try:
+        yield url
+    finally:
+        server.stop()
 
 
 @pytest.fixture
@@ -76,7 +133,11 @@ def server(trained_root, tmp_path_factory):
 
 
 def pytest_terminal_summary(terminalreporter) -> None:
-    """How many generated cases the fuzz tier ran, and how they ended (see tests/fuzz/hostile.py)."""
+    """Timings of tools installed on first use, and how many generated cases the fuzz tier ran."""
+    if TIMINGS:
+        terminalreporter.section("timings")
+        for name, seconds in TIMINGS.items():
+            terminalreporter.write_line(f"{name}: {seconds:.1f} s")
     hostile = sys.modules.get("hostile")
     if hostile is None or not hostile.TALLY.counts:
         return

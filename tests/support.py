@@ -12,8 +12,11 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
+import pytest
 import requests
 
 REPO = Path(__file__).resolve().parent.parent
@@ -23,6 +26,81 @@ DATA = REPO / "data"
 VENV_BIN = Path(sys.executable).parent
 
 sys.path.insert(0, str(PROGRAM))  # unit tests import the package exactly as the image does
+
+#: The AWS CLI and moto (an AWS API emulator), in their own venv: botocore pins clash with .venv's.
+AWS_TOOLS_REQUIREMENTS = REPO / "tests" / "push" / "requirements.txt"
+AWS_TOOLS_VENV = REPO / "build" / "push-tools"
+
+#: name -> seconds, printed at the end of the run (tools installed on first use, pushes...).
+TIMINGS: dict[str, float] = {}
+
+
+def unavailable(reason: str) -> None:
+    """A tool a test needs cannot be had: skip, except in CI (env CI set), where that is a failure."""
+    if os.environ.get("CI"):
+        pytest.fail(f"cannot run in CI: {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
+def tail(text: str, lines: int = 40) -> str:
+    return "\n".join(text.splitlines()[-lines:])
+
+
+# Loopback servers must never be reached through a proxy (neither by urllib here, nor by
+# the AWS CLI or the engine in the script).
+_NO_PROXY = "127.0.0.1,localhost"
+_LOCAL = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+def base_env(**extra: str) -> dict[str, str]:
+    """The caller's environment without any AWS settings, loopback never proxied."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_") and k != "ECR_REGISTRY_OVERRIDE"}
+    for key in ("NO_PROXY", "no_proxy"):
+        env[key] = f"{env[key]},{_NO_PROXY}" if env.get(key) else _NO_PROXY
+    env.update(extra)
+    return env
+
+
+def http_get(url: str, headers: dict[str, str] | None = None, method: str = "GET"):
+    """(status, headers, body) of a loopback URL, without proxies."""
+    request = urllib.request.Request(url, headers=headers or {}, method=method)
+    try:
+        with _LOCAL.open(request, timeout=10) as response:
+            return response.status, response.headers, response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.headers, exc.read()
+
+
+class Background:
+    """A server started by a fixture (a registry, an AWS API emulator), its output in a log file."""
+
+    def __init__(self, args: list[str], log: Path, env: dict[str, str] | None = None) -> None:
+        self.log = log
+        with log.open("wb") as out:
+            self.proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+
+    def wait_http(self, url: str, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                break
+            try:
+                if http_get(url)[0] < 500:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.2)
+        self.stop()
+        pytest.fail(f"{self.proc.args[0]} did not answer {url}; log:\n{tail(self.log.read_text(errors='replace'))}")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
 
 
 def free_port() -> int:

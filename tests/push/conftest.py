@@ -29,21 +29,8 @@ from pathlib import Path
 
 import pytest
 
-from push_helpers import (
-    IMAGE_NAME,
-    TAG,
-    TIMINGS,
-    TOOLS_REQUIREMENTS,
-    TOOLS_VENV,
-    Background,
-    Registry,
-    apt_tool,
-    base_env,
-    free_port,
-    run_script,
-    tail,
-    unavailable,
-)
+from push_helpers import IMAGE_NAME, TAG, Registry, apt_tool, run_script
+from support import TIMINGS, Background, base_env, free_port, tail, unavailable
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -51,12 +38,6 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers", "push: build_and_push.sh against a local registry and an AWS API emulator (moto)"
     )
 
-
-def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:  # noqa: ARG001
-    if TIMINGS:
-        terminalreporter.section("push timings")
-        for name, seconds in TIMINGS.items():
-            terminalreporter.write_line(f"{name}: {seconds:.1f} s")
 
 
 @pytest.fixture(scope="session")
@@ -85,48 +66,6 @@ def registry(tmp_path_factory: pytest.TempPathFactory):
     finally:
         server.stop()
         shutil.rmtree(workdir / "data", ignore_errors=True)  # a pushed image is ~200 MB
-
-
-@pytest.fixture(scope="session")
-def aws_tools() -> Path:
-    """bin/ of build/push-tools with `aws` and `moto_server` (tests/push/requirements.txt)."""
-    wanted = TOOLS_REQUIREMENTS.read_text()
-    stamp = TOOLS_VENV / "requirements.txt"
-    bin_dir = TOOLS_VENV / "bin"
-    ready = stamp.is_file() and stamp.read_text() == wanted
-    if ready and (bin_dir / "aws").exists() and (bin_dir / "moto_server").exists():
-        return bin_dir
-    started = time.monotonic()
-    shutil.rmtree(TOOLS_VENV, ignore_errors=True)
-    for step in (
-        [sys.executable, "-m", "venv", str(TOOLS_VENV)],
-        [str(bin_dir / "python"), "-m", "pip", "install", "-q", "--disable-pip-version-check",
-         "-r", str(TOOLS_REQUIREMENTS)],
-    ):  # fmt: skip
-        result = subprocess.run(step, capture_output=True, text=True, timeout=1800, check=False)
-        if result.returncode != 0:
-            shutil.rmtree(TOOLS_VENV, ignore_errors=True)
-            unavailable(f"cannot install the AWS CLI and moto: {tail(result.stdout + result.stderr, 15)}")
-    stamp.write_text(wanted)
-    TIMINGS["AWS CLI + moto install into build/push-tools (first run only)"] = time.monotonic() - started
-    return bin_dir
-
-
-@pytest.fixture
-def aws_emulator(aws_tools: Path, tmp_path: Path):
-    """A fresh moto server (AWS API emulator, not AWS) on 127.0.0.1:<free port>; yields its URL."""
-    port = free_port()
-    server = Background(
-        [str(aws_tools / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
-        tmp_path / "moto.log",
-        env=base_env(),
-    )
-    url = f"http://127.0.0.1:{port}"
-    server.wait_http(f"{url}/moto-api/")
-    try:
-        yield url
-    finally:
-        server.stop()
 
 
 @pytest.fixture(scope="session")

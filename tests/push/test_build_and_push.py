@@ -12,7 +12,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from push_helpers import IMAGE_NAME, SCRIPT, TAG, Pushed, Registry, base_env, http_get, run_script
+from push_helpers import IMAGE_NAME, SCRIPT, TAG, Pushed, Registry, run_script
+from support import base_env, http_get
 
 pytestmark = pytest.mark.push
 
