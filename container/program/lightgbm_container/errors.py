@@ -79,6 +79,39 @@ class ModelUnavailable(ServingError):
     code = "model_unavailable"
 
 
+class UserCodeError(ServingError):
+    """A user function (``inference.py``, an MMS custom service) raised.
+
+    The status is the exception's own when it carries one (the SageMaker Inference Toolkit's
+    ``status_code``, MMS's ``PredictionException.error_code``), 507 for a MemoryError, else
+    500. Unlike the toolkit, the body never holds the trace (that goes to the log): it names
+    the function and the exception, in the same JSON shape as every other error.
+    """
+
+    code = "user_code_error"
+
+    def __init__(self, function: str, exc: BaseException) -> None:
+        status = _carried_status(exc)
+        if isinstance(exc, MemoryError):
+            status = 507
+        text = getattr(exc, "message", None) if status is not None else None
+        text = str(text if text else exc) or type(exc).__name__
+        super().__init__(f"{function} raised {type(exc).__name__}: {text}", type=type(exc).__name__, function=function)
+        self.status = status or 500
+
+
+def _carried_status(exc: BaseException) -> int | None:
+    for attribute in ("status_code", "error_code"):
+        value = getattr(exc, attribute, None)
+        if isinstance(value, int) and not isinstance(value, bool) and 400 <= value <= 599:
+            return value
+    return None
+
+
+class UserCodeSetupError(Exception):
+    """User code that cannot run at all (missing module, wrong signatures): ``serve`` stops with the reason."""
+
+
 def did_you_mean(name: str, known: Iterable[str]) -> str | None:
     """The known name ``name`` most resembles (a misspelling's likely intent), if any is close."""
     close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)

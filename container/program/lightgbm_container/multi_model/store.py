@@ -32,7 +32,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from ..errors import BadRequest, Conflict, InsufficientStorage, ModelNotFound
+from ..errors import BadRequest, Conflict, InsufficientStorage, ModelNotFound, UserCodeSetupError
 from ..model import ModelLoadError
 from ..serving import codecs
 from ..serving.handler import Served
@@ -155,7 +155,9 @@ class MultiModelStore:
             key = hashlib.sha256(f"{path}\0{stat.st_mtime_ns}\0{stat.st_size}".encode()).hexdigest()[:32]
             return extract_archive(path, self.extracted_dir / key, self.settings.max_archive_bytes)
         if path.is_dir():
-            return path
+            # SageMaker extracts each model to <models>/<name>/model/: that is the model's directory
+            # (its files, its code/), the one user code gets as model_dir.
+            return path / "model" if (path / "model").is_dir() else path
         raise BadRequest(f"model {name!r}: {path.name} is neither a directory nor a .tar.gz archive", model=name)
 
     def _read(self, name: str, model_dir: Path) -> tuple[Served, Path, int]:
@@ -164,10 +166,10 @@ class MultiModelStore:
         Its files must all lie inside the models directory, or inside the archive they were
         extracted from (every member of which was checked)."""
         root = self.extracted_dir if model_dir.is_relative_to(self.extracted_dir) else self.models_dir
-        handler = handler_for(model_dir, self.settings, root)
         try:
+            handler = handler_for(model_dir, self.settings, root, model_name=name)
             model = handler.load(model_dir)
-        except ModelLoadError as exc:
+        except (ModelLoadError, UserCodeSetupError) as exc:
             raise BadRequest(f"model {name!r} cannot be loaded: {exc}", model=name) from None
         except MemoryError:
             raise InsufficientStorage(f"model {name!r} does not fit in this worker's memory", model=name) from None

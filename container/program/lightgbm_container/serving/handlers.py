@@ -1,14 +1,22 @@
 """Which handler serves a model directory: the one place that decides between the built-in
-LightGBM behaviour and user code (see :mod:`..user_code`).
+LightGBM behaviour and user code (what counts as user code: :mod:`..user_code.locate`).
 """
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from ..settings import ServingSettings
+from ..user_code.context import Context
+from ..user_code.custom_service import CustomServiceHandler
+from ..user_code.locate import locate
+from ..user_code.modules import import_user_module
+from ..user_code.script import ScriptHandler
 from .builtin import BuiltinOptions, LightGBMHandler
 from .handler import Handler
+
+log = logging.getLogger(__name__)
 
 
 def builtin_options(settings: ServingSettings, root: Path | None = None) -> BuiltinOptions:
@@ -21,6 +29,19 @@ def builtin_options(settings: ServingSettings, root: Path | None = None) -> Buil
     )
 
 
-def handler_for(model_dir: Path, settings: ServingSettings, root: Path | None = None) -> Handler:
-    """The handler for ``model_dir``: user code when the model or the container brings some, else built-in."""
-    return LightGBMHandler(builtin_options(settings, root))
+def handler_for(model_dir: Path, settings: ServingSettings, root: Path | None = None, model_name: str = "model") -> Handler:
+    """The handler for ``model_dir``: user code when the model or the container brings some, else built-in.
+
+    Raises :class:`~..errors.UserCodeSetupError` when user code is named but cannot run."""
+    builtin = LightGBMHandler(builtin_options(settings, root))
+    code = locate(model_dir, settings)
+    if code is None:
+        return builtin
+    # A model's own code in multi-model mode is imported apart from every other model's.
+    isolated = settings.multi_model and code.code_dir != settings.code_dir
+    module = import_user_module(code.code_dir, code.program, isolated)
+    context = Context(model_name, model_dir, code.manifest)
+    if code.kind == "custom_service":
+        assert code.function is not None
+        return CustomServiceHandler(module, code.function, context, settings.mms_decode_input, settings.default_accept)
+    return ScriptHandler(module, builtin, settings.default_accept, context)

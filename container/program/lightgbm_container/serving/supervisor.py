@@ -22,10 +22,12 @@ import tempfile
 import time
 from pathlib import Path
 
+from ..errors import UserCodeSetupError
 from ..logging_setup import configure_logging
 from ..model.compiled import ensure_compiled
 from ..model.files import ModelLoadError, check_model_text, find_model_file
 from ..settings import ServingSettings, SettingsError, serving_settings
+from ..user_code.setup import prepare_user_code
 from .http_front import GRACE_SECONDS, PROGRAM_DIR, gunicorn_command, render_nginx_conf
 
 log = logging.getLogger("serve")
@@ -38,15 +40,23 @@ def worker_environment(settings: ServingSettings) -> dict[str, str]:
     return env
 
 
-def prepare(settings: ServingSettings) -> ServingSettings:
+def prepare(settings: ServingSettings, run_dir: Path) -> ServingSettings:
     """Everything decided once, before any worker starts; returns the settings the workers get.
 
-    In single-model mode the model file is checked first (a damaged file would crash every
-    worker inside LightGBM, over and over) and compiled with lleaves when asked.
+    User code first (fetch, install requirements, decide the mode: :mod:`..user_code.setup`).
+    Then, in single-model mode, the LightGBM model file is checked (a damaged file would crash
+    every worker inside LightGBM, over and over) and compiled with lleaves when asked. With
+    user code whose ``model_fn`` loads something else, there may be no LightGBM file at all.
     """
+    settings, code = prepare_user_code(settings, run_dir)
     if settings.multi_model:
         return settings
-    model_file, _ = find_model_file(settings.paths.model)
+    try:
+        model_file, _ = find_model_file(settings.paths.model)
+    except ModelLoadError:
+        if code is not None:
+            return settings
+        raise
     check_model_text(model_file.read_bytes(), model_file)
     if settings.predictor_backend == "lightgbm":
         return settings
@@ -57,10 +67,9 @@ def prepare(settings: ServingSettings) -> ServingSettings:
 
 
 class Supervisor:
-    def __init__(self, settings: ServingSettings) -> None:
+    def __init__(self, settings: ServingSettings, run_dir: Path) -> None:
         self.settings = settings
-        self.run_dir = Path(tempfile.mkdtemp(prefix="lightgbm-serve-"))
-        self.run_dir.chmod(0o755)  # nginx workers drop root privileges and must reach the socket
+        self.run_dir = run_dir
         self.socket = self.run_dir / "gunicorn.sock"
         self.stopping = False
         self.children: dict[str, subprocess.Popen] = {}
@@ -144,15 +153,19 @@ def main() -> int:
     # Until the servers run, a stop signal simply ends serve (compiling can take minutes).
     signal.signal(signal.SIGTERM, _stop_before_start)
     signal.signal(signal.SIGINT, _stop_before_start)
+    run_dir = Path(tempfile.mkdtemp(prefix="lightgbm-serve-"))
+    run_dir.chmod(0o755)  # nginx workers drop root privileges and must reach the socket
     try:
-        settings = prepare(settings)
-    except ModelLoadError as exc:
+        settings = prepare(settings, run_dir)
+    except (ModelLoadError, UserCodeSetupError) as exc:
         log.error("cannot serve: %s", exc)
+        shutil.rmtree(run_dir, ignore_errors=True)
         return 1
     except StoppedBeforeStart:
         log.info("stopped before the servers started")
+        shutil.rmtree(run_dir, ignore_errors=True)
         return 0
-    supervisor = Supervisor(settings)
+    supervisor = Supervisor(settings, run_dir)
     signal.signal(signal.SIGTERM, supervisor.request_stop)
     signal.signal(signal.SIGINT, supervisor.request_stop)
     mode = "multi-model" if settings.multi_model else "single-model"

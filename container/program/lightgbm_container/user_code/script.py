@@ -1,0 +1,85 @@
+"""A SageMaker Inference Toolkit ``inference.py`` as a handler, with the toolkit's semantics.
+
+- ``model_fn(model_dir)``, ``input_fn(input_data, content_type)``,
+  ``predict_fn(data, model)``, ``output_fn(prediction, accept)``, or one
+  ``transform_fn(model, input_data, content_type, accept)``; each may take the
+  ``context`` as one more, last parameter; ``pre_model_fn(model_dir)`` and
+  ``model_warmup_fn(model_dir, model)`` run around ``model_fn``.
+- A function the script does not define falls back to the built-in LightGBM step (an
+  ``inference.py`` with only an ``input_fn`` still loads, predicts and encodes), not to
+  the toolkit's ``NotImplementedError``.
+- ``input_fn`` gets the raw ``Content-Type`` (parameters kept) and the body as ``str``
+  for exactly ``application/json`` and ``text/csv``, ``bytes`` otherwise; a missing or
+  ``*/*`` Accept becomes ``SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT``.
+- ``output_fn`` may return bytes, a string, ``(body, content_type)`` or a Flask response.
+
+Deliberate differences from the toolkit, both about errors: the body of an error is JSON
+naming the function and the exception (the toolkit sends the Python trace), and the built-in
+``input_fn``/``output_fn`` answer an unsupported type with 415/406 (the toolkit: 500).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from ..errors import BadRequest, UserCodeSetupError
+from ..serving.builtin import LightGBMHandler
+from ..serving.handler import InferenceRequest, InferenceResponse
+from .calls import UserFunction
+from .context import Context
+from .results import to_response
+
+#: Content types whose body the toolkit hands over as ``str`` (compared exactly, as it does).
+UTF8_TYPES = ("application/json", "text/csv")
+TRANSFORM_CONFLICT = (
+    "Cannot use transform_fn implementation in conjunction with input_fn, predict_fn, and/or output_fn implementation"
+)
+
+
+def utf8_body(request: InferenceRequest) -> str:
+    try:
+        return request.body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise BadRequest(f"the body is not UTF-8 text, as Content-Type {request.content_type} says: {exc}") from None
+
+
+class ScriptHandler:
+    def __init__(self, module: ModuleType, builtin: LightGBMHandler, default_accept: str, context: Context) -> None:
+        self.description = f"inference.py script {getattr(module, '__file__', module.__name__)}"
+        self.context = context
+        self.default_accept = default_accept
+        find = UserFunction.find
+        self.pre_model_fn = find(module, "pre_model_fn", 1)
+        self.model_fn = find(module, "model_fn", 1, builtin.model_fn)
+        self.model_warmup_fn = find(module, "model_warmup_fn", 2)
+        self.transform_fn = find(module, "transform_fn", 4)
+        user_steps = [find(module, name, 2) for name in ("input_fn", "predict_fn", "output_fn")]
+        if self.transform_fn is not None and any(user_steps):
+            raise UserCodeSetupError(f"{self.description}: {TRANSFORM_CONFLICT}")
+        self.input_fn = user_steps[0] or UserFunction("input_fn", builtin.input_fn, False, False)
+        self.predict_fn = user_steps[1] or UserFunction("predict_fn", builtin.predict_fn, False, False)
+        self.output_fn = user_steps[2] or UserFunction("output_fn", builtin.output_fn, False, False)
+
+    def load(self, model_dir: Path) -> Any:
+        directory = str(model_dir)
+        if self.pre_model_fn is not None:
+            self.pre_model_fn(self.context, directory)
+        model = self.model_fn(self.context, directory)
+        if self.model_warmup_fn is not None:
+            self.model_warmup_fn(self.context, directory, model)
+        return model
+
+    def transform(self, model: Any, request: InferenceRequest) -> InferenceResponse:
+        context = self.context.for_request(request.request_id, request.headers)
+        content_type = request.content_type
+        accept = request.accept if request.accept and request.accept.strip() != "*/*" else self.default_accept
+        data = utf8_body(request) if content_type in UTF8_TYPES else request.body
+        if self.transform_fn is not None:
+            result = self.transform_fn(context, model, data, content_type, accept)
+        else:
+            prediction = self.predict_fn(context, self.input_fn(context, data, content_type), model)
+            result = self.output_fn(context, prediction, accept)
+        status, _ = context.get_response_status(0)
+        return to_response(result, accept, status, context.get_response_headers(0))

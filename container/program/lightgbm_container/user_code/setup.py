@@ -1,0 +1,112 @@
+"""What ``serve`` does with user code once, before any worker starts (never in a worker).
+
+1. Find the container-wide code directory: ``SAGEMAKER_SUBMIT_DIRECTORY`` as a directory,
+   a ``file://`` path, a local ``.tar.gz``, or an ``s3://…/sourcedir.tar.gz`` (what the SDK
+   uploads for ``Model(entry_point=...)`` without ``source_dir``), downloaded with boto3
+   and extracted safely; unset, ``/opt/ml/model/code`` when it exists.
+2. Install its ``requirements.txt`` with pip, once, with the duration logged; wheels
+   vendored in ``code/lib`` install without an index. A failed install stops ``serve``
+   with pip's own error in the log: no retry loop (the toolkit's restarts repeat it forever).
+3. In single-model mode, decide the serving mode now (:func:`..locate.locate`) and log it
+   and why, so a named program that is missing stops ``serve`` with the reason.
+
+``/ping`` cannot answer before all this is done: nginx starts after the workers.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from ..errors import BadRequest, UserCodeSetupError
+from ..safe_tar import extract_archive, is_archive
+from ..settings import DEFAULT_ML_ROOT, ServingSettings
+from .locate import UserCode, locate
+
+log = logging.getLogger("serve")
+
+
+def prepare_user_code(settings: ServingSettings, run_dir: Path) -> tuple[ServingSettings, UserCode | None]:
+    """(the settings with ``code_dir`` resolved, the user code serving the single model if any)."""
+    code_dir = resolve_code_dir(settings, run_dir)
+    settings = dataclasses.replace(settings, code_dir=code_dir)
+    if code_dir is not None:
+        install_requirements(code_dir)
+    if settings.multi_model:
+        log.info("user code for every model: %s; a model's own code/ directory takes precedence",
+                 code_dir or "none (no SAGEMAKER_SUBMIT_DIRECTORY)")  # fmt: skip
+        return settings, None
+    code = locate(settings.paths.model, settings)
+    if code is not None and code.code_dir != code_dir:
+        install_requirements(code.code_dir)
+    log.info(
+        "serving mode: %s",
+        code.describe() if code else "built-in LightGBM (no SAGEMAKER_PROGRAM, no code/inference.py, no MMS manifest)",
+    )
+    return settings, code
+
+
+def resolve_code_dir(settings: ServingSettings, run_dir: Path) -> Path | None:
+    raw = settings.submit_directory
+    default = settings.paths.model / "code"
+    if raw is None:
+        return default if not settings.multi_model and default.is_dir() else None
+    if raw.startswith("s3://"):
+        return _download(raw, run_dir, settings.max_archive_bytes)
+    path = Path(raw.removeprefix("file://"))
+    if path.is_relative_to(DEFAULT_ML_ROOT) and settings.paths.root != Path(DEFAULT_ML_ROOT):
+        path = settings.paths.root / path.relative_to(DEFAULT_ML_ROOT)  # local runs move /opt/ml
+    if path.is_dir():
+        return path
+    if is_archive(path):
+        return _extract(path, run_dir, settings.max_archive_bytes)
+    raise UserCodeSetupError(f"SAGEMAKER_SUBMIT_DIRECTORY={raw}: {path} is neither a directory nor a .tar.gz archive")
+
+
+def _download(uri: str, run_dir: Path, max_bytes: int) -> Path:
+    import boto3  # only serve needs it, and only for s3:// code
+    import botocore.exceptions
+
+    bucket, _, key = uri.removeprefix("s3://").partition("/")
+    target = run_dir / "sourcedir.tar.gz"
+    started = time.monotonic()
+    try:
+        boto3.client("s3").download_file(bucket, key, str(target))
+    except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
+        raise UserCodeSetupError(f"SAGEMAKER_SUBMIT_DIRECTORY={uri}: cannot download it: {exc}") from None
+    log.info("downloaded %s (%d bytes) in %.1f s", uri, target.stat().st_size, time.monotonic() - started)
+    return _extract(target, run_dir, max_bytes)
+
+
+def _extract(archive: Path, run_dir: Path, max_bytes: int) -> Path:
+    try:
+        return extract_archive(archive, run_dir / "code", max_bytes)
+    except BadRequest as exc:
+        raise UserCodeSetupError(f"the user code archive {archive}: {exc.message}") from None
+
+
+def install_requirements(code_dir: Path) -> None:
+    requirements = code_dir / "requirements.txt"
+    if not requirements.is_file():
+        return
+    command = [sys.executable, "-m", "pip", "install", "--disable-pip-version-check", "--no-cache-dir", "--no-input",
+               "-r", str(requirements)]  # fmt: skip
+    lib = code_dir / "lib"
+    if lib.is_dir() and any(lib.glob("*.whl")):
+        command += ["--no-index", "--find-links", str(lib)]  # vendored wheels: no index needed (or reachable)
+    log.info("installing %s%s ...", requirements, " from the wheels in lib/" if "--no-index" in command else "")
+    started = time.monotonic()
+    result = subprocess.run(command, capture_output=True, text=True, cwd=code_dir)
+    if result.returncode != 0:
+        for line in (result.stdout + result.stderr).strip().splitlines()[-60:]:
+            log.error("pip: %s", line)
+        raise UserCodeSetupError(
+            f"pip could not install {requirements} (exit {result.returncode}; its output is above). Fix the file, "
+            "or vendor the wheels in code/lib; for long installs raise the endpoint's "
+            "container_startup_health_check_timeout"
+        )
+    log.info("installed %s in %.1f s", requirements, time.monotonic() - started)
