@@ -4,10 +4,11 @@ import json
 import re
 import shutil
 
+import lightgbm as lgb
 import numpy as np
 import pytest
 
-from support import DATA, make_root, run_train
+from support import DATA, REPO, make_root, run_train
 
 
 def test_regression_with_validation_and_early_stopping(tmp_path):
@@ -108,3 +109,53 @@ def test_early_stopping_without_validation_is_explained(tmp_path):
     shutil.rmtree(root / "input" / "data" / "validation")
     assert run_train(root).returncode != 0
     assert "early_stopping_rounds needs a 'validation' channel" in (root / "output" / "failure").read_text()
+
+
+# ------------------------------------------------------------------ the user's own training script
+
+
+def _script_root(tmp_path, hyperparameters, source_dir):
+    """A job as Estimator(entry_point="train.py", source_dir=...) sends it: JSON-encoded values,
+    sagemaker_program and sagemaker_submit_directory, resolvable host names (as in SageMaker)."""
+    root = make_root(tmp_path, {key: json.dumps(value) for key, value in hyperparameters.items()}
+                     | {"sagemaker_program": '"train.py"', "sagemaker_submit_directory": json.dumps(str(source_dir))})
+    resource = {"current_host": "localhost", "hosts": ["localhost"], "network_interface_name": "lo"}
+    (root / "input" / "config" / "resourceconfig.json").write_text(json.dumps(resource))
+    return root
+
+
+def test_a_user_training_script_runs_with_sagemakers_script_mode_contract(tmp_path):
+    source = tmp_path / "src"
+    shutil.copytree(REPO / "examples" / "training", source)
+    root = _script_root(tmp_path, {"num_leaves": 7, "rounds": 20}, source)
+    result = run_train(root)
+    log = result.stdout + result.stderr
+    assert result.returncode == 0, log
+    assert "training with the user script" in log and "train.py --num_leaves 7 --rounds 20" in log
+    assert "SM_CHANNEL_TRAIN=" in log and "trained 20 trees on 353 rows" in log
+    booster = lgb.Booster(model_file=str(root / "model" / "model.txt"))
+    assert booster.num_trees() == 20 and booster.params["num_leaves"] == 7
+
+
+def test_a_failing_user_script_fails_the_job_with_its_exit_code_and_error(tmp_path):
+    source = tmp_path / "src"
+    source.mkdir()
+    (source / "train.py").write_text("raise FileNotFoundError('no data for me')\n")
+    root = _script_root(tmp_path, {}, source)
+    result = run_train(root)
+    assert result.returncode != 0
+    failure = (root / "output" / "failure").read_text()
+    assert failure.startswith("ClientError: the training script train.py failed") and "ExitCode 1" in failure, failure
+    assert "FileNotFoundError: no data for me" in failure
+
+
+def test_a_user_scripts_requirements_are_installed_first(tmp_path):
+    source = tmp_path / "src"
+    source.mkdir()
+    (source / "requirements.txt").write_text("no-such-package-anywhere==9.9\n")
+    (source / "train.py").write_text("print('never reached')\n")
+    root = _script_root(tmp_path, {}, source)
+    result = run_train(root, PIP_INDEX_URL="http://127.0.0.1:9/simple", PIP_RETRIES="0", PIP_TIMEOUT="2")
+    assert result.returncode != 0 and "never reached" not in result.stdout
+    assert "installing requirements.txt for train.py failed" in (root / "output" / "failure").read_text()
+    assert "no-such-package-anywhere" in result.stdout + result.stderr  # pip's own error, in the log

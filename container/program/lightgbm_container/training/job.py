@@ -28,6 +28,7 @@ from ..logging_setup import configure_logging
 from ..model import METADATA_FILE, MODEL_FILE, output_kind
 from ..settings import MLPaths, ml_paths
 from .channels import Table, read_channel
+from . import user_script
 from .hyperparameters import TrainingConfig, parse_hyperparameters
 
 log = logging.getLogger("train")
@@ -215,9 +216,8 @@ def write_model(model_dir: Path, booster: Any, metadata: dict[str, Any]) -> None
     os.replace(staged_metadata, model_dir / METADATA_FILE)
 
 
-def run(paths: MLPaths) -> None:
+def run(paths: MLPaths, raw_hyperparameters: dict[str, Any]) -> None:
     started = time.monotonic()
-    raw_hyperparameters = _read_json(paths.hyperparameters, "hyperparameters.json")
     input_config = _read_json(paths.input_data_config, "inputdataconfig.json")
     _check_input_modes(input_config)
     _check_single_host(_read_json(paths.resource_config, "resourceconfig.json"))
@@ -266,7 +266,10 @@ def main() -> int:
     paths = ml_paths()
     signal.signal(signal.SIGTERM, _stop)
     try:
-        run(paths)
+        raw_hyperparameters = _read_json(paths.hyperparameters, "hyperparameters.json")
+        if user_script.requested(raw_hyperparameters):
+            return user_script.run(raw_hyperparameters, paths)
+        run(paths, raw_hyperparameters)
     except TrainingError as exc:
         log.error("training failed: %s", exc)
         write_failure(paths, f"ClientError: {exc}")
