@@ -137,6 +137,10 @@ def _boto_session(region: str):
     )
 
 
+#: The session's default bucket: never written to in local mode with local code.
+LOCAL_BUCKET = "sagemaker-local-mode"
+
+
 def local_session(
     serving_port: int | None = None,
     container_root: str | os.PathLike | None = None,
@@ -151,6 +155,11 @@ def local_session(
     session = LocalSession(
         boto_session=boto_session or _boto_session(region), sagemaker_config=SAGEMAKER_CONFIG
     )
+    # Model(entry_point=...) asks for the default bucket even with local code, which uploads
+    # nothing: resolving it costs an STS call (the account id) and an S3 one (create if
+    # missing); even LocalSession(default_bucket=...) checks that the bucket exists. The SDK
+    # skips both once the name is resolved, which is what this (private) attribute holds.
+    session._default_bucket = LOCAL_BUCKET
     config = dict(session.config or {})
     local = dict(config.get("local") or {})
     local["local_code"] = True

@@ -20,6 +20,7 @@ import pytest
 import sagemaker_local
 from client_helpers import (
     HYPERPARAMETERS,
+    REPO,
     TRAIN,
     VALIDATION,
     csv_lines,
@@ -268,3 +269,55 @@ def test_batch_transform_multi_file_csv(estimator, reference, timings, tmp_path)
 def test_no_aws_calls_and_no_containers_left(aws_calls, leftover_guard):
     assert aws_calls == []
     assert new_containers(leftover_guard) == []
+
+
+# --------------------------------------------------------------------------- user code
+
+
+class TestUserCode:
+    """The SDK flows of the toolkit's documentation: Model(entry_point, source_dir) and Estimator(entry_point)."""
+
+    def test_model_with_an_inference_py_deploys_and_predicts(self, estimator, session, client_image, rows, reference,
+                                                             timings, tmp_path):  # fmt: skip
+        import shutil
+
+        from sagemaker.deserializers import StringDeserializer
+        from sagemaker.model import Model
+        from sagemaker.predictor import Predictor
+        from sagemaker.serializers import CSVSerializer
+
+        source = tmp_path / "src"
+        source.mkdir()
+        shutil.copy(REPO / "examples" / "toolkit" / "pandas_inference.py", source / "inference.py")
+        # The SDK repacks a local model.tar.gz in place (adding code/): give it a copy of the estimator's.
+        model_tar = tmp_path / "model.tar.gz"
+        shutil.copy(local_path(estimator.model_data), model_tar)
+        model = Model(image_uri=client_image, model_data=f"file://{model_tar}", role=sagemaker_local.DUMMY_ROLE,
+                      entry_point="inference.py", source_dir=str(source), predictor_cls=Predictor, sagemaker_session=session)
+        started = time.monotonic()
+        predictor = model.deploy(1, "local", serializer=CSVSerializer(), deserializer=StringDeserializer(accept="text/csv"), wait=False)
+        timings["deploy Model(entry_point=inference.py, source_dir)"] = time.monotonic() - started
+        try:
+            answer = predictor.predict(rows.tolist())
+            np.testing.assert_allclose([float(v) for v in csv_lines(answer)], reference(rows), rtol=0, atol=TOLERANCE)
+        finally:
+            predictor.delete_endpoint()
+        with tarfile.open(model_tar) as tar:  # what the SDK repacked: the model and code/inference.py
+            assert {"model.txt", "code/inference.py"} <= {name.lstrip("./") for name in tar.getnames()}
+
+    def test_estimator_with_a_training_script(self, session, client_image, timings, tmp_path):
+        from sagemaker.estimator import Estimator
+
+        output = tmp_path / "out"
+        estimator = Estimator(image_uri=client_image, role=sagemaker_local.DUMMY_ROLE, instance_count=1, instance_type="local",
+                              entry_point="train.py", source_dir=str(REPO / "examples" / "training"),
+                              hyperparameters={"num_leaves": 7, "rounds": 12}, output_path=f"file://{output}",
+                              sagemaker_session=session)  # fmt: skip
+        started = time.monotonic()
+        estimator.fit({"train": f"file://{TRAIN}"})
+        timings["fit Estimator(entry_point=train.py, source_dir)"] = time.monotonic() - started
+        model_dir = extract_model(estimator.model_data, tmp_path / "model")
+        import lightgbm
+
+        booster = lightgbm.Booster(model_file=str(model_dir / "model.txt"))
+        assert booster.num_trees() == 12 and booster.params["num_leaves"] == 7
