@@ -9,9 +9,9 @@
 
 from .batch import Batch
 from .files import METADATA_FILE, MODEL_FILE, ModelLoadError, check_model_text, find_model_file
-from .loaded import LoadedModel, load_model, output_kind
+from .loaded import LoadedModel, load_compiled, load_model, output_kind
 
 __all__ = [
     "Batch", "LoadedModel", "METADATA_FILE", "MODEL_FILE", "ModelLoadError",
-    "check_model_text", "find_model_file", "load_model", "output_kind",
+    "check_model_text", "find_model_file", "load_compiled", "load_model", "output_kind",
 ]

@@ -21,6 +21,7 @@ import tempfile
 import time
 from importlib import metadata as package_metadata
 from pathlib import Path
+from typing import Any, Callable
 
 import numpy as np
 
@@ -63,6 +64,21 @@ def _sample_rows(booster, rows: int) -> np.ndarray:
     return np.column_stack(columns) if columns else np.zeros((rows, 0))
 
 
+def disagreement(booster: Any, predict: Callable[[np.ndarray], np.ndarray]) -> float | None:
+    """None when ``predict`` agrees with ``booster`` to 1e-9 on sample rows, else the largest difference.
+
+    The one parity check: for a freshly compiled model, and for a Booster that user code
+    loaded itself before it is served by the compiled trees."""
+    rows = _sample_rows(booster, _CHECK_ROWS)
+    expected = booster.predict(rows, num_threads=1)
+    got = np.asarray(predict(rows), dtype=np.float64)
+    if expected.shape != got.shape:
+        return float("nan")
+    if np.allclose(got, expected, rtol=TOLERANCE, atol=TOLERANCE, equal_nan=True):
+        return None
+    return float(np.nanmax(np.abs(got - expected)))
+
+
 def compile_and_check(model_file: Path, target: Path) -> str:
     """Compile ``model_file`` to ``target`` if it agrees with LightGBM; returns what happened."""
     import lightgbm
@@ -77,12 +93,9 @@ def compile_and_check(model_file: Path, target: Path) -> str:
         compiled = lleaves.Model(model_file=str(model_file))
         compiled.compile(cache=str(scratch_object))
         booster = lightgbm.Booster(model_file=str(model_file))
-        rows = _sample_rows(booster, _CHECK_ROWS)
-        expected = booster.predict(rows, num_threads=1)
-        got = compiled.predict(rows, n_jobs=1)
-        if expected.shape != got.shape or not np.allclose(got, expected, rtol=TOLERANCE, atol=TOLERANCE, equal_nan=True):
-            worst = float(np.nanmax(np.abs(np.asarray(got, dtype=float) - expected))) if expected.shape == got.shape else float("nan")
-            return f"rejected: compiled predictions differ from LightGBM (max difference {worst:.3g})"
+        difference = disagreement(booster, lambda rows: compiled.predict(rows, n_jobs=1))
+        if difference is not None:
+            return f"rejected: compiled predictions differ from LightGBM (max difference {difference:.3g})"
         os.replace(scratch_object, target)  # atomic: a reader sees no object or a whole one
     return f"compiled in {time.monotonic() - started:.1f}s to {target}"
 

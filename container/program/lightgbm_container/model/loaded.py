@@ -167,7 +167,7 @@ def load_model(model_dir: Path, threads: int, compiled_object: Path | None = Non
     objective = metadata.get("objective") or read_objective(model_file)
     predictor: Predictor = BoosterPredictor(booster, threads)
     if compiled_object is not None:
-        predictor = _load_compiled(model_file, compiled_object, threads) or predictor
+        predictor = load_compiled(model_file, compiled_object, threads) or predictor
     classes = metadata.get("classes")
     return LoadedModel(
         model_file=model_file,
@@ -181,7 +181,8 @@ def load_model(model_dir: Path, threads: int, compiled_object: Path | None = Non
     )
 
 
-def _load_compiled(model_file: Path, compiled_object: Path, threads: int) -> CompiledPredictor | None:
+def load_compiled(model_file: Path, compiled_object: Path, threads: int) -> CompiledPredictor | None:
+    """The lleaves object compiled from ``model_file``, or None (logged) if it cannot be loaded."""
     try:
         import lleaves
 

@@ -65,7 +65,7 @@ def create_app(settings: ServingSettings, store: ModelStore) -> Flask:
                 content_type=request.headers.get("Content-Type"),
                 accept=request.headers.get("Accept"),
                 headers=request.headers,
-                query=request.args,
+                query_string=request.query_string,
                 request_id=request.headers.get(INFERENCE_ID_HEADER, ""),
             )
         )

@@ -18,7 +18,8 @@ from typing import Any
 import numpy as np
 
 from ..errors import BadRequest, EmptyBody
-from ..model import Batch, LoadedModel, load_model
+from ..model import Batch, LoadedModel, ModelLoadError, find_model_file, load_compiled, load_model
+from ..model.compiled import disagreement
 from . import codecs
 from .handler import InferenceRequest, InferenceResponse
 
@@ -86,6 +87,23 @@ class LightGBMHandler:
             accept = self.options.default_accept
         encoder = codecs.response_codec(accept, codecs.codec_for(self.options.default_accept))
         return encoder.encode(np.asarray(prediction, dtype=np.float64)), encoder.media_type
+
+    def adopt(self, model: Any, model_dir: Path) -> None:
+        """Prepare a Booster that a user's ``model_fn`` returned for the built-in ``predict_fn``:
+        now, not on the first request, and with the compiled trees when ``serve`` compiled
+        this model directory's file and they agree with the user's Booster (same parity
+        check as the compile itself; a Booster loaded differently keeps LightGBM's predictor)."""
+        loaded = self._loaded(model)
+        if loaded is None or loaded is model or self.options.compiled_model is None:
+            return
+        try:
+            model_file, _ = find_model_file(model_dir)
+        except ModelLoadError:
+            return
+        compiled = load_compiled(model_file, self.options.compiled_model, self.options.predict_threads)
+        if compiled is not None and disagreement(model, compiled.predict) is None:
+            loaded.predictor = compiled
+            log.info("the Booster from model_fn agrees with the compiled %s: predicting with %s", model_file, compiled.name)
 
     # ------------------------------------------------------------------ internals
 

@@ -25,7 +25,7 @@ class InferenceRequest:
     content_type: str | None  # the raw header, parameters included (the toolkit passes it on verbatim)
     accept: str | None
     headers: Mapping[str, str] = field(default_factory=dict)  # case-insensitive in the app (werkzeug's Headers)
-    query: Mapping[str, str] = field(default_factory=dict)
+    query_string: bytes = b""  # raw; only MMS custom services look at it (their data carries the parameters)
     request_id: str = ""
 
 

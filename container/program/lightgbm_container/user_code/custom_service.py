@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import inspect
 import json
+from urllib.parse import parse_qsl
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -73,7 +74,7 @@ class CustomServiceHandler:
 
     def transform(self, model: Any, request: InferenceRequest) -> InferenceResponse:
         context = self.context.for_request(request.request_id, request.headers)
-        item: dict[str, Any] = {key: value.encode() for key, value in request.query.items()}
+        item: dict[str, Any] = {key: value.encode() for key, value in parse_qsl(request.query_string.decode("latin-1"), keep_blank_values=True)}
         item["body"] = self._body(request)
         result = self._entry_point(None, [item], context)
         if not isinstance(result, list) or len(result) != 1:

@@ -48,6 +48,7 @@ def utf8_body(request: InferenceRequest) -> str:
 class ScriptHandler:
     def __init__(self, module: ModuleType, builtin: LightGBMHandler, default_accept: str, context: Context) -> None:
         self.description = f"inference.py script {getattr(module, '__file__', module.__name__)}"
+        self.builtin = builtin
         self.context = context
         self.default_accept = default_accept
         find = UserFunction.find
@@ -61,6 +62,9 @@ class ScriptHandler:
         self.input_fn = user_steps[0] or UserFunction("input_fn", builtin.input_fn, False, False)
         self.predict_fn = user_steps[1] or UserFunction("predict_fn", builtin.predict_fn, False, False)
         self.output_fn = user_steps[2] or UserFunction("output_fn", builtin.output_fn, False, False)
+        # A request's own context only when some request-time function takes one: nobody else can see it.
+        self.request_context = any(f is not None and f.takes_context for f in
+                                   (self.transform_fn, self.input_fn, self.predict_fn, self.output_fn))
 
     def load(self, model_dir: Path) -> Any:
         directory = str(model_dir)
@@ -69,10 +73,12 @@ class ScriptHandler:
         model = self.model_fn(self.context, directory)
         if self.model_warmup_fn is not None:
             self.model_warmup_fn(self.context, directory, model)
+        if not self.predict_fn.is_user:
+            self.builtin.adopt(model, model_dir)
         return model
 
     def transform(self, model: Any, request: InferenceRequest) -> InferenceResponse:
-        context = self.context.for_request(request.request_id, request.headers)
+        context = self.context.for_request(request.request_id, request.headers) if self.request_context else None
         content_type = request.content_type
         accept = request.accept if request.accept and request.accept.strip() != "*/*" else self.default_accept
         data = utf8_body(request) if content_type in UTF8_TYPES else request.body
@@ -81,5 +87,7 @@ class ScriptHandler:
         else:
             prediction = self.predict_fn(context, self.input_fn(context, data, content_type), model)
             result = self.output_fn(context, prediction, accept)
+        if context is None:
+            return to_response(result, accept)
         status, _ = context.get_response_status(0)
         return to_response(result, accept, status, context.get_response_headers(0))
