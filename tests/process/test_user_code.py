@@ -323,3 +323,32 @@ def test_multi_model_models_with_clashing_module_names(tmp_path, trained_root, s
             response = server.post(CSV, accept="text/csv", **{"X-Amzn-SageMaker-Target-Model": name})
             np.testing.assert_allclose(_values(response), expected * scale, atol=1e-6)
     assert "inference.py script" in server.logs()
+
+
+def test_pre_model_fn_and_model_warmup_fn_run_around_model_fn(tmp_path, trained_root, start_server, expected):
+    source = _example("toolkit/model_fn_only.py") + (
+        "\n\nimport logging\n\n\ndef pre_model_fn(model_dir):\n    logging.getLogger('user').warning('pre_model_fn %s', model_dir)\n"
+        "\n\ndef model_warmup_fn(model_dir, model):\n    logging.getLogger('user').warning('warmed %d trees', model.num_trees())\n"
+    )
+    root = _root_with_code(tmp_path, trained_root, {"inference.py": source})
+    server = start_server(root)
+    np.testing.assert_allclose(_values(server.post(CSV, accept="text/csv")), expected, atol=1e-9)
+    logs = server.logs()
+    assert logs.count("pre_model_fn ") == 2 and logs.count("warmed ") == 2  # once per worker, before traffic
+    assert logs.index("pre_model_fn ") < logs.index("warmed ")
+
+
+def test_multi_model_container_wide_code_serves_every_model(tmp_path, trained_root, start_server, expected):
+    code = tmp_path / "src"
+    code.mkdir()
+    (code / "inference.py").write_text(
+        "def output_fn(prediction, accept):\n    return ','.join(f'{v:.6f}' for v in prediction), 'text/plain'\n"
+    )
+    root = tmp_path / "ml"
+    for name in ("a", "b"):
+        shutil.copytree(trained_root / "model", root / "models" / name / "model")
+    server = start_server(root, SAGEMAKER_MULTI_MODEL="true", SAGEMAKER_SUBMIT_DIRECTORY=f"file://{code}")
+    for name in ("a", "b", "a", "b"):
+        response = server.post(CSV, **{"X-Amzn-SageMaker-Target-Model": name})
+        assert response.headers["Content-Type"] == "text/plain", response.text
+        np.testing.assert_allclose([float(v) for v in response.text.split(",")], expected, atol=1e-5)
