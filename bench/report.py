@@ -115,8 +115,8 @@ def render_comparison(before: Results, ours: Results, label: str) -> str:
     ]
     for metric in METRICS:
         b, o = before.get(metric.key), ours.get(metric.key)
-        lines.append(f"| {metric.label} | {_number(b, metric.digits)} | {_number(o, metric.digits)} | "
-                     f"{_ratio(metric, b, o).replace('×', '')} |")
+        ratio = "—" if b is None or o is None or min(b, o) <= 0 else f"{(o / b if metric.higher_is_better else b / o):.2f}"
+        lines.append(f"| {metric.label} | {_number(b, metric.digits)} | {_number(o, metric.digits)} | {ratio} |")
     return "\n".join(lines) + "\n"
 
 
