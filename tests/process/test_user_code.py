@@ -333,8 +333,11 @@ def test_pre_model_fn_and_model_warmup_fn_run_around_model_fn(tmp_path, trained_
     root = _root_with_code(tmp_path, trained_root, {"inference.py": source})
     server = start_server(root)
     np.testing.assert_allclose(_values(server.post(CSV, accept="text/csv")), expected, atol=1e-9)
+    deadline = time.monotonic() + 30  # /ping answers once one worker is up; the other may still be loading
+    while server.logs().count("warmed ") < 2 and time.monotonic() < deadline:
+        time.sleep(0.1)
     logs = server.logs()
-    assert logs.count("pre_model_fn ") == 2 and logs.count("warmed ") == 2  # once per worker, before traffic
+    assert logs.count("pre_model_fn ") == 2 and logs.count("warmed ") == 2  # once per worker, before its traffic
     assert logs.index("pre_model_fn ") < logs.index("warmed ")
 
 
