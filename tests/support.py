@@ -180,7 +180,8 @@ class Server:
             "LIGHTGBM_COMPILE_CACHE": str(REPO / "build" / "compile-cache"),
         }
         env = program_env(root, **{**settings, **extra})
-        self.log = open(log_path, "wb")
+        # Append mode: nginx reopens /dev/stdout with O_APPEND; writers without it would overwrite its lines.
+        self.log = open(log_path, "ab")
         self.process = subprocess.Popen([str(PROGRAM / "serve")], env=env, stdout=self.log, stderr=subprocess.STDOUT)
 
     def wait_healthy(self, timeout: float = 120) -> None:
