@@ -12,6 +12,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from ..confinement import is_within, resolve_strictly
+
 MODEL_FILE = "model.txt"
 METADATA_FILE = "metadata.json"
 _MODEL_MAGIC = b"tree\nversion=v"
@@ -84,10 +86,10 @@ def is_lightgbm_model_file(path: Path) -> bool:
 def _confine(path: Path, root: Path) -> None:
     """Refuse a file that resolves (through symbolic links) outside ``root``."""
     try:
-        resolved = path.resolve(strict=True)
-    except (OSError, RuntimeError) as exc:  # RuntimeError: a symbolic link loop (Python 3.11)
+        resolved = resolve_strictly(path)
+    except OSError as exc:
         raise ModelLoadError(f"{path.name} cannot be resolved ({exc})") from None
-    if resolved != root and root not in resolved.parents:
+    if not is_within(resolved, root):
         raise ModelLoadError(
             f"{path.relative_to(path.parent)} points outside the models directory {root}; "
             "every file of a model must be inside it"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from ..confinement import is_within, resolve_strictly
 from ..errors import BadRequest, ModelNotFound
 
 
@@ -17,12 +18,12 @@ def _inside(models_dir: Path, candidate: Path, shown: str) -> Path:
     """``candidate`` resolved (links followed), if it is inside ``models_dir``: 404 if absent, else 400."""
     root = models_dir.resolve()
     try:
-        resolved = candidate.resolve(strict=True)
+        resolved = resolve_strictly(candidate)
     except FileNotFoundError:
         raise ModelNotFound(f"model {shown!r} does not exist in {models_dir}", model=shown) from None
-    except (OSError, RuntimeError) as exc:  # RuntimeError: a symbolic link loop (Python 3.11)
+    except OSError as exc:
         raise BadRequest(f"model {shown!r} cannot be resolved: {exc}", model=shown) from None
-    if resolved != root and root not in resolved.parents:
+    if not is_within(resolved, root):
         raise BadRequest(
             f"model {shown!r} points outside the models directory {models_dir}; "
             "models must be inside it (SageMaker extracts them there)",
@@ -51,7 +52,7 @@ def resolve_model_url(models_dir: Path, url: str) -> Path:
     # Refuse a path that is outside even before following links, without looking at it:
     # whether a file exists elsewhere on the system is none of the caller's business.
     lexical = Path(os.path.normpath(path))
-    if not any(lexical == root or root in lexical.parents for root in (models_dir, models_dir.resolve())):
+    if not any(is_within(lexical, root) for root in (models_dir, models_dir.resolve())):
         raise BadRequest(
             f"model url {url!r} is outside the models directory {models_dir}; models must be inside it "
             "(SageMaker extracts them there)",
