@@ -183,34 +183,36 @@ def _json_error(exc: orjson.JSONDecodeError, what: str) -> BadRequest:
 _NUMBER_TYPES = frozenset((int, float, type(None)))
 
 
-def _only_numbers(rows: Sequence[Any], may_hold_booleans: bool) -> bool:
-    """True when every value of these (rectangular) rows is a number or null.
+def _numeric_matrix(rows: Sequence[Any], may_hold_booleans: bool) -> np.ndarray | None:
+    """These rows as a float64 matrix when every value is a number or null (null = NaN), else None.
 
     numpy turns ``"1.5"`` and ``true`` into numbers without complaint, so it cannot be the
     check. Letting numpy infer the dtype catches strings (a text dtype) and nulls (object)
-    at C speed; booleans mixed with numbers become numbers there too, but they can only
+    at C speed, and an inferred numeric matrix is the answer itself (one pass over the
+    Python lists). Booleans mixed with numbers become numbers there too, but they can only
     come from ``true``/``false`` literals, so the per-value check runs only when the body
     holds one (or a null).
     """
     try:
         inferred = np.array(rows)
     except (ValueError, TypeError):
-        return False
-    if inferred.ndim != 2:
-        return False
-    if inferred.dtype.kind in "iuf" and not may_hold_booleans:
-        return True
-    if inferred.dtype.kind not in "iufO":
-        return False
-    return {type(value) for row in rows for value in row} <= _NUMBER_TYPES
+        return None
+    if inferred.ndim != 2 or inferred.dtype.kind not in "iufO":
+        return None
+    if inferred.dtype.kind != "O" and not may_hold_booleans:
+        return inferred.astype(np.float64, copy=False)
+    if not {type(value) for row in rows for value in row} <= _NUMBER_TYPES:
+        return None
+    return inferred.astype(np.float64, copy=False) if inferred.dtype.kind != "O" else np.array(rows, dtype=np.float64)
 
 
 def _rows_to_array(rows: Sequence[Any], label: str, may_hold_booleans: bool = True, first: int = 0) -> np.ndarray:
     """Lists of numbers (null = missing) to a 2-D float array; errors name the row and column.
 
     ``first``: the number the first row is shown as (0 for JSON rows, 1 for JSON Lines lines)."""
-    if _only_numbers(rows, may_hold_booleans):
-        return np.array(rows, dtype=np.float64)
+    matrix = _numeric_matrix(rows, may_hold_booleans)
+    if matrix is not None:
+        return matrix
     width = len(rows[0]) if isinstance(rows[0], list) else None
     for index, row in enumerate(rows):
         number = index + first

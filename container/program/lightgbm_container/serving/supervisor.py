@@ -32,6 +32,7 @@ from .http_front import GRACE_SECONDS, PROGRAM_DIR, gunicorn_command, render_ngi
 
 log = logging.getLogger("serve")
 
+
 def worker_environment(settings: ServingSettings) -> dict[str, str]:
     env = dict(os.environ)
     # Belt and braces with the per-call thread count: OpenMP in each worker uses its share only.
