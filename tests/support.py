@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -14,10 +15,12 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import requests
+from requests.structures import CaseInsensitiveDict
 
 REPO = Path(__file__).resolve().parent.parent
 PROGRAM = REPO / "container" / "program"
@@ -109,8 +112,17 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def raw_http(port: int, request: bytes, timeout: float = 10) -> tuple[int, dict[str, str], bytes]:
-    """Send bytes as they are (no client library tidies them up); (status, headers, body) back."""
+@dataclass
+class RawResponse:
+    """What :func:`raw_http` got back, with the attribute names of a requests response."""
+
+    status_code: int
+    headers: CaseInsensitiveDict
+    content: bytes
+
+
+def raw_http(port: int, request: bytes, timeout: float = 10) -> RawResponse:
+    """Send bytes as they are (no client library tidies them up)."""
     with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
         sock.sendall(request)
         answer = b""
@@ -120,8 +132,27 @@ def raw_http(port: int, request: bytes, timeout: float = 10) -> tuple[int, dict[
         answer = answer.split(b"\r\n\r\n", 1)[1]
     head, _, body = answer.partition(b"\r\n\r\n")
     lines = head.decode("latin-1").split("\r\n")
-    headers = {name.strip().lower(): value.strip() for name, _, value in (line.partition(":") for line in lines[1:])}
-    return int(lines[0].split()[1]), headers, body
+    headers = CaseInsensitiveDict({name.strip(): value.strip() for name, _, value in (line.partition(":") for line in lines[1:])})
+    return RawResponse(int(lines[0].split()[1]), headers, body)
+
+
+def json_error(response, status: int | None = None, code: str | None = None, *fragments: str) -> dict:
+    """The body of a refusal in the one JSON shape every error has (``error`` and ``message``).
+
+    ``response``: from requests, Flask's test client or :func:`raw_http`. Checks the status
+    (any 4xx/5xx when ``status`` is None), the Content-Type, and ``code`` and message
+    ``fragments`` when given."""
+    body = response.content if hasattr(response, "content") else response.get_data()
+    got = response.status_code
+    assert got == status if status is not None else 400 <= got < 600, (got, body[:500])
+    assert response.headers["Content-Type"] == "application/json", (got, dict(response.headers), body[:300])
+    document = json.loads(body)
+    assert isinstance(document.get("error"), str) and isinstance(document.get("message"), str) and document["message"], document
+    if code is not None:
+        assert document["error"] == code, document
+    for fragment in fragments:
+        assert fragment in document["message"], document
+    return document
 
 
 def in_process_app(root: Path, **extra: str):

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import requests
 
-from support import DATA, Server
+from support import DATA, Server, json_error
 
 VALIDATION_CSV = "input/data/validation/diabetes_validation.csv"
 
@@ -93,32 +93,22 @@ def test_missing_values_are_accepted(server):
     assert response.status_code == 200
 
 
-def _error(response, status, code, *fragments):
-    assert response.status_code == status, response.text
-    assert response.headers["Content-Type"] == "application/json"
-    body = response.json()
-    assert body["error"] == code, body
-    for fragment in fragments:
-        assert fragment in body["message"], body
-    return body
-
-
 def test_bad_requests_get_json_errors_that_say_what_to_fix(server):
-    _error(server.post("1,2,3,4,5,6,7,8,9,10,11"), 400, "bad_request", "expected 10 features, got 11 — did you include the label?")
-    _error(server.post("1,2,3,4,5,6,7,8,9,10\n1,2,3,x,5,6,7,8,9,10"), 400, "bad_request", "line 2, column 4: 'x' is not a number")
-    _error(server.post("1,2,3,4,5,6,7,8,9,10\n1,2"), 400, "bad_request", "line 2 has 2 fields")
-    _error(server.post(""), 400, "empty_body", "empty")
-    _error(server.post("[[1,2", "application/json"), 400, "bad_request", "not valid JSON")
-    _error(server.post('{"instances": [{"age": 1}]}', "application/json"), 400, "bad_request", "unknown feature(s) 'age'")
-    _error(server.post("1,2", "image/png"), 415, "unsupported_media_type", "image/png", "text/csv")
-    _error(server.post("1,2", accept="image/png"), 406, "not_acceptable", "image/png")
-    _error(requests.get(server.url + "/nope", timeout=5), 404, "not_found", "/nope")
-    _error(requests.get(server.url + "/invocations", timeout=5), 405, "method_not_allowed")
+    json_error(server.post("1,2,3,4,5,6,7,8,9,10,11"), 400, "bad_request", "expected 10 features, got 11 — did you include the label?")
+    json_error(server.post("1,2,3,4,5,6,7,8,9,10\n1,2,3,x,5,6,7,8,9,10"), 400, "bad_request", "line 2, column 4: 'x' is not a number")
+    json_error(server.post("1,2,3,4,5,6,7,8,9,10\n1,2"), 400, "bad_request", "line 2 has 2 fields")
+    json_error(server.post(""), 400, "empty_body", "empty")
+    json_error(server.post("[[1,2", "application/json"), 400, "bad_request", "not valid JSON")
+    json_error(server.post('{"instances": [{"age": 1}]}', "application/json"), 400, "bad_request", "unknown feature(s) 'age'")
+    json_error(server.post("1,2", "image/png"), 415, "unsupported_media_type", "image/png", "text/csv")
+    json_error(server.post("1,2", accept="image/png"), 406, "not_acceptable", "image/png")
+    json_error(requests.get(server.url + "/nope", timeout=5), 404, "not_found", "/nope")
+    json_error(requests.get(server.url + "/invocations", timeout=5), 405, "method_not_allowed")
 
 
 def test_too_large_body_is_refused_by_nginx_as_json(server):
     body = ("1," * 9 + "1\n") * (7 * 1024 * 1024 // 20)
-    _error(server.post(body), 413, "payload_too_large", "6 MB")
+    json_error(server.post(body), 413, "payload_too_large", "6 MB")
 
 
 def test_execution_parameters(server):

@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 import requests
 
-from support import REPO, Server
+from support import REPO, Server, json_error
 
 EXAMPLES = REPO / "examples"
 ROWS = [[59, 2, 32.1, 101, 157, 93.2, 38, 4, 4.8598, 87], [48, 1, 21.6, 87, 183, 103.2, 70, 3, 3.8918, 69]]
@@ -51,12 +51,6 @@ def _example(path: str) -> str:
 def _values(response):
     assert response.status_code == 200, response.text
     return np.array([float(v) for v in response.text.replace(",", "\n").split()])
-
-
-def _json_error(response, status):
-    assert response.status_code == status, response.text
-    assert response.headers["Content-Type"] == "application/json"
-    return response.json()
 
 
 def _failed_start(root, tmp_path, **env) -> str:
@@ -95,10 +89,10 @@ def test_model_fn_only_uses_the_built_in_steps(tmp_path, trained_root, start_ser
     assert answer.headers["Content-Type"] == "application/json"
     np.testing.assert_allclose(answer.json()["predictions"], expected, atol=1e-9)
     np.testing.assert_allclose(_values(server.post(CSV, accept="text/csv")), expected, atol=1e-9)
-    body = _json_error(server.post("1,2,3", accept="text/csv"), 400)  # the built-in validation still speaks
+    body = json_error(server.post("1,2,3", accept="text/csv"), 400)  # the built-in validation still speaks
     assert "expected 10 features, got 3" in body["message"]
-    _json_error(server.post(CSV, accept="image/png"), 406)  # the toolkit would answer 500 here
-    _json_error(server.post(CSV, "image/png"), 415)
+    json_error(server.post(CSV, accept="image/png"), 406)  # the toolkit would answer 500 here
+    json_error(server.post(CSV, "image/png"), 415)
     assert "the Booster from model_fn agrees with the compiled" in server.logs()  # compiled speed for the user's Booster
 
 
@@ -152,10 +146,10 @@ def test_an_import_error_stops_serve_with_the_cause(tmp_path, trained_root):
 def test_user_errors_are_json_naming_the_function(tmp_path, trained_root, start_server, expected):
     root = _root_with_code(tmp_path, trained_root, {"inference.py": _example("toolkit/raising.py")})
     server = start_server(root)
-    body = _json_error(server.post("reject"), 422)  # a toolkit error keeps its status and message
+    body = json_error(server.post("reject"), 422)  # a toolkit error keeps its status and message
     assert body == {"error": "user_code_error", "message": "input_fn raised GenericInferenceToolkitError: the payload says reject",
                     "type": "GenericInferenceToolkitError", "function": "input_fn"}
-    body = _json_error(server.post("crash"), 500)
+    body = json_error(server.post("crash"), 500)
     assert body["function"] == "input_fn" and body["message"] == "input_fn raised ValueError: cannot parse the row"
     assert "Traceback" not in json.dumps(body) and "Traceback" in server.logs()  # the trace goes to the log only
 
@@ -173,9 +167,9 @@ def test_a_model_fn_that_raises_makes_ping_say_why(tmp_path, trained_root):
             except requests.ConnectionError:
                 time.sleep(0.2)
         assert response is not None
-        body = _json_error(response, 503)
+        body = json_error(response, 503)
         assert body["error"] == "model_unavailable" and "model_fn raised RuntimeError: no model here" in body["message"]
-        assert _json_error(server.post(CSV), 503)["message"] == body["message"]
+        assert json_error(server.post(CSV), 503)["message"] == body["message"]
     finally:
         server.stop()
 
@@ -299,7 +293,7 @@ def test_mms_handler_breaking_the_list_contract_gets_an_explanation(tmp_path, tr
     source = "def handle(data, context):\n    return [] if data is not None else None\n"
     root = _root_with_code(tmp_path, trained_root, {"service.py": source})
     server = start_server(root, SAGEMAKER_HANDLER="service:handle")
-    body = _json_error(server.post(CSV), 500)
+    body = json_error(server.post(CSV), 500)
     assert "must return a list with one item per request" in body["message"] and body["function"] == "handle"
 
 

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from lightgbm_container.settings import serving_settings, settings_from_json
-from support import in_process_app
+from support import in_process_app, json_error
 
 ROW = "59,2,32.1,101,157,93.2,38,4,4.8598,87"
 
@@ -30,14 +30,6 @@ def booster(trained_root):
 
 def _row():
     return np.array([[float(v) for v in ROW.split(",")]])
-
-
-def _error(response, status, code):
-    assert response.status_code == status, response.get_data()
-    assert response.headers["Content-Type"] == "application/json"
-    body = response.get_json()
-    assert body["error"] == code and body["message"], body
-    return body
 
 
 def test_ping_and_execution_parameters(client):
@@ -86,12 +78,12 @@ def test_accept_negotiation(client, accept, media_type):
 )
 def test_errors_are_json(client, method, path, body, content_type, accept, status, code):
     headers = {"Accept": accept} if accept else {}
-    _error(client.open(path, method=method, data=body, content_type=content_type, headers=headers), status, code)
+    json_error(client.open(path, method=method, data=body, content_type=content_type, headers=headers), status, code)
 
 
 def test_a_too_large_body_is_refused_by_the_app_too(trained_root):
     app = in_process_app(trained_root, SAGEMAKER_MAX_PAYLOAD_IN_MB="1")
-    _error(app.test_client().post("/invocations", data="1," * 600_000, content_type="text/csv"), 413, "payload_too_large")
+    json_error(app.test_client().post("/invocations", data="1," * 600_000, content_type="text/csv"), 413, "payload_too_large")
 
 
 def test_settings_are_handed_to_workers_as_they_were_resolved(tmp_path):
@@ -106,9 +98,9 @@ def test_an_unloadable_model_keeps_the_worker_up_and_ping_says_why(tmp_path, tra
     shutil.copytree(trained_root / "model", root / "model")
     (root / "model" / "model.txt").write_text("tree\nversion=v4\n")  # cut short after the workers' check
     client = in_process_app(root).test_client()
-    body = _error(client.get("/ping"), 503, "model_unavailable")
+    body = json_error(client.get("/ping"), 503, "model_unavailable")
     assert "could not be loaded" in body["message"] and "incomplete" in body["message"]
-    assert "incomplete" in _error(client.post("/invocations", data=ROW, content_type="text/csv"), 503, "model_unavailable")["message"]
+    assert "incomplete" in json_error(client.post("/invocations", data=ROW, content_type="text/csv"), 503, "model_unavailable")["message"]
 
 
 def test_multi_model_api_in_process(tmp_path, trained_root, booster):
@@ -118,8 +110,8 @@ def test_multi_model_api_in_process(tmp_path, trained_root, booster):
     assert client.get("/ping").status_code == 200
     url = str(root / "models" / "m" / "model")
     assert client.post("/models", json={"model_name": "m", "url": url}).get_json() == {"status": "loaded", "modelName": "m", "modelUrl": url}
-    _error(client.post("/models", json={"model_name": "m", "url": url}), 409, "conflict")
-    _error(client.post("/models", data="{", content_type="application/json"), 400, "bad_request")
+    json_error(client.post("/models", json={"model_name": "m", "url": url}), 409, "conflict")
+    json_error(client.post("/models", data="{", content_type="application/json"), 400, "bad_request")
     assert client.get("/models").get_json() == {"models": [{"modelName": "m", "modelUrl": url}]}
     response = client.post("/models/m/invoke", data=ROW, content_type="text/csv")
     assert float(response.data) == pytest.approx(booster.predict(_row())[0], abs=1e-9)
@@ -127,4 +119,4 @@ def test_multi_model_api_in_process(tmp_path, trained_root, booster):
     assert response.status_code == 200
     assert client.get("/stats").get_json()["models_loaded"] == 1  # one namespace: the TargetModel "m" is the loaded "m"
     assert client.delete("/models/m").status_code == 200
-    _error(client.post("/models/m/invoke", data=ROW, content_type="text/csv"), 404, "model_not_found")
+    json_error(client.post("/models/m/invoke", data=ROW, content_type="text/csv"), 404, "model_not_found")
