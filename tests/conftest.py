@@ -16,9 +16,11 @@ from support import (
     AWS_TOOLS_VENV,
     REPO,
     TIMINGS,
+    OBJECTIVES,
     Background,
     Server,
     base_env,
+    categorical_root,
     free_port,
     make_root,
     run_train,
@@ -119,6 +121,16 @@ def trained_root(tmp_path_factory) -> Path:
     result = run_train(root)
     assert result.returncode == 0, result.stdout + result.stderr
     return root
+
+
+@pytest.fixture(scope="session", params=OBJECTIVES)
+def categorical_model(request, tmp_path_factory) -> tuple[str, Path]:
+    """(objective, ML root) trained by the real `train` from CSV with text categories (and text
+    class labels for the classifiers): one per objective, shared by the tiers."""
+    root = categorical_root(tmp_path_factory.mktemp("categorical"), request.param)
+    result = run_train(root)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return request.param, root
 
 
 @pytest.fixture(scope="session")

@@ -249,3 +249,143 @@ class Server:
         if accept is not None:
             headers["Accept"] = accept
         return requests.post(self.url + path, data=body, headers=headers, timeout=60)
+
+
+# --------------------------------------------------------------------------- categorical data
+
+#: The objectives the output-kind tests cover, with their label column's kind.
+OBJECTIVES = ("regression", "binary", "multiclass")
+
+
+def categorical_frame(rows: int, seed: int, objective: str):
+    """A table with two numeric features, two text categorical ones, and a label: numeric for
+    regression, text ("no"/"yes", "low"/"mid"/"high") for the classifiers."""
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    x1, x2 = rng.normal(size=rows), rng.uniform(0, 10, size=rows)
+    color = rng.choice(["red", "green", "blue", "dark teal"], size=rows)
+    size = rng.choice(["S", "M", "L"], size=rows)
+    score = x1 + (color == "red") * 1.5 - (size == "L") + x2 / 10 + rng.normal(scale=0.3, size=rows)
+    if objective == "regression":
+        label = score
+    elif objective == "binary":
+        label = np.where(score > 0.6, "yes", "no")
+    else:
+        label = np.where(score > 1.2, "high", np.where(score > 0.2, "mid", "low"))
+    return pd.DataFrame({"x1": x1, "x2": x2, "color": color, "size": size, "label": label})
+
+
+def categorical_root(tmp: Path, objective: str, **hyperparameters: str) -> Path:
+    """An ML root whose train and validation channels are CSV with a header and text categories."""
+    root = tmp / f"ml-{objective}"
+    frame = categorical_frame(700, 7, objective)
+    for channel, part in (("train", frame[:600]), ("validation", frame[600:])):
+        (root / "input" / "data" / channel).mkdir(parents=True)
+        part.to_csv(root / "input" / "data" / channel / f"{channel}.csv", index=False)
+    (root / "input" / "config").mkdir(parents=True)
+    params = {"objective": objective, "num_boost_round": "30", "min_data_per_group": "5", "cat_smooth": "1", **hyperparameters}
+    (root / "input" / "config" / "hyperparameters.json").write_text(json.dumps(params))
+    return root
+
+
+def lightgbm_frame(booster, rows: list[dict]):
+    """Request rows as LightGBM's own pandas path sees them: the training categories applied."""
+    import pandas as pd
+
+    names = booster.feature_name()
+    frame = pd.DataFrame(rows, columns=names)
+    categorical = [names[int(i)] for i in booster.params["categorical_feature"]]
+    for name in names:
+        if name not in categorical:
+            frame[name] = frame[name].astype(float)
+    for name, categories in zip(categorical, booster.pandas_categorical):
+        frame[name] = frame[name].astype("category").cat.set_categories(categories)  # as LightGBM's pandas path does
+    return frame
+
+
+def _flat_json(kind: str, value, features: list[str]) -> list:
+    if kind == "contributions":
+        per_class = value if isinstance(value, list) else [value]
+        return [v for one in per_class for v in [one["features"][name] for name in features] + [one["bias"]]]
+    if kind == "top_k":
+        return [v for pair in value for v in (pair["label"], pair["probability"])]
+    return value if isinstance(value, list) else [value]
+
+
+def _csv_cell(text: str):
+    try:
+        return float(text)
+    except ValueError:
+        return text
+
+
+def read_outputs(content_type: str, body: bytes, kinds: list[str], widths: dict[str, int], features: list[str]) -> dict[str, list[list]]:
+    """A response with chosen output kinds, in any content type, as kind -> one flat list per record
+    (contributions: each class's features in model order, then its bias; top_k: label, probability, ...).
+    ``widths``: each kind's number of CSV columns (the README's documented order)."""
+    import csv
+    import io
+
+    import numpy as np
+
+    media_type = content_type.split(";")[0]
+    out: dict[str, list[list]] = {kind: [] for kind in kinds}
+    if media_type in ("application/json", "application/jsonlines"):
+        records = json.loads(body)["predictions"] if media_type == "application/json" else [json.loads(line) for line in body.splitlines()]
+        for record in records:
+            assert list(record) == kinds, record.keys()
+            for kind in kinds:
+                out[kind].append(_flat_json(kind, record[kind], features))
+    elif media_type == "text/csv":
+        for row in csv.reader(io.StringIO(body.decode())):
+            assert len(row) == sum(widths[kind] for kind in kinds), row
+            start = 0
+            for kind in kinds:
+                out[kind].append([_csv_cell(cell) for cell in row[start : start + widths[kind]]])
+                start += widths[kind]
+    else:
+        array = np.load(io.BytesIO(body), allow_pickle=False)
+        for kind in kinds:
+            if kind == "top_k":
+                labels, probabilities = array["top_k_labels"].tolist(), array["top_k_probabilities"].tolist()
+                out[kind] = [[v for pair in zip(l, p) for v in pair] for l, p in zip(labels, probabilities)]
+            else:
+                out[kind] = [np.atleast_1d(value).tolist() for value in array[kind]]
+    return out
+
+
+def assert_outputs_equal(got: dict[str, list[list]], expected: dict[str, list[list]], tolerance: float = 1e-9) -> None:
+    for kind, rows in expected.items():
+        assert len(got[kind]) == len(rows), kind
+        for got_row, expected_row in zip(got[kind], rows):
+            assert len(got_row) == len(expected_row), (kind, got_row, expected_row)
+            for g, e in zip(got_row, expected_row):
+                if isinstance(e, str):
+                    assert g == e, (kind, got_row, expected_row)
+                else:
+                    assert abs(float(g) - float(e)) <= tolerance, (kind, got_row, expected_row)
+
+
+def expected_outputs(booster, frame, kinds: list[str], classes: list | None, top_k: int = 3) -> dict[str, list[list]]:
+    """Every output kind as LightGBM itself computes it for ``frame`` (see :func:`lightgbm_frame`)."""
+    import numpy as np
+
+    score = np.asarray(booster.predict(frame))
+    multiclass = score.ndim == 2
+    probabilities = score if multiclass else np.column_stack((1 - score, score))
+    classes = np.array(classes if classes is not None else range(probabilities.shape[1]), dtype=object)
+    order = np.argsort(-probabilities, axis=1, kind="stable")[:, :top_k]
+    every = {
+        "predicted_score": score.reshape(len(score), -1),
+        "raw_score": np.asarray(booster.predict(frame, raw_score=True)).reshape(len(score), -1),
+        "probability": (probabilities.max(axis=1) if multiclass else score).reshape(-1, 1),
+        "probabilities": probabilities,
+        "predicted_label": classes[np.argmax(probabilities, axis=1)].reshape(-1, 1),
+        "labels": np.tile(classes, (len(score), 1)),
+        "contributions": np.asarray(booster.predict(frame, pred_contrib=True)),
+        "leaf": np.asarray(booster.predict(frame, pred_leaf=True)),
+        "top_k": np.array([[v for pair in zip(classes[o], p[o]) for v in pair] for o, p in zip(order, probabilities)], dtype=object),
+    }
+    return {kind: [list(row) for row in every[kind].tolist()] for kind in kinds}

@@ -202,16 +202,29 @@ class Answer:
     body: bytes
 
 
-def output_records(answer: Answer) -> np.ndarray:
+def _verbose(accept: str | None) -> bool:
+    """An Accept parameter ``verbose`` chooses output kinds (for regression: predicted_score)."""
+    return any(p.split("=")[0].strip().lower() == "verbose" for part in (accept or "").split(",") for p in part.split(";")[1:])
+
+
+def output_records(answer: Answer, verbose: bool = False) -> np.ndarray:
+    """The predictions; with ``verbose``, each record must be the object ``{"predicted_score": v}``."""
     media_type = answer.content_type.split(";")[0]
     if media_type == "text/csv":
         return np.array([float(line) for line in answer.body.decode().splitlines()])
-    if media_type == "application/json":
-        return np.array(orjson.loads(answer.body)["predictions"], dtype=float)
-    if media_type == "application/jsonlines":
-        return np.array([orjson.loads(line) for line in answer.body.splitlines()], dtype=float)
+    if media_type in ("application/json", "application/jsonlines"):
+        items = (orjson.loads(answer.body)["predictions"] if media_type == "application/json"
+                 else [orjson.loads(line) for line in answer.body.splitlines()])  # fmt: skip
+        if verbose:
+            assert all(list(item) == ["predicted_score"] for item in items), items[:3]
+            items = [item["predicted_score"] for item in items]
+        return np.array(items, dtype=float)
     if media_type == "application/x-npy":
-        return np.load(io.BytesIO(answer.body))
+        array = np.load(io.BytesIO(answer.body))
+        if verbose:
+            assert array.dtype.names == ("predicted_score",), array.dtype
+            return array["predicted_score"]
+        return array
     raise AssertionError(f"200 with an unexpected Content-Type {answer.content_type!r}")
 
 
@@ -232,7 +245,7 @@ def check_invocation(answer: Answer, body: bytes, content_type: str | None, acce
         assert_json_error(answer, context)
         return "rejected"
     assert answer.status == 200, (answer.status, answer.body[:500], context)
-    got = output_records(answer)
+    got = output_records(answer, _verbose(accept))
     assert got.shape == (len(rows),), (got.shape, len(rows), context)
     np.testing.assert_allclose(got, booster.predict(np.array(rows, dtype=float)), rtol=0, atol=1e-9, err_msg=str(context))
     return "ok"

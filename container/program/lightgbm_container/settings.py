@@ -103,6 +103,7 @@ class ServingSettings:
     default_accept: str  # SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT: user code's answer type for a missing or */* Accept
     mms_decode_input: bool  # MMS_DECODE_INPUT_REQUEST: custom services get JSON and text bodies decoded
     code_dir: Path | None = None  # set by `serve` for its workers once the user code is in place
+    inference_output: tuple[str, ...] = ()  # SAGEMAKER_INFERENCE_OUTPUT: default output kinds (model/outputs.py)
 
     @property
     def max_payload_bytes(self) -> int:
@@ -120,6 +121,7 @@ def settings_from_json(text: str) -> ServingSettings:
     for name in ("compile_cache_dir", "compiled_model", "state_dir", "code_dir"):
         if raw.get(name) is not None:
             raw[name] = Path(raw[name])
+    raw["inference_output"] = tuple(raw.get("inference_output") or ())
     return ServingSettings(**raw)
 
 
@@ -272,4 +274,21 @@ def serving_settings(env: Mapping[str, str] | None = None) -> ServingSettings:
         custom_service=_text(env, "SAGEMAKER_HANDLER"),
         default_accept=_text(env, "SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT") or "application/json",
         mms_decode_input=_bool(env, "MMS_DECODE_INPUT_REQUEST", default=True),
+        inference_output=_output_kinds(env, "SAGEMAKER_INFERENCE_OUTPUT"),
     )
+
+
+def _output_kinds(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+    """Comma-separated output kind names, each one the container knows (checked at start)."""
+    from .errors import did_you_mean
+    from .model.outputs import KIND_NAMES
+
+    kinds = tuple(kind.strip().lower() for kind in env.get(name, "").split(",") if kind.strip())
+    for kind in kinds:
+        if kind not in KIND_NAMES:
+            hint = did_you_mean(kind, KIND_NAMES)
+            raise SettingsError(
+                f"{name}: unknown output kind {kind!r}{f' (did you mean {hint!r}?)' if hint else ''}; "
+                f"the kinds are {', '.join(KIND_NAMES)}"
+            )
+    return kinds

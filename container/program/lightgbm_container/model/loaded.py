@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
 
 from ..errors import BadRequest, PayloadTooLarge, did_you_mean
+from . import outputs
 from .batch import Batch
+from .categories import Categories, categorical_positions, categories_for
 from .files import ModelLoadError, check_model_text, find_model_file, read_metadata, read_objective
 
 log = logging.getLogger(__name__)
@@ -68,30 +71,49 @@ class LoadedModel:
     feature_names: tuple[str, ...]  # a bare model's are LightGBM's placeholders Column_0, Column_1, ...
     classes: tuple[Any, ...] | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
+    threads: int = 1  # for LightGBM's own predictions (raw scores, contributions, leaves)
+    categories: Categories = field(default_factory=lambda: Categories(()))
 
     @classmethod
     def from_booster(cls, booster: Any, threads: int) -> LoadedModel:
         """A Booster that user code loaded itself (its ``model_fn``), served by the built-in steps."""
         objective = str(booster.params.get("objective", "regression")).split(" ")[0]
+        feature_names = tuple(booster.feature_name())
+        categorical = [int(i) for i in booster.params.get("categorical_feature") or [] if str(i).isdigit()]
         return cls(
             model_file=Path("<model_fn>"),
             booster=booster,
             predictor=BoosterPredictor(booster, threads),
             objective=objective,
             kind=output_kind(objective),
-            feature_names=tuple(booster.feature_name()),
+            feature_names=feature_names,
+            threads=threads,
+            categories=categories_for(feature_names, None, getattr(booster, "pandas_categorical", None), categorical),
         )
 
     @property
     def num_features(self) -> int:
         return len(self.feature_names)
 
+    @property
+    def class_labels(self) -> tuple[Any, ...]:
+        """The original class labels in code order (strings included); 0..K-1 when training recorded none."""
+        if self.classes:
+            return self.classes
+        return (0, 1) if self.kind == "binary" else tuple(range(self.booster.num_model_per_iteration()))
+
     def describe(self) -> str:
         names = ", ".join(self.feature_names[:8]) + (", ..." if self.num_features > 8 else "")
+        categorical = f" categorical=[{self.categories.describe()}]" if self.categories else ""
         return (
             f"{self.model_file} objective={self.objective} output={self.kind} "
-            f"trees={self.booster.num_trees()} features={self.num_features} [{names}] predictor={self.predictor.name}"
+            f"trees={self.booster.num_trees()} features={self.num_features} [{names}]{categorical} "
+            f"predictor={self.predictor.name}"
         )
+
+    def answer(self, values: np.ndarray, kinds: tuple[str, ...], top_k: int | None = None) -> list[outputs.Column]:
+        """The requested output kinds for ``values`` (a matrix from :meth:`validate`)."""
+        return outputs.compute(self, values, kinds, top_k)
 
     def validate(self, batch: Batch, max_values: int) -> np.ndarray:
         """The batch as a C-contiguous float64 matrix in the model's feature order, or a 400 that says why.
@@ -102,8 +124,16 @@ class LoadedModel:
         """
         if batch.columns is not None:
             return self._by_name(batch, max_values)
+        if batch.cells is not None:
+            self._check_width(len(batch.cells[0]))
+            return self._from_cells(batch)
         assert batch.values is not None
-        width = batch.values.shape[1]
+        self._check_width(batch.values.shape[1])
+        if self.categories:
+            return self._encode_categories(np.array(batch.values, dtype=np.float64, order="C"))
+        return np.ascontiguousarray(batch.values, dtype=np.float64)
+
+    def _check_width(self, width: int) -> None:
         if width != self.num_features:
             hint = " — did you include the label?" if width == self.num_features + 1 else ""
             raise BadRequest(
@@ -111,7 +141,19 @@ class LoadedModel:
                 expected=self.num_features,
                 got=width,
             )
-        return np.ascontiguousarray(batch.values, dtype=np.float64)
+
+    def _encode_categories(self, values: np.ndarray) -> np.ndarray:
+        """Numbers sent for mapped categorical features are categories too (``5`` is category 5)."""
+        for position, feature in self.categories.by_position.items():
+            values[:, position] = self.categories.encode_column(feature, values[:, position].tolist())
+        return values
+
+    def _from_cells(self, batch: Batch) -> np.ndarray:
+        """Positional rows holding text: category strings become codes, every other value must
+        be a number by the codec's rule (whose 400 names the line and column, as before)."""
+        return batch.cells_to_matrix(
+            {position: partial(self.categories.encode_value, feature) for position, feature in self.categories.by_position.items()}
+        )
 
     def _by_name(self, batch: Batch, max_values: int) -> np.ndarray:
         """Named input (records, or a matrix with column names) in the model's feature order:
@@ -138,11 +180,15 @@ class LoadedModel:
         if batch.records is None:
             assert batch.values is not None
             values[:, [positions[name] for name in batch.columns]] = batch.values
-            return values
+            return self._encode_categories(values) if self.categories else values
+        mapped = self.categories.by_position
         for row, record in enumerate(batch.records):
             for name, value in record.items():
-                if value is not None:
-                    values[row, positions[name]] = value
+                position = positions[name]
+                if position in mapped:
+                    values[row, position] = self.categories.encode_value(mapped[position], value)
+                elif value is not None:
+                    values[row, position] = value if type(value) is not str else batch.number(value, row, name)
         return values
 
     def predict(self, values: np.ndarray) -> np.ndarray:
@@ -169,6 +215,12 @@ def load_model(model_dir: Path, threads: int, compiled_object: Path | None = Non
     if compiled_object is not None:
         predictor = load_compiled(model_file, compiled_object, threads) or predictor
     classes = metadata.get("classes")
+    categories = categories_for(
+        feature_names,
+        metadata.get("categories"),
+        getattr(booster, "pandas_categorical", None),
+        categorical_positions(text),
+    )
     return LoadedModel(
         model_file=model_file,
         booster=booster,
@@ -178,6 +230,8 @@ def load_model(model_dir: Path, threads: int, compiled_object: Path | None = Non
         feature_names=feature_names,
         classes=tuple(classes) if classes else None,
         metadata=metadata,
+        threads=threads,
+        categories=categories,
     )
 
 

@@ -22,6 +22,7 @@ from ..model import Batch, LoadedModel, ModelLoadError, find_model_file, load_co
 from ..model.compiled import disagreement
 from . import codecs
 from .handler import InferenceRequest, InferenceResponse
+from .output_selection import CUSTOM_ATTRIBUTES_HEADER, choose_outputs
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +38,7 @@ class BuiltinOptions:
     compiled_model: Path | None = None  # lleaves object compiled by serve (single-model)
     root: Path | None = None  # every model file must resolve inside it (multi-model)
     default_accept: str = "application/json"  # output_fn's answer type for a missing or */* Accept
+    default_outputs: tuple[str, ...] = ()  # SAGEMAKER_INFERENCE_OUTPUT: kinds when a request chooses none
 
 
 class LightGBMHandler:
@@ -55,11 +57,23 @@ class LightGBMHandler:
         return model
 
     def transform(self, model: Any, request: InferenceRequest) -> InferenceResponse:
-        """Predict for every record; one output record per input record, in order."""
+        """Predict for every record; one output record per input record, in order.
+
+        decode -> validate -> predict -> encode, with the output kinds the request chose
+        (:mod:`.output_selection`); refusals of the Accept or the kinds come before any work."""
         decoder = self._decoder(request.body, request.content_type)
-        encoder = codecs.response_codec(request.accept, decoder)  # refuse a bad Accept before doing any work
-        predictions = self.predict_fn(decoder.decode(request.body), model)
-        return InferenceResponse(encoder.encode(predictions), encoder.media_type)
+        encoder = codecs.response_codec(request.accept, decoder)
+        choice = choose_outputs(request.headers, request.accept, self.options.default_outputs)
+        if choice is None:
+            predictions = self.predict_fn(decoder.decode(request.body), model)
+            return InferenceResponse(encoder.encode(predictions), encoder.media_type)
+        loaded = self._loaded(model)
+        assert loaded is not None, "the built-in handler serves models that the built-in model_fn loads"
+        kinds = choice.for_model(loaded.kind)
+        values = loaded.validate(decoder.decode(request.body), self.options.max_values)
+        body = encoder.encode_outputs(loaded.answer(values, kinds, choice.top_k))
+        headers = {CUSTOM_ATTRIBUTES_HEADER: choice.echo} if choice.echo else {}
+        return InferenceResponse(body, encoder.media_type, headers=headers)
 
     # ------------------------------------------------------------------ the steps (user code's defaults)
 

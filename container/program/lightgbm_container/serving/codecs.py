@@ -12,8 +12,10 @@ exact parser runs again to say *where* it is wrong.
 
 from __future__ import annotations
 
+import csv
 import io
 import math
+from functools import partial
 from itertools import repeat
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
@@ -24,6 +26,7 @@ import orjson
 from ..errors import BadRequest, EmptyBody, NotAcceptable, UnsupportedMediaType
 from ..missing_values import CSV_MISSING_TOKENS, PANDAS_NA_VALUES
 from ..model.batch import Batch
+from ..model.outputs import Column
 
 _CSV_MISSING = frozenset(token.encode() for token in CSV_MISSING_TOKENS)
 #: Above this size pandas' C parser beats ``float()`` per field despite its ~0.5 ms start-up.
@@ -34,7 +37,8 @@ _PANDAS_CSV_THRESHOLD_BYTES = 16 * 1024
 class Codec:
     media_type: str
     decode: Callable[[bytes], Batch]
-    encode: Callable[[np.ndarray], bytes]
+    encode: Callable[[np.ndarray], bytes]  # the default answer: one value (or probability list) per record
+    encode_outputs: Callable[[Sequence[Column]], bytes]  # chosen output kinds (see model.outputs)
 
 
 # --------------------------------------------------------------------------- CSV
@@ -89,15 +93,24 @@ def _csv_field(field: bytes, line: int, column: int) -> float:
         ) from None
 
 
-def _parse_csv_exact(lines: list[bytes], width: int) -> np.ndarray:
+def _csv_number(field: bytes, row: int, column: Any) -> float:
+    """The CSV rule for a value that must be a number, by 0-based position (errors count from 1)."""
+    return _csv_field(field, row + 1, column + 1)
+
+
+def _parse_csv_exact(lines: list[bytes], width: int) -> Batch:
     """The reference CSV parser: slow per field, exact, and precise in its errors.
 
-    ``lines`` already passed :func:`_csv_width` (every line has ``width`` fields)."""
-    rows = [
-        [_csv_field(field, number, column) for column, field in enumerate(line.split(b","), start=1)]
-        for number, line in enumerate(lines, start=1)
-    ]
-    return np.array(rows, dtype=np.float64).reshape(len(rows), width)
+    ``lines`` already passed :func:`_csv_width` (every line has ``width`` fields). A field
+    that is not a number may be a category: the rows go to the model as text
+    (:attr:`Batch.cells`), which applies :func:`_csv_number` to every other column."""
+    cells = [line.split(b",") for line in lines]
+    try:
+        rows = [[_csv_field(field, number, column) for column, field in enumerate(line, start=1)]
+                for number, line in enumerate(cells, start=1)]  # fmt: skip
+    except BadRequest:
+        return Batch(cells=cells, number=_csv_number)
+    return Batch(np.array(rows, dtype=np.float64).reshape(len(rows), width))
 
 
 def _parse_csv_fast(body: bytes) -> np.ndarray | None:
@@ -145,7 +158,7 @@ def decode_csv(body: bytes) -> Batch:
         values = _parse_csv_fast(text)
         if values is not None and values.shape[0] == len(lines) and _no_short_line(values, text, len(lines)):
             return Batch(values)
-    return Batch(_parse_csv_exact(lines, _csv_width(lines)))
+    return _parse_csv_exact(lines, _csv_width(lines))
 
 
 def _format_number(value: float) -> str:
@@ -206,14 +219,23 @@ def _numeric_matrix(rows: Sequence[Any], may_hold_booleans: bool) -> np.ndarray 
     return inferred.astype(np.float64, copy=False) if inferred.dtype.kind != "O" else np.array(rows, dtype=np.float64)
 
 
-def _rows_to_array(rows: Sequence[Any], label: str, may_hold_booleans: bool = True, first: int = 0) -> np.ndarray:
+def _json_number(value: Any, row: int, column: Any, label: str, first: int) -> float:
+    """The JSON rule for a value that must be a number (null = missing)."""
+    _check_number(value, f"{label} {row + first}, column {column}", row=row, column=column)
+    return math.nan if value is None else float(value)
+
+
+def _rows_to_batch(rows: Sequence[Any], label: str, may_hold_booleans: bool = True, first: int = 0) -> Batch:
     """Lists of numbers (null = missing) to a 2-D float array; errors name the row and column.
 
+    Rows that hold strings (category values, or mistakes) go to the model as text
+    (:attr:`Batch.cells`) with this codec's number rule.
     ``first``: the number the first row is shown as (0 for JSON rows, 1 for JSON Lines lines)."""
     matrix = _numeric_matrix(rows, may_hold_booleans)
     if matrix is not None:
-        return matrix
+        return Batch(matrix)
     width = len(rows[0]) if isinstance(rows[0], list) else None
+    has_text = False
     for index, row in enumerate(rows):
         number = index + first
         if not isinstance(row, list):
@@ -225,7 +247,12 @@ def _rows_to_array(rows: Sequence[Any], label: str, may_hold_booleans: bool = Tr
                 row=index,
             )
         for column, value in enumerate(row):
-            _check_number(value, f"{label} {number}, column {column}", row=index, column=column)
+            if type(value) is str:
+                has_text = True
+            else:
+                _check_number(value, f"{label} {number}, column {column}", row=index, column=column)
+    if has_text:
+        return Batch(cells=rows, number=partial(_json_number, label=label, first=first))
     raise BadRequest(f"{label}s must be lists of numbers")
 
 
@@ -245,9 +272,17 @@ def _records_to_batch(records: Sequence[Any], label: str, first: int = 0) -> Bat
             raise BadRequest(f"{label} {index + first} is {type(record).__name__}; do not mix records and lists", row=index)
         for key, value in record.items():
             columns[key] = None
-            if type(value) not in _NUMBER_TYPES:
+            if type(value) not in _TEXT_OR_NUMBER:  # text waits for the model: it may be a category
                 _check_number(value, f"{label} {index + first}, feature {key!r}", row=index, feature=key)
-    return Batch(columns=tuple(columns), records=records)
+    return Batch(columns=tuple(columns), records=records, number=partial(_record_number, label=label, first=first))
+
+
+_TEXT_OR_NUMBER = _NUMBER_TYPES | {str}
+
+
+def _record_number(value: Any, row: int, feature: Any, label: str, first: int) -> float:
+    _check_number(value, f"{label} {row + first}, feature {feature!r}", row=row, feature=feature)
+    return math.nan if value is None else float(value)
 
 
 def _may_hold_booleans(body: bytes) -> bool:
@@ -260,12 +295,12 @@ def _instances_to_batch(instances: Any, label: str, booleans: bool) -> Batch:
     first = instances[0]
     if isinstance(first, dict):
         if "features" in first and all(isinstance(i, dict) and set(i) == {"features"} for i in instances):
-            return Batch(_rows_to_array([i["features"] for i in instances], label, booleans))
+            return _rows_to_batch([i["features"] for i in instances], label, booleans)
         return _records_to_batch(instances, label)
     if isinstance(first, list):
-        return Batch(_rows_to_array(instances, label, booleans))
+        return _rows_to_batch(instances, label, booleans)
     # a single flat row: [1.0, 2.0, ...]
-    return Batch(_rows_to_array([instances], label, booleans))
+    return _rows_to_batch([instances], label, booleans)
 
 
 def decode_json(body: bytes) -> Batch:
@@ -281,7 +316,7 @@ def decode_json(body: bytes) -> Batch:
         if "instances" in document:
             return _instances_to_batch(document["instances"], "instance", booleans)
         if "features" in document and len(document) == 1:
-            return Batch(_rows_to_array([document["features"]], "row", booleans))
+            return _rows_to_batch([document["features"]], "row", booleans)
         return _records_to_batch([document], "record")
     return _instances_to_batch(document, "row", booleans)
 
@@ -304,7 +339,7 @@ def decode_jsonlines(body: bytes) -> Batch:
         items.append(item)
     if isinstance(items[0], dict):
         return _records_to_batch(items, "line", first=1)
-    return Batch(_rows_to_array(items, "line", _may_hold_booleans(body), first=1))
+    return _rows_to_batch(items, "line", _may_hold_booleans(body), first=1)
 
 
 def encode_jsonlines(predictions: np.ndarray) -> bytes:
@@ -367,12 +402,55 @@ def encode_npy(predictions: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
+# --------------------------------------------------------------------------- chosen output kinds
+#
+# One layout per media type, documented in the README ("Choosing what a prediction returns"):
+# JSON and JSON Lines carry one object per record keyed by kind; CSV one line per record,
+# each kind's columns in the order the kinds were asked for; NPY a structured array with
+# one field per kind.
+
+
+def _output_records(columns: Sequence[Column]) -> list[dict[str, Any]]:
+    names = [column.kind for column in columns]
+    return [dict(zip(names, values)) for values in zip(*(column.json_values() for column in columns))]
+
+
+def encode_json_outputs(columns: Sequence[Column]) -> bytes:
+    """``{"predictions": [{"predicted_label": "b", "probabilities": [0.1, 0.9]}, ...]}`` (NaN -> null)."""
+    return orjson.dumps({"predictions": _output_records(columns)})
+
+
+def encode_jsonlines_outputs(columns: Sequence[Column]) -> bytes:
+    return b"".join(orjson.dumps(record) + b"\n" for record in _output_records(columns))
+
+
+def encode_csv_outputs(columns: Sequence[Column]) -> bytes:
+    """One line per record (a Batch Transform join stays line for line); a label holding a
+    comma or a quote is quoted as RFC 4180 says."""
+    per_column = [column.cells() for column in columns]
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerows(
+        [cell for cells in row for cell in cells] for row in zip(*per_column)
+    )
+    return buffer.getvalue().encode()
+
+
+def encode_npy_outputs(columns: Sequence[Column]) -> bytes:
+    """A structured array, one field per kind (``np.load(..., allow_pickle=False)`` reads it)."""
+    fields = [field for column in columns for field in column.npy_fields()]
+    rows = len(fields[0][1])
+    structured = np.empty(rows, dtype=np.dtype([(name, array.dtype, array.shape[1:]) for name, array in fields]))
+    for name, array in fields:
+        structured[name] = array
+    return encode_npy(structured)
+
+
 # --------------------------------------------------------------------------- registry
 
-CSV = Codec("text/csv", decode_csv, encode_csv)
-JSON = Codec("application/json", decode_json, encode_json)
-JSONLINES = Codec("application/jsonlines", decode_jsonlines, encode_jsonlines)
-NPY = Codec("application/x-npy", decode_npy, encode_npy)
+CSV = Codec("text/csv", decode_csv, encode_csv, encode_csv_outputs)
+JSON = Codec("application/json", decode_json, encode_json, encode_json_outputs)
+JSONLINES = Codec("application/jsonlines", decode_jsonlines, encode_jsonlines, encode_jsonlines_outputs)
+NPY = Codec("application/x-npy", decode_npy, encode_npy, encode_npy_outputs)
 
 #: Media type (and common aliases) -> codec.
 CODECS: dict[str, Codec] = {

@@ -26,6 +26,7 @@ def builtin_options(settings: ServingSettings, root: Path | None = None) -> Buil
         compiled_model=settings.compiled_model,
         root=root,
         default_accept=settings.default_accept,
+        default_outputs=settings.inference_output,
     )
 
 

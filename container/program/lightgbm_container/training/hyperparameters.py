@@ -37,6 +37,7 @@ class TrainingConfig:
     label_column: str | int = "last"
     header: bool | None = None  # None: detect
     ignored: tuple[str, ...] = field(default=())
+    categorical_feature: tuple[str | int, ...] | None = None  # None: text columns are detected
 
 
 def decode_value(raw: Any) -> Any:
@@ -112,6 +113,7 @@ def parse_hyperparameters(raw: Mapping[str, Any]) -> TrainingConfig:
         given_as.get("num_iterations", "num_boost_round"), params.pop("num_iterations", DEFAULT_NUM_BOOST_ROUND), 1
     )
     early_stopping = params.pop("early_stopping_round", None)
+    categorical = params.pop("categorical_feature", None)
     if early_stopping is not None:
         early_stopping = _whole_number(given_as["early_stopping_round"], early_stopping, 0) or None
     return TrainingConfig(
@@ -121,7 +123,34 @@ def parse_hyperparameters(raw: Mapping[str, Any]) -> TrainingConfig:
         label_column=label_column,
         header=header,
         ignored=tuple(ignored),
+        categorical_feature=_categorical_feature(categorical) if categorical is not None else None,
     )
+
+
+def _categorical_feature(value: Any) -> tuple[str | int, ...]:
+    """LightGBM's spellings: ``"0,3"``, ``"name:color,size"``, ``[0, 3]``, ``3``; and plain names
+    (``"color,size"``). Indices count features, the label not included, as LightGBM does."""
+    if isinstance(value, bool):
+        raise TrainingError(f"categorical_feature={value!r}: give feature names or indices, e.g. 'color,size' or '0,3'")
+    if isinstance(value, (int, float)):
+        value = [value]
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("name:"):
+            return tuple(name.strip() for name in text[len("name:"):].split(",") if name.strip())
+        value = [part.strip() for part in text.split(",") if part.strip()]
+    if not isinstance(value, list):
+        raise TrainingError(f"categorical_feature={value!r}: give feature names or indices, e.g. 'color,size' or '0,3'")
+    references: list[str | int] = []
+    for item in value:
+        if isinstance(item, float) and item.is_integer():
+            item = int(item)
+        if isinstance(item, str) and item.lstrip("-").isdigit():
+            item = int(item)
+        if isinstance(item, bool) or not isinstance(item, (int, str)):
+            raise TrainingError(f"categorical_feature entry {item!r}: give a feature name or index")
+        references.append(item)
+    return tuple(references)
 
 
 def _label_column(value: Any) -> str | int:

@@ -84,10 +84,28 @@ def _plain_number(value: float) -> float | int:
     return int(value) if float(value).is_integer() else float(value)
 
 
-def encode_labels(kind: str, labels: np.ndarray, params: dict[str, Any]) -> Labels:
-    """Classification labels -> 0..K-1 (the original values are kept as ``classes``)."""
+def _text_label_error(labels: np.ndarray, table: Table) -> TrainingError:
+    import pandas as pd
+
+    numbers = pd.to_numeric(pd.Series(labels), errors="coerce")
+    row = int(np.flatnonzero(numbers.isna().to_numpy())[0])
+    source = next(s for s in reversed(table.sources) if s.first_row <= row)
+    line = row - source.first_row + 1 + int(source.has_header)
+    return TrainingError(
+        f"{source.display} line {line}, column {table.label_index + 1} (the label): {labels[row]!r} is not a number; "
+        "a regression label must be numeric (text labels are for classification objectives)"
+    )
+
+
+def encode_labels(kind: str, labels: np.ndarray, params: dict[str, Any], table: Table | None = None) -> Labels:
+    """Classification labels -> 0..K-1 (the original values, text included, are kept as ``classes``)."""
     if kind == "regression":
+        if labels.dtype == object:
+            assert table is not None
+            raise _text_label_error(labels, table)
         return Labels(labels, None)
+    if labels.dtype == object:  # text labels: every label is a class name, numbers included ("1" and "yes")
+        labels = np.array([str(label) for label in labels], dtype=object)
     classes = np.unique(labels)
     if kind == "binary":
         if len(classes) > 2:
@@ -95,11 +113,11 @@ def encode_labels(kind: str, labels: np.ndarray, params: dict[str, Any]) -> Labe
                 f"objective {params.get('objective')!r} is binary but the label has {len(classes)} distinct values "
                 f"({', '.join(map(str, classes[:10].tolist()))}); use objective=multiclass"
             )
-        if np.isin(classes, (0.0, 1.0)).all():
+        if labels.dtype != object and np.isin(classes, (0.0, 1.0)).all():
             return Labels(labels, [0, 1])
     if kind == "multiclass":
         declared = params.get("num_class")
-        natural = np.array_equal(classes, np.arange(len(classes))) and np.allclose(classes, classes.astype(int))
+        natural = labels.dtype != object and np.array_equal(classes, np.arange(len(classes)))
         if declared is None:
             params["num_class"] = len(classes)
             log.info("num_class not set: using the %d distinct labels", len(classes))
@@ -108,17 +126,26 @@ def encode_labels(kind: str, labels: np.ndarray, params: dict[str, Any]) -> Labe
         elif len(classes) > int(declared):
             raise TrainingError(f"num_class={declared} but the label has {len(classes)} distinct values")
     encoded = np.searchsorted(classes, labels).astype(np.float64)
-    return Labels(encoded, [_plain_number(c) for c in classes])
+    return Labels(encoded, [c if isinstance(c, str) else _plain_number(c) for c in classes])
 
 
-def _encode_with(classes: list[float | int] | None, labels: np.ndarray, channel: str) -> np.ndarray:
+def _label_key(value: Any) -> Any:
+    return value if isinstance(value, str) else float(value)
+
+
+def _encode_with(classes: list[Any] | None, labels: np.ndarray, channel: str) -> np.ndarray:
     if classes is None:
         return labels
-    lookup = {float(c): i for i, c in enumerate(classes)}
-    unknown = sorted({float(v) for v in np.unique(labels)} - set(lookup))
+    text = any(isinstance(c, str) for c in classes)
+    keys = [str(v) for v in labels] if text else labels
+    lookup = {_label_key(c): i for i, c in enumerate(classes)}
+    try:
+        unknown = sorted({_label_key(v) for v in set(keys)} - set(lookup), key=str)
+    except (TypeError, ValueError):
+        raise TrainingError(f"channel {channel!r} has text labels but the train channel's labels are numbers") from None
     if unknown:
         raise TrainingError(f"channel {channel!r} has label value(s) {unknown[:10]} that the train channel does not have")
-    return np.array([lookup[float(v)] for v in labels], dtype=np.float64)
+    return np.array([lookup[_label_key(v)] for v in keys], dtype=np.float64)
 
 
 def metric_logger(env: Any) -> None:
@@ -144,13 +171,26 @@ def fit(config: TrainingConfig, train: Table, validation: Table | None):
 
     params = {"objective": "regression", "verbosity": -1, **config.params}
     kind = output_kind(str(params["objective"]))
-    labels = encode_labels(kind, train.labels, params)
-    data = lgb.Dataset(train.features, labels.values, feature_name=train.feature_names, free_raw_data=True)
+    labels = encode_labels(kind, train.labels, params, train)
+    if validation is not None and validation.labels.dtype == object and kind == "regression":
+        raise _text_label_error(validation.labels, validation)
+    categorical = train.categorical or "auto"
+    data = lgb.Dataset(
+        train.features, labels.values, feature_name=train.feature_names, categorical_feature=categorical, free_raw_data=True
+    )
     valid_sets, valid_names = [data], ["train"]
     if validation is not None:
         valid_labels = _encode_with(labels.classes, validation.labels, VALIDATION_CHANNEL)
-        valid_sets.append(lgb.Dataset(validation.features, valid_labels, feature_name=train.feature_names, reference=data))
+        valid_sets.append(
+            lgb.Dataset(validation.features, valid_labels, feature_name=train.feature_names,
+                        categorical_feature=categorical, reference=data)
+        )  # fmt: skip
         valid_names.append(VALIDATION_CHANNEL)
+    if train.categorical:
+        log.info("categorical features: %s", ", ".join(
+            f"{name} ({len(train.categories[name])} categories)" if name in train.categories else f"{name} (codes)"
+            for name in train.categorical
+        ))  # fmt: skip
     callbacks = [metric_logger]
     if config.early_stopping_rounds:
         if validation is None:
@@ -183,6 +223,8 @@ def build_metadata(booster: Any, params: dict[str, Any], kind: str, classes: Any
         "num_class": int(params.get("num_class", 1)),
         "classes": classes,
         "feature_names": train.feature_names,
+        "categorical_features": train.categorical,
+        "categories": train.categories,  # text categories in code order: serving maps request strings with them
         "label": {"index": train.label_index, "name": train.label_name},
         "best_iteration": int(booster.best_iteration or booster.current_iteration()),
         "num_trees": int(booster.num_trees()),
@@ -225,14 +267,17 @@ def run(paths: MLPaths, raw_hyperparameters: dict[str, Any]) -> None:
     if config.ignored:
         log.info("ignoring SageMaker's own hyperparameters: %s", ", ".join(config.ignored))
 
-    def channel(name: str) -> Table:
+    def channel(name: str, reference: Table | None = None) -> Table:
         content_type = (input_config.get(name) or {}).get("ContentType")
-        table = read_channel(name, paths.channel(name), config.label_column, config.header, content_type)
+        table = read_channel(
+            name, paths.channel(name), config.label_column, config.header, content_type,
+            categorical=config.categorical_feature, reference=reference,
+        )  # fmt: skip
         _log_table(name, table)
         return table
 
     train = channel(TRAIN_CHANNEL)
-    validation = channel(VALIDATION_CHANNEL) if paths.channel(VALIDATION_CHANNEL).is_dir() else None
+    validation = channel(VALIDATION_CHANNEL, train) if paths.channel(VALIDATION_CHANNEL).is_dir() else None
     if validation is not None and len(validation.feature_names) != len(train.feature_names):
         raise TrainingError(
             f"validation has {len(validation.feature_names)} features but train has {len(train.feature_names)}"
