@@ -120,14 +120,14 @@ def post_checked(session: requests.Session, url: str, payload: Payload,
     return response
 
 
-def median_latency_s(url: str, payload: Payload, count: int) -> float:
+def median_latency_s(url: str, payload: Payload, count: int, headers: Mapping[str, str] | None = None) -> float:
     """Median wall time of `count` sequential checked requests, after one warm-up request."""
     with requests.Session() as session:
-        post_checked(session, url, payload)
+        post_checked(session, url, payload, headers)
         timings = []
         for _ in range(count):
             started = time.perf_counter()
-            post_checked(session, url, payload)
+            post_checked(session, url, payload, headers)
             timings.append(time.perf_counter() - started)
     return statistics.median(timings)
 

@@ -321,3 +321,79 @@ class TestUserCode:
 
         booster = lightgbm.Booster(model_file=str(model_dir / "model.txt"))
         assert booster.num_trees() == 12 and booster.params["num_leaves"] == 7
+
+
+# --------------------------------------------------------------------------- output kinds, categorical features
+
+
+class TestOutputKindsAndCategories:
+    """A multiclass model trained by Estimator.fit from CSV with text categories and text labels."""
+
+    FEATURES = ["x1", "x2", "color", "size"]
+
+    @pytest.fixture(scope="class")
+    def classifier(self, session, client_image, timings, tmp_path_factory):
+        from support import categorical_frame
+
+        data = tmp_path_factory.mktemp("categorical-data")
+        frame = categorical_frame(600, 5, "multiclass")
+        frame[:500].to_csv(data / "train.csv", index=False)
+        frame[500:].to_csv(data / "holdout.csv", index=False)
+        estimator = make_estimator(session, client_image, tmp_path_factory.mktemp("categorical-out"),
+                                   {"objective": "multiclass", "num_boost_round": 20, "min_data_per_group": 5})  # fmt: skip
+        started = time.monotonic()
+        estimator.fit({"train": f"file://{data / 'train.csv'}"})
+        timings["fit (text categories and labels)"] = time.monotonic() - started
+        model_dir = extract_model(estimator.model_data, tmp_path_factory.mktemp("categorical-model"))
+        import lightgbm
+
+        booster = lightgbm.Booster(model_file=str(model_dir / "model.txt"))
+        holdout = frame[500:].drop(columns="label")
+        return estimator, booster, json.loads((model_dir / "metadata.json").read_text()), holdout
+
+    def test_predictor_gets_labels_and_contributions_through_custom_attributes(self, classifier):
+        from sagemaker.deserializers import JSONDeserializer
+        from sagemaker.serializers import JSONSerializer
+        from support import lightgbm_frame
+
+        estimator, booster, metadata, holdout = classifier
+        records = holdout[:5].to_dict("records")
+        predictor = estimator.deploy(1, "local", serializer=JSONSerializer(), deserializer=JSONDeserializer(), wait=False)
+        try:
+            answer = predictor.predict(records, custom_attributes="output=predicted_label,contributions")
+        finally:
+            predictor.delete_endpoint()
+        expected = booster.predict(lightgbm_frame(booster, records))
+        contributions = booster.predict(lightgbm_frame(booster, records), pred_contrib=True)
+        assert [record["predicted_label"] for record in answer["predictions"]] == [
+            metadata["classes"][i] for i in expected.argmax(axis=1)
+        ]
+        assert {"low", "mid", "high"} >= {record["predicted_label"] for record in answer["predictions"]}
+        first = answer["predictions"][0]["contributions"]
+        assert len(first) == 3 and list(first[0]["features"]) == self.FEATURES
+        got = [v for per_class in first for v in [*per_class["features"].values(), per_class["bias"]]]
+        np.testing.assert_allclose(got, contributions[0], rtol=0, atol=TOLERANCE)
+
+    def test_batch_transform_join_source_input_keeps_one_line_per_record(self, classifier, tmp_path):
+        """Local mode accepts join_source but does not join (it ignores DataProcessing): the
+        container's part is one output line per input line, which is what the join relies on."""
+        from support import lightgbm_frame
+
+        estimator, booster, metadata, holdout = classifier
+        source = tmp_path / "in"
+        source.mkdir()
+        holdout.to_csv(source / "rows.csv", index=False, header=False)
+        output = tmp_path / "out"
+        transformer = estimator.transformer(
+            instance_count=1, instance_type="local", strategy="MultiRecord", assemble_with="Line", accept="text/csv",
+            output_path=f"file://{output}", env={"SAGEMAKER_INFERENCE_OUTPUT": "predicted_label,probabilities"},
+        )  # fmt: skip
+        transformer.transform(f"file://{source}", content_type="text/csv", split_type="Line", join_source="Input",
+                              wait=False, logs=False)  # fmt: skip
+        lines = csv_lines((output / "rows.csv.out").read_text())
+        assert len(lines) == len(holdout)
+        probabilities = booster.predict(lightgbm_frame(booster, holdout.to_dict("records")))
+        for line, expected in zip(lines, probabilities):
+            label, *values = line.split(",")
+            assert label == metadata["classes"][int(np.argmax(expected))]
+            np.testing.assert_allclose([float(v) for v in values], expected, rtol=0, atol=TOLERANCE)

@@ -63,3 +63,13 @@ def test_a_misspelt_name_is_answered_with_the_canonical_name(typo, canonical):
         parse_hyperparameters({typo: "1"})
     if typo == "num_leafs":
         assert "also accepts the alias 'num_leaf'" in str(error.value)
+
+
+@pytest.mark.parametrize("raw, expected", [
+    ("0,3", (0, 3)), ("name:color,size", ("color", "size")), ("color, size", ("color", "size")),
+    ("[1, 2]", (1, 2)), ("2", (2,)), ('"name:color"', ("color",)),
+])  # fmt: skip
+def test_categorical_feature_spellings(raw, expected):
+    config = parse_hyperparameters({"categorical_feature": raw})
+    assert config.categorical_feature == expected and "categorical_feature" not in config.params
+    assert parse_hyperparameters({"cat_feature": raw}).categorical_feature == expected  # LightGBM's alias

@@ -54,3 +54,12 @@ def test_multi_model_budget_defaults_from_memory_and_workers():
     assert two < one and 2 * (two + WORKER_OVERHEAD_MB * 1024 * 1024) <= memory_limit_bytes()
     assert serving_settings({"LIGHTGBM_MODEL_CACHE_MB": "64"}).model_cache_bytes == 64 * 1024 * 1024
     assert serving_settings({"LIGHTGBM_STATE_DIR": "/run/x"}).state_dir.as_posix() == "/run/x"
+
+
+def test_inference_output_default_kinds_are_checked_at_start():
+    assert serving_settings({"SAGEMAKER_INFERENCE_OUTPUT": "Predicted_Label, probabilities"}).inference_output == (
+        "predicted_label", "probabilities",
+    )
+    assert serving_settings({}).inference_output == ()
+    with pytest.raises(SettingsError, match="unknown output kind 'probabilites' \\(did you mean 'probabilities'\\?\\)"):
+        serving_settings({"SAGEMAKER_INFERENCE_OUTPUT": "predicted_label,probabilites"})

@@ -77,3 +77,38 @@ def test_empty_or_missing_channel(tmp_path):
     _write(tmp_path / "data.parquet", "x")
     with pytest.raises(TrainingError, match="no CSV files .* found data.parquet"):
         read_channel("train", tmp_path, "last", None)
+
+
+def test_text_columns_become_categorical_features_with_their_categories(tmp_path):
+    _write(tmp_path / "a.csv", "x,color,y\n1,red,10\n2,blue,20\n3,red,30\n,,40\n")
+    table = read_channel("train", tmp_path, "y", None)
+    assert table.categorical == ["color"] and table.categories == {"color": ["blue", "red"]}
+    assert list(table.features["color"].cat.codes) == [1, 0, 1, -1]  # missing stays missing
+
+
+def test_a_stray_string_in_a_numeric_column_is_an_error_not_a_category(tmp_path):
+    _write(tmp_path / "a.csv", "x,y\n1,10\n2,20\n3,30\nthree,40\n")
+    _write(tmp_path / "b.csv", "x,y\n1,10\n")
+    with pytest.raises(TrainingError, match=r"train/a.csv line 5, column 1 \('x'\): 'three' is not a number.*categorical_feature"):
+        read_channel("train", tmp_path, "y", None)
+
+
+def test_categorical_feature_by_name_or_index_and_validation_uses_train_categories(tmp_path):
+    _write(tmp_path / "train" / "a.csv", "x,code,y\n1,7,10\n2,8,20\n3,seven,30\n4,9,40\n")
+    _write(tmp_path / "validation" / "a.csv", "x,code,y\n1,7,10\n2,purple,20\n")
+    for declared in (["code"], [1]):
+        train = read_channel("train", tmp_path / "train", "y", None, categorical=declared)
+        assert train.categories == {"code": ["7", "8", "9", "seven"]}
+    validation = read_channel("validation", tmp_path / "validation", "y", None, reference=train)
+    assert validation.features["code"].cat.categories.tolist() == ["7", "8", "9", "seven"]
+    assert list(validation.features["code"].cat.codes) == [0, -1]  # unseen in training -> missing
+    with pytest.raises(TrainingError, match="categorical_feature 'cod' is not a feature; did you mean 'code'"):
+        read_channel("train", tmp_path / "train", "y", None, categorical=["cod"])
+    with pytest.raises(TrainingError, match="categorical_feature 5 is out of range"):
+        read_channel("train", tmp_path / "train", "y", None, categorical=[5])
+
+
+def test_text_labels_are_kept_for_classification(tmp_path):
+    _write(tmp_path / "a.csv", "x,label\n1,yes\n2,no\n3,yes\n")
+    table = read_channel("train", tmp_path, "label", None)
+    assert table.labels.tolist() == ["yes", "no", "yes"]

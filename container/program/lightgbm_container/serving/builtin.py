@@ -90,6 +90,8 @@ class LightGBMHandler:
         batch = as_batch(data)
         loaded = self._loaded(model)
         if loaded is None:  # a model of the user's own making: trust its predict
+            if batch.cells is not None:  # text, and no categories to map it with: the codec's 400
+                return np.asarray(model.predict(batch.cells_to_matrix()))
             if batch.values is None:
                 raise BadRequest("records keyed by name need a LightGBM model; send rows of features")
             return np.asarray(model.predict(batch.values))

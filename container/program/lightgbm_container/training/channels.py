@@ -299,7 +299,8 @@ def _features(data, positions: list[int], names: list[str], sources: list[_Sourc
         if name in mapped:
             text = _as_category_text(data[position])
             if mapped_categories is not None:
-                values = pd.Categorical(text, categories=mapped_categories[name])
+                known = mapped_categories[name]
+                values = pd.Categorical(text.where(text.isin(known)), categories=known)  # unseen -> missing
             else:
                 values = pd.Categorical(text)
             mapped[name] = values.categories.tolist()

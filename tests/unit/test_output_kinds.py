@@ -2,7 +2,7 @@
 
 Every kind x content type x objective is checked against LightGBM itself on the same rows
 encoded by pandas with the training categories. The same checks against the real `serve`
-are in tests/process/test_outputs.py.
+are in tests/process/test_serve_outputs.py.
 """
 
 from __future__ import annotations
