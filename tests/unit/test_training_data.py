@@ -112,3 +112,12 @@ def test_text_labels_are_kept_for_classification(tmp_path):
     _write(tmp_path / "a.csv", "x,label\n1,yes\n2,no\n3,yes\n")
     table = read_channel("train", tmp_path, "label", None)
     assert table.labels.tolist() == ["yes", "no", "yes"]
+
+
+def test_a_text_label_under_a_regression_objective_names_its_line(tmp_path):
+    from lightgbm_container.training.job import encode_labels
+
+    _write(tmp_path / "a.csv", "x,y\n1,2\n2,3\n3,high\n4,low\n5,mid\n")
+    table = read_channel("train", tmp_path, "y", None)
+    with pytest.raises(TrainingError, match=r"train/a.csv line 4, column 2 \(the label\): 'high' is not a number"):
+        encode_labels("regression", table.labels, {}, table)

@@ -109,12 +109,12 @@ def _read_file(path: Path, has_header: bool, display: str):
         raise TrainingError(f"{display} is not valid CSV: {exc}") from None
 
 
-def _locate(sources: list[_Source], row: int) -> tuple[_Source, int]:
+def locate(sources: list[_Source], row: int) -> tuple[_Source, int]:
     source = next(s for s in reversed(sources) if s.first_row <= row)
     return source, row - source.first_row + 1 + int(source.has_header)
 
 
-def _not_numbers(series) -> np.ndarray:
+def not_numbers(series) -> np.ndarray:
     """Positions of the values pandas could not read as numbers (missing values are fine)."""
     import pandas as pd
 
@@ -123,8 +123,8 @@ def _not_numbers(series) -> np.ndarray:
 
 
 def _stray_text_error(series, position: int, column: str, sources: list[_Source], hint: str) -> TrainingError:
-    row = int(_not_numbers(series)[0])
-    source, line = _locate(sources, row)
+    row = int(not_numbers(series)[0])
+    source, line = locate(sources, row)
     name = f" ({column!r})" if source.has_header else ""
     return TrainingError(
         f"{source.display} line {line}, column {position + 1}{name}: {series.iloc[row]!r} is not a number. {hint}"
@@ -261,12 +261,8 @@ def _features(data, positions: list[int], names: list[str], sources: list[_Sourc
     every categorical feature's name; the text categories per feature, in code order)."""
     import pandas as pd
 
-    if reference is not None:
-        declared = {names.index(name) for name in reference.categorical if name in names}
-        mapped_categories = reference.categories
-    else:
-        declared = _categorical_positions(categorical, names) if categorical is not None else None
-        mapped_categories = None
+    declared = _categorical_positions(categorical, names) if categorical is not None and reference is None else None
+    mapped_categories = reference.categories if reference is not None else None
     hint = (
         "Every column must be numeric unless it is a categorical feature; "
         + ("add it to the hyperparameter categorical_feature" if declared is not None or reference is not None
@@ -287,7 +283,7 @@ def _features(data, positions: list[int], names: list[str], sources: list[_Sourc
             if feature in declared and not is_text:
                 native.append(name)  # integer codes: LightGBM's own categorical handling, nothing to map
         else:
-            wanted = is_text and len(_not_numbers(series)) * 2 > int(series.notna().sum())  # mostly text
+            wanted = is_text and len(not_numbers(series)) * 2 > int(series.notna().sum())  # mostly text
         if wanted:
             mapped[name] = []
         elif is_text:

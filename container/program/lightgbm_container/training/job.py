@@ -27,7 +27,7 @@ from ..errors import TrainingError
 from ..logging_setup import configure_logging
 from ..model import METADATA_FILE, MODEL_FILE, output_kind
 from ..settings import MLPaths, ml_paths
-from .channels import Table, read_channel
+from .channels import Table, locate, not_numbers, read_channel
 from . import user_script
 from .hyperparameters import TrainingConfig, parse_hyperparameters
 
@@ -87,10 +87,8 @@ def _plain_number(value: float) -> float | int:
 def _text_label_error(labels: np.ndarray, table: Table) -> TrainingError:
     import pandas as pd
 
-    numbers = pd.to_numeric(pd.Series(labels), errors="coerce")
-    row = int(np.flatnonzero(numbers.isna().to_numpy())[0])
-    source = next(s for s in reversed(table.sources) if s.first_row <= row)
-    line = row - source.first_row + 1 + int(source.has_header)
+    row = int(not_numbers(pd.Series(labels))[0])
+    source, line = locate(table.sources, row)
     return TrainingError(
         f"{source.display} line {line}, column {table.label_index + 1} (the label): {labels[row]!r} is not a number; "
         "a regression label must be numeric (text labels are for classification objectives)"
