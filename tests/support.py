@@ -228,6 +228,22 @@ class Server:
             time.sleep(0.2)
         raise AssertionError(f"serve never became healthy:\n{self.logs()[-20000:]}")
 
+    def stats(self) -> dict:
+        return requests.get(self.url + "/stats", timeout=5).json()
+
+    def wait_compiled(self, workers: int = 2, timeout: float = 120) -> dict:
+        """Until every worker predicts with the compiled trees (the background compile is done
+        and each worker switched); returns /stats then."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            stats = self.stats()
+            if stats["workers"] >= workers and stats["workers_predicting_compiled"] >= workers:
+                return stats
+            if (stats.get("compile") or {}).get("state") == "failed":
+                raise AssertionError(f"the compile failed: {stats}\n{self.logs()[-5000:]}")
+            time.sleep(0.1)
+        raise AssertionError(f"the workers never switched to the compiled trees: {self.stats()}\n{self.logs()[-5000:]}")
+
     def logs(self) -> str:
         """Everything serve has logged so far."""
         self.log.flush()

@@ -91,7 +91,7 @@ class ServingSettings:
     predictor_backend: str  # "auto" (lleaves when it compiles and agrees), "lleaves", "lightgbm"
     compile_cache_dir: Path
     compile_timeout_seconds: int
-    compiled_model: Path | None  # set by `serve` for its workers once the model is compiled
+    compiled_model: Path | None  # set by `serve` for its workers when it compiled before starting them
     model_cache_bytes: int  # multi-model: memory budget for loaded models, per worker
     max_archive_bytes: int  # multi-model: largest expanded model archive
     state_dir: Path | None  # multi-model: the run directory `serve` shares with its workers
@@ -103,6 +103,7 @@ class ServingSettings:
     default_accept: str  # SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT: user code's answer type for a missing or */* Accept
     mms_decode_input: bool  # MMS_DECODE_INPUT_REQUEST: custom services get JSON and text bodies decoded
     code_dir: Path | None = None  # set by `serve` for its workers once the user code is in place
+    compile_status: Path | None = None  # set by `serve`: the background compile its workers switch after
     inference_output: tuple[str, ...] = ()  # SAGEMAKER_INFERENCE_OUTPUT: default output kinds (model/outputs.py)
 
     @property
@@ -118,7 +119,7 @@ def settings_from_json(text: str) -> ServingSettings:
     """The settings ``serve`` handed to its workers: read, never re-derived from the environment."""
     raw: dict[str, Any] = json.loads(text)
     raw["paths"] = MLPaths(Path(raw["paths"]["root"]))
-    for name in ("compile_cache_dir", "compiled_model", "state_dir", "code_dir"):
+    for name in ("compile_cache_dir", "compiled_model", "compile_status", "state_dir", "code_dir"):
         if raw.get(name) is not None:
             raw[name] = Path(raw[name])
     raw["inference_output"] = tuple(raw.get("inference_output") or ())

@@ -41,7 +41,8 @@ from ..settings import ServingSettings
 from . import api
 from ..safe_tar import extract_archive, is_archive
 from .archives import resolve_model_path, resolve_model_url
-from .counters import CounterBoard, Counters
+from ..serving.worker_board import WorkerBoard
+from .counters import Counters
 from .registry import Entry, ModelRegistry
 from .worker_copies import WorkerCopies
 
@@ -65,7 +66,7 @@ class MultiModelStore:
         self.extracted_dir = settings.state_dir / "extracted"
         self.copies = WorkerCopies()
         self.counters = Counters()
-        self.board = CounterBoard(settings.state_dir / "workers")
+        self.board = WorkerBoard(settings.state_dir / "workers")
         import lightgbm  # noqa: F401  # paid at start, not by the first cold load
 
         codecs.warm_up()
@@ -248,7 +249,7 @@ class MultiModelStore:
 
     def _publish_counters(self) -> None:
         self.counters.local_models, self.counters.local_bytes = self.copies.footprint()
-        self.board.publish(Counters(**asdict(self.counters)))
+        self.board.publish(asdict(self.counters))
 
     def _sweep_forever(self) -> None:
         while True:

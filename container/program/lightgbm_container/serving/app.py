@@ -81,6 +81,10 @@ def create_app(settings: ServingSettings, store: ModelStore) -> Flask:
     def batch_execution_parameters() -> Response:
         return Response(batch_parameters, status=200, content_type="application/json")
 
+    @app.get("/stats")
+    def stats() -> Response:
+        return _json(store.stats())
+
     if settings.multi_model:
         _add_multi_model_routes(app, store, predict_with)
 
@@ -115,7 +119,7 @@ def _json(document: object, status: int = 200) -> Response:
 
 
 def _add_multi_model_routes(app: Flask, store: "MultiModelStore", predict_with: Callable[[Served], Response]) -> None:
-    """SageMaker's multi-model container API (load, list, describe, unload, invoke) and /stats."""
+    """SageMaker's multi-model container API (load, list, describe, unload, invoke)."""
 
     @app.post("/models")
     def load_model() -> Response:
@@ -139,7 +143,3 @@ def _add_multi_model_routes(app: Flask, store: "MultiModelStore", predict_with: 
     def invoke_model(name: str) -> Response:
         log.info("invoke %s (%s: %s)", name, TARGET_MODEL_HEADER, request.headers.get(TARGET_MODEL_HEADER, "-"))
         return predict_with(store.get(name))
-
-    @app.get("/stats")
-    def stats() -> Response:
-        return _json(store.stats())

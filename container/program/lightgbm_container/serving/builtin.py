@@ -18,8 +18,9 @@ from typing import Any
 import numpy as np
 
 from ..errors import BadRequest, EmptyBody
+from ..compilation.parity import disagreement
+from ..compilation.switch import switcher
 from ..model import Batch, LoadedModel, ModelLoadError, find_model_file, load_compiled, load_model
-from ..model.compiled import disagreement
 from . import codecs
 from .handler import InferenceRequest, InferenceResponse
 from .output_selection import CUSTOM_ATTRIBUTES_HEADER, choose_outputs
@@ -35,7 +36,8 @@ class BuiltinOptions:
 
     predict_threads: int
     max_values: int  # the most feature values one request may expand to (see LoadedModel.validate)
-    compiled_model: Path | None = None  # lleaves object compiled by serve (single-model)
+    compiled_model: Path | None = None  # lleaves object compiled before the workers started (LIGHTGBM_PREDICTOR=lleaves)
+    compile_status: Path | None = None  # the background compile job to switch to when it is ready (compilation/)
     root: Path | None = None  # every model file must resolve inside it (multi-model)
     default_accept: str = "application/json"  # output_fn's answer type for a missing or */* Accept
     default_outputs: tuple[str, ...] = ()  # SAGEMAKER_INFERENCE_OUTPUT: kinds when a request chooses none
@@ -54,7 +56,25 @@ class LightGBMHandler:
         model = self.model_fn(model_dir)
         # One throw-away prediction: first-call costs (thread pools, lazy imports) are paid now, not by a caller.
         model.predict(np.zeros((1, model.num_features)))
+        if model.predictor.name == "lightgbm" and self.options.compile_status is not None:
+            self.switch_when_compiled(model, self.options.compile_status)
         return model
+
+    def switch_when_compiled(self, model: LoadedModel, status_file: Path, check: Any = None) -> int:
+        """Predict with the compiled trees once the job behind ``status_file`` has them
+        (:mod:`..compilation.switch`); ``check``: a Booster they must also agree with."""
+
+        def install(object_file: Path) -> str | None:
+            compiled = load_compiled(model.model_file, object_file, self.options.predict_threads)
+            if compiled is None:
+                return f"the compiled object {object_file} could not be loaded"
+            if check is not None and (difference := disagreement(check, compiled.predict)) is not None:
+                return f"the Booster from model_fn differs from the compiled {model.model_file} (max difference {difference:.3g})"
+            compiled.predict(np.zeros((1, model.num_features)))  # first-call costs paid here, not by a request
+            model.predictor = compiled
+            return None
+
+        return switcher().watch(status_file, install, str(model.model_file))
 
     def transform(self, model: Any, request: InferenceRequest) -> InferenceResponse:
         """Predict for every record; one output record per input record, in order.
@@ -110,11 +130,16 @@ class LightGBMHandler:
         this model directory's file and they agree with the user's Booster (same parity
         check as the compile itself; a Booster loaded differently keeps LightGBM's predictor)."""
         loaded = self._loaded(model)
-        if loaded is None or loaded is model or self.options.compiled_model is None:
+        if loaded is None or loaded is model or (self.options.compiled_model is None and self.options.compile_status is None):
             return
         try:
             model_file, _ = find_model_file(model_dir)
         except ModelLoadError:
+            return
+        if self.options.compiled_model is None:
+            assert self.options.compile_status is not None
+            loaded.model_file = model_file
+            self.switch_when_compiled(loaded, self.options.compile_status, check=model)
             return
         compiled = load_compiled(model_file, self.options.compiled_model, self.options.predict_threads)
         if compiled is not None and disagreement(model, compiled.predict) is None:

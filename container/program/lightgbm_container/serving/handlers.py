@@ -24,6 +24,7 @@ def builtin_options(settings: ServingSettings, root: Path | None = None) -> Buil
         predict_threads=settings.predict_threads,
         max_values=settings.max_payload_bytes,  # one feature value per byte of the largest body
         compiled_model=settings.compiled_model,
+        compile_status=settings.compile_status,
         root=root,
         default_accept=settings.default_accept,
         default_outputs=settings.inference_output,

@@ -9,13 +9,17 @@ letting gunicorn restart the worker in a loop. Multi-model mode: :mod:`..multi_m
 from __future__ import annotations
 
 import logging
-from typing import Protocol
+from dataclasses import asdict
+from typing import Any, Protocol
 
+from ..compilation.status import read_status
+from ..compilation.switch import SwitchCounts, switcher
 from ..errors import ModelUnavailable
 from ..settings import ServingSettings
 from . import codecs
 from .handler import Served
 from .handlers import handler_for
+from .worker_board import WorkerBoard
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +32,10 @@ class ModelStore(Protocol):
         ...
 
     def model_for(self, target: str | None) -> Served: ...
+
+    def stats(self) -> dict[str, Any]:
+        """``GET /stats``: what every live worker reports, summed."""
+        ...
 
 
 class SingleModelStore:
@@ -45,6 +53,10 @@ class SingleModelStore:
         if self.served is not None:
             describe = getattr(self.served.model, "describe", None)
             log.info("model loaded (%s): %s", handler.description, describe() if describe else type(self.served.model).__name__)
+        self.compile_status = settings.compile_status
+        self.board = WorkerBoard(settings.state_dir / "workers") if settings.state_dir is not None else None
+        switcher().listeners.append(self._publish)
+        self._publish(switcher().counts)
 
     def ready(self) -> str | None:
         return self.problem
@@ -54,6 +66,27 @@ class SingleModelStore:
         if self.served is None:
             raise ModelUnavailable(self.problem or "the model is not loaded")
         return self.served
+
+    def stats(self) -> dict[str, Any]:
+        """Which predictor each worker uses, and the background compile's state."""
+        workers, totals = self.board.totals() if self.board is not None else (1, self._numbers(switcher().counts))
+        status = read_status(self.compile_status) if self.compile_status is not None else None
+        return {
+            "models_loaded": int(self.served is not None),
+            "workers": workers,
+            "workers_predicting_compiled": int(totals.get("predicting_compiled", 0)),
+            "switches": int(totals.get("switched", 0)),
+            "compile": {key: value for key, value in asdict(status).items() if value is not None} if status else None,
+        }
+
+    def _numbers(self, counts: SwitchCounts) -> dict[str, float]:
+        predictor = getattr(getattr(self.served, "model", None), "predictor", None)
+        compiled = getattr(predictor, "name", "") == "lleaves" or counts.switched > 0
+        return {"predicting_compiled": int(compiled), "switched": counts.switched}
+
+    def _publish(self, counts: SwitchCounts) -> None:
+        if self.board is not None:
+            self.board.publish(self._numbers(counts))
 
 
 def create_store(settings: ServingSettings) -> ModelStore:

@@ -1,9 +1,12 @@
 """`serve`: start nginx and gunicorn, watch both, drain both on SIGTERM.
 
-The supervisor never imports LightGBM: OpenMP must not be initialised in a process that
-forks workers. It checks the model directory first (a clear error beats a crash loop),
-compiles the model with lleaves when asked (cached; see :mod:`.compiled`), then starts
-gunicorn on a unix socket and nginx in front of it.
+The supervisor never imports LightGBM (OpenMP must not be initialised in a process that
+forks workers), nor numpy or LLVM (it stays small). It checks the model directory first
+(a clear error beats a crash loop), then starts gunicorn on a unix socket, nginx in front
+of it, and the lleaves compile job beside them (:mod:`..compilation`): the workers predict
+with LightGBM at once and switch to the compiled trees when the job has them, so start-up
+time does not depend on the model's size. ``LIGHTGBM_PREDICTOR=lleaves`` instead waits
+for the compile before starting the workers, as before.
 
 Shutdown order on SIGTERM matters for draining: nginx stops accepting and waits for the
 requests it has in flight (which gunicorn is serving), then gunicorn stops gracefully.
@@ -22,9 +25,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from ..compilation.launch import CompileJob
+from ..compilation.status import READY
 from ..errors import UserCodeSetupError
 from ..logging_setup import configure_logging
-from ..model.compiled import ensure_compiled
 from ..model.files import ModelLoadError, check_model_text, find_model_file
 from ..settings import ServingSettings, SettingsError, serving_settings
 from ..user_code.setup import prepare_user_code
@@ -41,43 +45,60 @@ def worker_environment(settings: ServingSettings) -> dict[str, str]:
     return env
 
 
-def prepare(settings: ServingSettings, run_dir: Path) -> ServingSettings:
-    """Everything decided once, before any worker starts; returns the settings the workers get.
+def prepare(settings: ServingSettings, run_dir: Path) -> tuple[ServingSettings, CompileJob | None]:
+    """Everything decided once, before any worker starts: the settings the workers get, and
+    the compile job to run beside them (None when there is nothing to compile).
 
     User code first (fetch, install requirements, decide the mode: :mod:`..user_code.setup`).
     Then, in single-model mode, the LightGBM model file is checked (a damaged file would crash
-    every worker inside LightGBM, over and over) and compiled with lleaves when asked. With
-    user code whose ``model_fn`` loads something else, there may be no LightGBM file at all.
+    every worker inside LightGBM, over and over). With user code whose ``model_fn`` loads
+    something else, there may be no LightGBM file at all.
     """
     settings, code = prepare_user_code(settings, run_dir)
     if settings.multi_model:
-        return settings
+        return settings, None
     try:
         model_file, _ = find_model_file(settings.paths.model)
     except ModelLoadError:
         if code is not None:
-            return settings
+            return settings, None
         raise
     check_model_text(model_file.read_bytes(), model_file)
     if settings.predictor_backend == "lightgbm":
-        return settings
-    compiled = ensure_compiled(model_file, settings.compile_cache_dir, settings.compile_timeout_seconds)
-    if compiled is None and settings.predictor_backend == "lleaves":
-        raise ModelLoadError("LIGHTGBM_PREDICTOR=lleaves but the model could not be compiled (see above)")
-    return dataclasses.replace(settings, compiled_model=compiled)
+        return settings, None
+    job = CompileJob(model_file, settings.compile_cache_dir, run_dir / "compile.json", settings.compile_timeout_seconds)
+    if settings.predictor_backend == "auto":
+        return dataclasses.replace(settings, compile_status=job.status_file), job
+    log.info("LIGHTGBM_PREDICTOR=lleaves: compiling %s before the workers start (at most %d s)", model_file, settings.compile_timeout_seconds)
+    job.start()
+    try:
+        status = job.wait()
+    except StoppedBeforeStart:
+        job.stop()
+        raise
+    if status.state != READY or status.object is None:
+        raise ModelLoadError(f"LIGHTGBM_PREDICTOR=lleaves but the model could not be compiled: {status.describe()}")
+    log.info("compiled model %s", status.describe())
+    return dataclasses.replace(settings, compiled_model=Path(status.object)), None
 
 
 class Supervisor:
-    def __init__(self, settings: ServingSettings, run_dir: Path) -> None:
+    def __init__(self, settings: ServingSettings, run_dir: Path, compile_job: CompileJob | None = None) -> None:
         self.settings = settings
         self.run_dir = run_dir
+        self.compile_job = compile_job
+        self.compile_reported = compile_job is None
         self.socket = self.run_dir / "gunicorn.sock"
         self.stopping = False
         self.children: dict[str, subprocess.Popen] = {}
 
     def start(self) -> None:
-        if self.settings.multi_model:  # the registry every worker shares (see multi_model/registry.py)
-            self.settings = dataclasses.replace(self.settings, state_dir=self.run_dir / "multi-model")
+        # What the workers share: the multi-model registry (multi_model/registry.py), /stats' counters.
+        state = self.run_dir / ("multi-model" if self.settings.multi_model else "state")
+        self.settings = dataclasses.replace(self.settings, state_dir=state)
+        if self.compile_job is not None:  # first: it only ever gets the CPU the workers leave idle
+            log.info("compiling %s with lleaves in the background; LightGBM predicts until then", self.compile_job.model_file)
+            self.compile_job.start()
         settings_file = self.run_dir / "settings.json"
         settings_file.write_text(self.settings.to_json())
         conf = self.run_dir / "nginx.conf"
@@ -105,6 +126,7 @@ class Supervisor:
     def watch(self) -> int:
         """Wait for a stop signal or a child's death; returns serve's exit code."""
         while not self.stopping:
+            self.report_compile()
             for name, child in self.children.items():
                 code = child.poll()
                 if code is not None:
@@ -115,7 +137,19 @@ class Supervisor:
         self.shutdown()
         return 0
 
+    def report_compile(self) -> None:
+        """Log the background compile's outcome once (the workers log their own switch)."""
+        if self.compile_reported:
+            return
+        assert self.compile_job is not None
+        status = self.compile_job.poll()
+        if status is not None:
+            self.compile_reported = True
+            log.log(logging.INFO if status.state == READY else logging.WARNING, "compiled model %s", status.describe())
+
     def shutdown(self) -> None:
+        if self.compile_job is not None:
+            self.compile_job.stop()
         deadline = time.monotonic() + GRACE_SECONDS
         # nginx first: it stops accepting and finishes the requests gunicorn is working on.
         for name, sig in (("nginx", signal.SIGQUIT), ("gunicorn", signal.SIGTERM)):
@@ -157,7 +191,7 @@ def main() -> int:
     run_dir = Path(tempfile.mkdtemp(prefix="lightgbm-serve-"))
     run_dir.chmod(0o755)  # nginx workers drop root privileges and must reach the socket
     try:
-        settings = prepare(settings, run_dir)
+        settings, compile_job = prepare(settings, run_dir)
     except (ModelLoadError, UserCodeSetupError) as exc:
         log.error("cannot serve: %s", exc)
         shutil.rmtree(run_dir, ignore_errors=True)
@@ -166,7 +200,7 @@ def main() -> int:
         log.info("stopped before the servers started")
         shutil.rmtree(run_dir, ignore_errors=True)
         return 0
-    supervisor = Supervisor(settings, run_dir)
+    supervisor = Supervisor(settings, run_dir, compile_job)
     signal.signal(signal.SIGTERM, supervisor.request_stop)
     signal.signal(signal.SIGINT, supervisor.request_stop)
     mode = "multi-model" if settings.multi_model else "single-model"

@@ -1,0 +1,87 @@
+"""What makes a compiled object valid, and where objects live.
+
+An lleaves object is native code for one model, built by one lleaves/LLVM for one CPU (it
+uses the host's instruction set extensions). The key is all of that plus the compile
+options, hashed; the object is stored under the digest, so an object can only be found by
+a host it is valid for:
+
+- the cache (``LIGHTGBM_COMPILE_CACHE``): ``<cache>/<digest>.o``;
+- the model directory, where ``train`` ships one (so ``model.tar.gz`` carries it):
+  ``<model dir>/compiled/lleaves-<digest>.o`` with its key beside it in ``.json``, readable.
+
+Importing this module is cheap; computing a key loads llvmlite (for the CPU), so only the
+compile job and ``train`` do it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass
+from importlib import metadata as package_metadata
+from pathlib import Path
+
+SHIPPED_DIR = "compiled"
+
+#: lleaves' compile options, chosen by measurement (bench/compile_options.py).
+COMPILE_OPTIONS: dict[str, object] = {"fblocksize": 34, "finline": True, "fcodemodel": "large"}
+
+
+@dataclass(frozen=True)
+class ArtifactKey:
+    model_sha256: str
+    lleaves: str
+    llvmlite: str
+    cpu: str
+    cpu_features: str  # sha256 of LLVM's host feature string, shortened
+    options: str
+
+    @property
+    def digest(self) -> str:
+        return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:32]
+
+    def differences(self, other: dict[str, str]) -> list[str]:
+        """What differs from another key (as read from a shipped ``.json``), for the log."""
+        return [f"{name} {other.get(name)!r} here {value!r}" for name, value in asdict(self).items() if other.get(name) != value]
+
+
+def artifact_key(model_bytes: bytes) -> ArtifactKey:
+    import llvmlite.binding as llvm
+
+    try:
+        features = llvm.get_host_cpu_features().flatten()
+    except RuntimeError:  # LLVM cannot always detect them; lleaves then compiles without
+        features = ""
+    return ArtifactKey(
+        model_sha256=hashlib.sha256(model_bytes).hexdigest(),
+        lleaves=package_metadata.version("lleaves"),
+        llvmlite=package_metadata.version("llvmlite"),
+        cpu=llvm.get_host_cpu_name(),
+        cpu_features=hashlib.sha256(features.encode()).hexdigest()[:16],
+        options=json.dumps(COMPILE_OPTIONS, sort_keys=True),
+    )
+
+
+def cached_object(cache_dir: Path, key: ArtifactKey) -> Path:
+    return cache_dir / f"{key.digest}.o"
+
+
+def shipped_object(model_dir: Path, key: ArtifactKey) -> Path:
+    return model_dir / SHIPPED_DIR / f"lleaves-{key.digest}.o"
+
+
+def shipped_keys(model_dir: Path) -> list[dict[str, str]]:
+    """The keys of every object shipped in ``model_dir`` (to say why none fits this host)."""
+    keys = []
+    for path in sorted((model_dir / SHIPPED_DIR).glob("lleaves-*.json")):
+        try:
+            keys.append(json.loads(path.read_text()))
+        except (OSError, ValueError):
+            continue
+    return keys
+
+
+def write_shipped_key(model_dir: Path, key: ArtifactKey) -> Path:
+    path = model_dir / SHIPPED_DIR / f"lleaves-{key.digest}.json"
+    path.write_text(json.dumps(asdict(key), indent=2) + "\n")
+    return path

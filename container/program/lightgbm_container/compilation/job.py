@@ -1,0 +1,179 @@
+"""The compile job: obtain a checked lleaves object for one model, in its own process.
+
+``python -m lightgbm_container.compilation.job serve MODEL CACHE STATUS`` (``serve`` and
+multi-model workers start it through :mod:`.launch`) looks, in order, for
+
+1. the object in the cache (checked when it was stored; keyed so only this host finds it),
+2. an object ``train`` shipped in the model directory whose key matches this host, used
+   after the parity check,
+3. nothing: it compiles,
+
+and writes the outcome to STATUS (:mod:`.status`). ``... job ship MODEL`` is ``train``'s
+compile-ahead: compile, check, and write the object and its key into the model directory.
+
+The job runs at the lowest CPU priority with one OpenMP thread: it only ever uses what the
+workers leave idle. A compiled object that disagrees with LightGBM is never stored.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from ..logging_setup import configure_logging
+from .artifact import COMPILE_OPTIONS, ArtifactKey, artifact_key, cached_object, shipped_keys, shipped_object, write_shipped_key
+from .status import COMPILING, FAILED, READY, CompileStatus, write_status
+
+log = logging.getLogger("compile")
+
+
+class Disagreement(Exception):
+    pass
+
+
+def _load_and_check(model_file: Path, object_file: Path) -> None:
+    """Load ``object_file`` (compiling it first when it does not exist) and check it against LightGBM."""
+    import lightgbm
+    import lleaves
+
+    from .parity import disagreement
+
+    compiled = lleaves.Model(model_file=str(model_file))
+    compiled.compile(cache=str(object_file), **COMPILE_OPTIONS)
+    booster = lightgbm.Booster(model_file=str(model_file))
+    difference = disagreement(booster, lambda rows: compiled.predict(rows, n_jobs=1))
+    if difference is not None:
+        raise Disagreement(f"compiled predictions differ from LightGBM (max difference {difference:.3g})")
+
+
+def compile_checked(model_file: Path, target: Path) -> None:
+    """Compile ``model_file`` and put the object at ``target`` only if it agrees with LightGBM."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=target.parent, prefix=".compiling-") as scratch:
+        scratch_object = Path(scratch) / "model.o"
+        _load_and_check(model_file, scratch_object)
+        os.replace(scratch_object, target)  # atomic: a reader sees no object or a whole one
+
+
+def _adopt_shipped(model_file: Path, shipped: Path, target: Path) -> None:
+    """Check an object ``train`` shipped, then store a copy in the cache."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=target.parent, prefix=".checking-") as scratch:
+        copy = Path(scratch) / "model.o"
+        shutil.copyfile(shipped, copy)
+        _load_and_check(model_file, copy)
+        os.replace(copy, target)
+
+
+def _why_no_shipped(model_dir: Path, key: ArtifactKey) -> str | None:
+    keys = shipped_keys(model_dir)
+    if not keys:
+        return None
+    return "the compiled model in the model directory was built for another host or version (" + "; ".join(key.differences(keys[0])) + ")"
+
+
+def obtain(model_file: Path, cache_dir: Path) -> CompileStatus:
+    """A checked object for ``model_file`` from the cache, the model directory or a compile."""
+    started = time.monotonic()
+    key = artifact_key(model_file.read_bytes())
+    target = cached_object(cache_dir, key)
+    if target.exists():
+        return CompileStatus(READY, str(target), "cache", time.monotonic() - started)
+    shipped = shipped_object(model_file.parent, key)
+    note = _why_no_shipped(model_file.parent, key) if not shipped.exists() else None
+    if shipped.exists():
+        try:
+            _adopt_shipped(model_file, shipped, target)
+            return CompileStatus(READY, str(target), "shipped", time.monotonic() - started)
+        except Disagreement as exc:
+            note = f"the compiled model shipped in {shipped} is not used: {exc}"
+    if note:
+        log.info("%s; compiling", note)
+    log.info("compiling %s with lleaves %s", model_file, COMPILE_OPTIONS)
+    compile_checked(model_file, target)
+    return CompileStatus(READY, str(target), "compiled", time.monotonic() - started, reason=note)
+
+
+def ship(model_file: Path) -> Path:
+    """``train``'s compile-ahead: the checked object and its key, in the model directory."""
+    key = artifact_key(model_file.read_bytes())
+    target = shipped_object(model_file.parent, key)
+    compile_checked(model_file, target)
+    write_shipped_key(model_file.parent, key)
+    return target
+
+
+def _lowest_priority() -> None:
+    try:
+        os.nice(19)
+    except OSError:
+        pass
+
+
+def _wait_for_turn(lock_file: Path) -> None:
+    """Hold ``lock_file`` until this process exits: compiles queue up instead of sharing the cores."""
+    import fcntl
+
+    lock_file.parent.mkdir(parents=True, exist_ok=True)
+    handle = lock_file.open("a")
+    fcntl.flock(handle, fcntl.LOCK_EX)
+    globals()["_turn"] = handle  # released by the kernel when the job ends
+
+
+def _give_up_after(seconds: int, status_file: Path) -> None:
+    """Bounded in time by the job itself, so no caller has to stay around to stop it."""
+    import signal
+
+    def expire(_signum: int, _frame: object) -> None:
+        write_status(status_file, CompileStatus(FAILED, reason=f"compiling took longer than {seconds} s (LIGHTGBM_COMPILE_TIMEOUT)"))
+        log.warning("compiling took longer than %d s; predicting with LightGBM", seconds)
+        os._exit(1)
+
+    signal.signal(signal.SIGALRM, expire)
+    signal.alarm(seconds)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m lightgbm_container.compilation.job")
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="obtain a checked object for serving")
+    serve.add_argument("model_file", type=Path)
+    serve.add_argument("cache_dir", type=Path)
+    serve.add_argument("status_file", type=Path)
+    serve.add_argument("--timeout", type=int, default=300, help="give up after this many seconds")
+    serve.add_argument("--one-at-a-time", type=Path, help="a lock file: jobs sharing it compile one after another")
+    ship_command = commands.add_parser("ship", help="compile into the model directory (train)")
+    ship_command.add_argument("model_file", type=Path)
+    args = parser.parse_args(argv)
+    configure_logging(os.environ.get("SAGEMAKER_CONTAINER_LOG_LEVEL_NAME", "INFO"))
+    if args.command == "ship":
+        started = time.monotonic()
+        try:
+            target = ship(args.model_file)
+        except Exception as exc:  # noqa: BLE001 - reported to train, which keeps the model regardless
+            log.warning("not shipping a compiled model: %s: %s", type(exc).__name__, exc)
+            return 1
+        log.info("compiled %s in %.1f s: %s", args.model_file.name, time.monotonic() - started, target)
+        return 0
+    _lowest_priority()
+    if args.one_at_a_time is not None:
+        _wait_for_turn(args.one_at_a_time)
+    _give_up_after(args.timeout, args.status_file)
+    try:
+        status = obtain(args.model_file, args.cache_dir)
+    except Exception as exc:  # noqa: BLE001 - LightGBM keeps serving; the reason is reported
+        log.exception("compiling %s failed", args.model_file)
+        status = CompileStatus(FAILED, reason=f"{type(exc).__name__}: {exc}")
+    write_status(args.status_file, status)
+    log.info("compiled model %s", status.describe())
+    return 0 if status.state == READY else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
