@@ -296,3 +296,45 @@ def test_a_slow_load_does_not_hold_up_loaded_models(mme):
         fcntl.flock(lock, fcntl.LOCK_UN)
     waiting.join(timeout=30)
     assert slow["response"].status_code == 200
+
+
+def _wait_stats(server, ready, timeout=120):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        stats = requests.get(server.url + "/stats", timeout=5).json()
+        if ready(stats):
+            return stats
+        time.sleep(0.2)
+    raise AssertionError(f"/stats never got there: {stats}\n{server.logs()[-4000:]}")
+
+
+def test_hot_models_are_compiled_once_shared_and_switch_again_after_eviction(mme, model_files):
+    """A model answered HOT_AFTER_REQUESTS times in a worker is compiled in the background; every
+    answer before, during and after the switch equals LightGBM's; after an eviction the reload
+    switches to the object already compiled, with no second compile."""
+    from lightgbm_container.multi_model.hot_compile import HOT_AFTER_REQUESTS
+
+    root, paths, rows, start = mme
+    expected = lgb.Booster(model_file=str(paths["small"])).predict(rows)
+    for name in "abcd":
+        _layout(root, name, paths["small"])
+    server = start(LIGHTGBM_MODEL_CACHE_MB="1", LIGHTGBM_COMPILE_CACHE=str(root.parent / "cache"))
+
+    def answer_right(_):
+        np.testing.assert_allclose(_values(_predict(server, rows, target="a")), expected, rtol=1e-9, atol=1e-9)
+
+    with ThreadPoolExecutor(2) as pool:  # two connections: both workers get their share
+        list(pool.map(answer_right, range(3 * HOT_AFTER_REQUESTS)))
+    stats = _wait_stats(server, lambda s: s["compiled_models"] >= 1)
+    assert stats["compiles_started"] == 1, stats  # one job, whichever worker got hot first
+    assert "model a is hot" in server.logs()
+    with ThreadPoolExecutor(2) as pool:
+        list(pool.map(answer_right, range(50)))
+    for name in "bcd":  # a is the least recently used: evicted
+        assert _predict(server, rows, target=name).status_code == 200
+    assert "a" not in {m["modelName"] for m in requests.get(server.url + "/models", timeout=5).json()["models"]}
+    _wait_stats(server, lambda s: s["compiled_models"] == 0)
+    answer_right(None)  # reloaded cold (LightGBM), then switched at once: its file was compiled
+    stats = _wait_stats(server, lambda s: s["compiled_models"] >= 1)
+    assert stats["compiles_started"] == 1, stats
+    answer_right(None)

@@ -279,6 +279,15 @@ def serving_settings(env: Mapping[str, str] | None = None) -> ServingSettings:
     )
 
 
+def compile_ahead_seconds(env: Mapping[str, str] | None = None) -> int:
+    """``train``'s budget for compiling the model it wrote (0: do not), from
+    ``LIGHTGBM_COMPILE_AHEAD`` (default on) and ``LIGHTGBM_COMPILE_TIMEOUT`` (default 300 s)."""
+    env = os.environ if env is None else env
+    if not _bool(env, "LIGHTGBM_COMPILE_AHEAD", default=True):
+        return 0
+    return _int(env, "LIGHTGBM_COMPILE_TIMEOUT", default=300, maximum=3600)
+
+
 def _output_kinds(env: Mapping[str, str], name: str) -> tuple[str, ...]:
     """Comma-separated output kind names, each one the container knows (checked at start)."""
     from .errors import did_you_mean

@@ -8,13 +8,18 @@ notices a job that died without reporting, and reports that in its place.
 
 from __future__ import annotations
 
+import logging
 import os
+import shutil
 import subprocess
 import sys
 import threading
 from pathlib import Path
 
+from .artifact import SHIPPED_DIR
 from .status import COMPILING, FAILED, CompileStatus, read_status, write_status
+
+log = logging.getLogger(__name__)
 
 PROGRAM_DIR = Path(__file__).resolve().parents[2]  # where lightgbm_container is importable from
 
@@ -68,3 +73,23 @@ class CompileJob:
         if self.process is not None and self.process.poll() is None:
             self.process.kill()
             self.process.wait()
+
+
+def ship_compiled(model_file: Path, timeout_seconds: int) -> bool:
+    """``train``'s compile-ahead: the checked object into the model directory, so that
+    ``model.tar.gz`` carries it and ``serve`` on the same kind of host skips the compile.
+
+    Never fails training: a compile that fails, disagrees or runs out of time leaves the
+    model as it is (``serve`` then compiles in the background) and says so."""
+    command = [sys.executable, "-m", "lightgbm_container.compilation.job", "ship", str(model_file)]
+    try:
+        result = subprocess.run(command, cwd=PROGRAM_DIR, stdin=subprocess.DEVNULL, timeout=timeout_seconds)
+    except subprocess.TimeoutExpired:  # run() killed it; its scratch directory stays behind
+        log.warning("compiling ahead took longer than %d s (LIGHTGBM_COMPILE_TIMEOUT); serve will compile instead", timeout_seconds)
+        result = None
+    shipped = model_file.parent / SHIPPED_DIR
+    for scratch in shipped.glob(".compiling-*"):
+        shutil.rmtree(scratch, ignore_errors=True)
+    if shipped.is_dir() and not any(shipped.iterdir()):
+        shipped.rmdir()
+    return result is not None and result.returncode == 0

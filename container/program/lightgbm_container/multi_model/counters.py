@@ -16,3 +16,5 @@ class Counters:
     load_seconds: float = 0.0
     local_bytes: int = 0
     local_models: int = 0
+    compiles_started: int = 0  # hot models this worker sent to the compile job (hot_compile.py)
+    compiled_models: int = 0  # copies this worker predicts with compiled trees

@@ -34,6 +34,7 @@ from typing import Any
 
 from ..errors import BadRequest, Conflict, InsufficientStorage, ModelNotFound, UserCodeSetupError
 from ..model import ModelLoadError
+from ..compilation.switch import switcher
 from ..serving import codecs
 from ..serving.handler import Served
 from ..serving.handlers import handler_for
@@ -43,6 +44,7 @@ from ..safe_tar import extract_archive, is_archive
 from .archives import resolve_model_path, resolve_model_url
 from ..serving.worker_board import WorkerBoard
 from .counters import Counters
+from .hot_compile import HotCompiler
 from .registry import Entry, ModelRegistry
 from .worker_copies import WorkerCopies
 
@@ -67,6 +69,11 @@ class MultiModelStore:
         self.copies = WorkerCopies()
         self.counters = Counters()
         self.board = WorkerBoard(settings.state_dir / "workers")
+        self.hot = (
+            HotCompiler(settings.state_dir, settings.compile_cache_dir, settings.compile_timeout_seconds)
+            if settings.predictor_backend != "lightgbm" else None
+        )  # fmt: skip
+        switcher().listeners.append(lambda _counts: self._publish_counters())
         import lightgbm  # noqa: F401  # paid at start, not by the first cold load
 
         codecs.warm_up()
@@ -96,7 +103,7 @@ class MultiModelStore:
             if not self.registry.remove(name):
                 raise ModelNotFound(f"model {name!r} is not loaded", model=name)
         self.counters.unloads += 1
-        self.copies.drop(name)
+        self._drop_copy(name)
         self._publish_counters()
         log.info("model unloaded: %s (registry in use %s)", name, _mb(self.registry.bytes_in_use()))
 
@@ -195,7 +202,7 @@ class MultiModelStore:
             if in_use + size <= self.budget:
                 break
             self.registry.remove(victim.name)
-            self.copies.drop(victim.name)
+            self._drop_copy(victim.name)
             in_use -= victim.size_bytes
             self.counters.evictions += 1
             log.info("model evicted (least recently used): %s, freed %s", victim.name, _mb(victim.size_bytes))
@@ -213,12 +220,14 @@ class MultiModelStore:
         """This worker's copy of a registered model (loaded on first use); None if not registered."""
         version = self.registry.version(name)  # the hot path: one stat, one utime
         if version is None:
-            self.copies.drop(name)
+            self._drop_copy(name)
             return None
         served = self.copies.get(name, version)
         if served is not None:
             self.counters.hits += 1
             self.registry.touch(name)
+            if self.hot is not None:
+                self.hot.hit(name, served)
             return served
         # First use in this worker (or the model was reloaded): load our own copy, once.
         with self.copies.load_lock(name):
@@ -229,7 +238,7 @@ class MultiModelStore:
             entry = self.registry.get(name)
             if entry is None:
                 return None
-            self.copies.prune(self.registry.version)
+            self._prune()
             started = time.monotonic()
             served = self._read(name, Path(entry.model_dir))[0]
             self._keep(entry, served, time.monotonic() - started)
@@ -241,21 +250,38 @@ class MultiModelStore:
         if version is None:  # unloaded while we were loading: do not keep it
             return
         self.copies.keep(entry.name, version, served, entry.size_bytes)
+        if self.hot is not None:
+            self.hot.loaded(entry.name, served)
         self.counters.misses += 1
         self.counters.loads += 1
         self.counters.load_seconds += seconds
 
     # ------------------------------------------------------------------ background
 
+    def _drop_copy(self, name: str) -> None:
+        self.copies.drop(name)
+        if self.hot is not None:
+            self.hot.dropped(name)
+
+    def _prune(self) -> None:
+        for name in self.copies.prune(self.registry.version):
+            if self.hot is not None:
+                self.hot.dropped(name)
+
     def _publish_counters(self) -> None:
         self.counters.local_models, self.counters.local_bytes = self.copies.footprint()
+        if self.hot is not None:
+            self.counters.compiles_started = self.hot.jobs_started
+            self.counters.compiled_models = self.hot.compiled_copies([served for _, served in self.copies.items()])
         self.board.publish(asdict(self.counters))
 
     def _sweep_forever(self) -> None:
         while True:
             time.sleep(SWEEP_SECONDS)
             try:
-                self.copies.prune(self.registry.version)
+                self._prune()
+                if self.hot is not None:
+                    self.hot.sweep(self.copies.items())
                 self._publish_counters()
             except Exception:  # the sweeper must never die; the request path re-checks anyway
                 log.exception("model sweeper failed")

@@ -44,14 +44,19 @@ class WorkerCopies:
         with self._lock:
             self._copies.pop(name, None)
 
-    def prune(self, current: Callable[[str], Version | None]) -> None:
-        """Drop copies whose registry version is gone or changed (``current`` reads the registry)."""
+    def prune(self, current: Callable[[str], Version | None]) -> list[str]:
+        """Drop copies whose registry version is gone or changed (``current`` reads the registry); returns their names."""
         with self._lock:
             held = [(name, version) for name, (version, _, _) in self._copies.items()]
         stale = [name for name, version in held if current(name) != version]
         with self._lock:
             for name in stale:
                 self._copies.pop(name, None)
+        return stale
+
+    def items(self) -> list[tuple[str, Served]]:
+        with self._lock:
+            return [(name, served) for name, (_, served, _) in self._copies.items()]
 
     def footprint(self) -> tuple[int, int]:
         """(copies held, their sizes summed)."""

@@ -26,7 +26,8 @@ from .. import __version__
 from ..errors import TrainingError
 from ..logging_setup import configure_logging
 from ..model import METADATA_FILE, MODEL_FILE, output_kind
-from ..settings import MLPaths, ml_paths
+from ..compilation.launch import ship_compiled
+from ..settings import MLPaths, SettingsError, compile_ahead_seconds, ml_paths
 from .channels import Table, locate, not_numbers, read_channel
 from . import user_script
 from .hyperparameters import TrainingConfig, parse_hyperparameters
@@ -256,7 +257,7 @@ def write_model(model_dir: Path, booster: Any, metadata: dict[str, Any]) -> None
     os.replace(staged_metadata, model_dir / METADATA_FILE)
 
 
-def run(paths: MLPaths, raw_hyperparameters: dict[str, Any]) -> None:
+def run(paths: MLPaths, raw_hyperparameters: dict[str, Any], compile_seconds: int = 0) -> None:
     started = time.monotonic()
     input_config = _read_json(paths.input_data_config, "inputdataconfig.json")
     _check_input_modes(input_config)
@@ -290,6 +291,8 @@ def run(paths: MLPaths, raw_hyperparameters: dict[str, Any]) -> None:
         "wrote %s (%d trees, best iteration %d) in %.1f s",
         paths.model / MODEL_FILE, metadata["num_trees"], metadata["best_iteration"], time.monotonic() - started,
     )  # fmt: skip
+    if compile_seconds:
+        ship_compiled(paths.model / MODEL_FILE, compile_seconds)
 
 
 def write_failure(paths: MLPaths, message: str) -> None:
@@ -312,8 +315,8 @@ def main() -> int:
         raw_hyperparameters = _read_json(paths.hyperparameters, "hyperparameters.json")
         if user_script.requested(raw_hyperparameters):
             return user_script.run(raw_hyperparameters, paths)
-        run(paths, raw_hyperparameters)
-    except TrainingError as exc:
+        run(paths, raw_hyperparameters, compile_ahead_seconds())
+    except (TrainingError, SettingsError) as exc:
         log.error("training failed: %s", exc)
         write_failure(paths, f"ClientError: {exc}")
         return 1
