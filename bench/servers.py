@@ -15,8 +15,11 @@ import shutil
 import string
 import subprocess
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import requests
 
 import processes
 from processes import ManagedProcess
@@ -69,8 +72,11 @@ def _venv_path() -> str:
 
 
 def start_ours(serve: Path, ml_root: Path, run_dir: Path, workers: int, ready_timeout: float,
-               extra_env: dict[str, str], name: str = "ours") -> Server:
-    """Run `serve` as SageMaker would, but on a free loopback port and a temporary ML root."""
+               extra_env: dict[str, str], name: str = "ours", until_compiled: bool = True) -> Server:
+    """Run `serve` as SageMaker would, but on a free loopback port and a temporary ML root.
+
+    ``until_compiled``: also wait until every worker switched to the fully optimised compiled
+    trees (serve compiles in the background after /ping answers), so figures are of those."""
     if not os.access(serve, os.X_OK):
         raise FileNotFoundError(f"{serve} is missing or not executable (use --only-baseline to skip it)")
     port = processes.free_port()
@@ -89,7 +95,29 @@ def start_ours(serve: Path, ml_root: Path, run_dir: Path, workers: int, ready_ti
     log_name = name.replace(" ", "-")
     server.processes.append(processes.start(f"{name}: serve", [str(serve)], run_dir / f"{log_name}-serve.log", env=env))
     server.ready_seconds = processes.wait_for_ping(server.base_url, server.processes, ready_timeout)
+    background_compile = env.get("LIGHTGBM_PREDICTOR", "auto") == "auto" and env.get("SAGEMAKER_MULTI_MODEL", "") != "true"
+    if until_compiled and background_compile and wait_compiled(server, workers, ready_timeout)[1] is None:
+        raise processes.ServerNotReady(f"{name}: the workers never switched to the compiled trees; see {run_dir}")
     return server
+
+
+def wait_compiled(server: Server, workers: int, timeout: float) -> tuple[float | None, float | None]:
+    """Poll our /stats until every worker predicts with compiled trees, then until every worker
+    has the final (fully optimised) object; returns the seconds each took from now (None: not
+    within ``timeout``, or the compile failed)."""
+    started = time.monotonic()
+    deadline = started + timeout
+    first = None
+    while time.monotonic() < deadline:
+        stats = requests.get(f"{server.base_url}/stats", timeout=5).json()
+        if first is None and stats.get("workers_predicting_compiled", 0) >= workers:
+            first = time.monotonic() - started
+        if stats.get("workers_on_final_compile", 0) >= workers:
+            return first, time.monotonic() - started
+        if (stats.get("compile") or {}).get("state") == "failed":
+            return first, None
+        time.sleep(0.1)
+    return first, None
 
 
 def render_nginx_conf(run_dir: Path, port: int, socket_path: Path) -> Path:
@@ -126,4 +154,7 @@ def start_classic_baseline(ml_root: Path, run_dir: Path, workers: int, ready_tim
     nginx = [_which("nginx") or "nginx", "-p", str(run_dir), "-e", "stderr", "-c", str(conf), "-g", "daemon off;"]
     server.processes.append(processes.start("baseline: nginx", nginx, run_dir / "nginx.log", env=env))
     server.ready_seconds = processes.wait_for_ping(server.base_url, server.processes, ready_timeout)
+    background_compile = env.get("LIGHTGBM_PREDICTOR", "auto") == "auto" and env.get("SAGEMAKER_MULTI_MODEL", "") != "true"
+    if until_compiled and background_compile and wait_compiled(server, workers, ready_timeout)[1] is None:
+        raise processes.ServerNotReady(f"{name}: the workers never switched to the compiled trees; see {run_dir}")
     return server

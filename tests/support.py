@@ -235,12 +235,12 @@ class Server:
         return requests.get(self.url + "/stats", timeout=5).json()
 
     def wait_compiled(self, workers: int = 2, timeout: float = 120) -> dict:
-        """Until every worker predicts with the compiled trees (the background compile is done
-        and each worker switched); returns /stats then."""
+        """Until the background compile is done (fully optimised) and every worker predicts
+        with the compiled trees; returns /stats then."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             stats = self.stats()
-            if stats["workers"] >= workers and stats["workers_predicting_compiled"] >= workers:
+            if stats["workers"] >= workers and stats["workers_on_final_compile"] >= workers:
                 return stats
             if (stats.get("compile") or {}).get("state") == "failed":
                 raise AssertionError(f"the compile failed: {stats}\n{self.logs()[-5000:]}")

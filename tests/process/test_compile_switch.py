@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 import requests
 
-from lightgbm_container.compilation.artifact import COMPILE_OPTIONS
+from lightgbm_container.compilation.artifact import FULL
 from support import Server, make_root, run_train
 
 FEATURES = 30
@@ -113,9 +113,9 @@ def test_healthy_at_once_then_every_worker_switches_under_load(slow_model, tmp_p
         assert not traffic.failures, traffic.failures
         assert traffic.sent > sent_at_switch > 20, (sent_at_switch, traffic.sent)
         assert switched["compile"]["state"] == "ready" and switched["compile"]["source"] == "compiled", switched
-        assert switched["switches"] == 2
+        assert switched["switches"] == 4  # each worker: the quick object, then the optimised one
         logs = server.logs()
-        assert logs.count("to the compiled trees") == 2, logs[-3000:]
+        assert logs.count("to the compiled trees") == 4, logs[-3000:]
         # The bound the issue sets (2 s; bench/startup.py measures it), with slack for a busy CI machine.
         assert healthy_after < 5, f"healthy only after {healthy_after:.1f} s"
         _check(server, booster, _rows(1000, 7))
@@ -126,10 +126,14 @@ def test_healthy_at_once_then_every_worker_switches_under_load(slow_model, tmp_p
 def test_strict_lleaves_waits_for_the_compile(slow_model, tmp_path, start_server):
     root, booster = slow_model
     shutil.copytree(root, tmp_path / "ml")
+    # A small model: the strict mode compiles fully optimised before the workers start.
+    _train(tmp_path / "ml" / "model", 40, 31, seed=2)
+    booster = lgb.Booster(model_file=str(tmp_path / "ml" / "model" / "model.txt"))
     server = start_server(tmp_path / "ml", LIGHTGBM_PREDICTOR="lleaves", LIGHTGBM_COMPILE_CACHE=str(tmp_path / "cache"))
     stats = server.stats()
     assert stats["workers_predicting_compiled"] == stats["workers"] == 2, stats  # compiled from the first request
-    assert stats["compile"] is None
+    assert stats["compile"] is None and stats["workers_on_final_compile"] == 2
+    assert "before the workers start" in server.logs()
     _check(server, booster, _rows(50, 3))
 
 
@@ -144,7 +148,7 @@ def test_a_compile_that_fails_leaves_lightgbm_serving(slow_model, tmp_path, star
     assert stats["compile"]["state"] == "failed" and "longer than 1 s" in stats["compile"]["reason"], stats
     time.sleep(0.5)  # the workers read the outcome within a poll
     assert server.stats()["workers_predicting_compiled"] == 0
-    assert "keeps predicting with LightGBM" in server.logs()
+    assert "keeps its predictor: the compile failed" in server.logs()
     _check(server, booster, _rows(200, 12))
     assert not list((tmp_path / "cache").glob("*.o"))  # nothing unchecked was stored
 
@@ -216,7 +220,7 @@ def test_a_shipped_object_that_disagrees_is_rejected(shipped_root, slow_model, t
     result = subprocess.run(
         [sys.executable, "-c", "import lleaves, sys, json; m = lleaves.Model(sys.argv[1]); "
          "m.compile(cache=sys.argv[2], **json.loads(sys.argv[3]))",
-         str(other / "model.txt"), str(tmp_path / "other.o"), json.dumps(COMPILE_OPTIONS)],
+         str(other / "model.txt"), str(tmp_path / "other.o"), json.dumps(FULL)],
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr

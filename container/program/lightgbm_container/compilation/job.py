@@ -3,12 +3,14 @@
 ``python -m lightgbm_container.compilation.job serve MODEL CACHE STATUS`` (``serve`` and
 multi-model workers start it through :mod:`.launch`) looks, in order, for
 
-1. the object in the cache (checked when it was stored; keyed so only this host finds it),
-2. an object ``train`` shipped in the model directory whose key matches this host, used
-   after the parity check,
-3. nothing: it compiles,
+1. the fully optimised object in the cache (checked when it was stored; keyed so only this
+   host finds it),
+2. a fully optimised object ``train`` shipped in the model directory whose key matches this
+   host, used after the parity check,
+3. nothing: it compiles quickly (no inlining: seconds), reports that object so the workers
+   switch, then compiles fully optimised and reports again (``--full-only``: only the latter),
 
-and writes the outcome to STATUS (:mod:`.status`). ``... job ship MODEL`` is ``train``'s
+and writes each outcome to STATUS (:mod:`.status`). ``... job ship MODEL`` is ``train``'s
 compile-ahead: compile, check, and write the object and its key into the model directory.
 
 The job runs at the lowest CPU priority with one OpenMP thread: it only ever uses what the
@@ -18,6 +20,7 @@ workers leave idle. A compiled object that disagrees with LightGBM is never stor
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import os
 import shutil
@@ -25,9 +28,10 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Callable
 
 from ..logging_setup import configure_logging
-from .artifact import COMPILE_OPTIONS, ArtifactKey, artifact_key, cached_object, shipped_keys, shipped_object, write_shipped_key
+from .artifact import FULL, QUICK, ArtifactKey, artifact_key, cached_object, shipped_keys, shipped_object, write_shipped_key
 from .status import COMPILING, FAILED, READY, CompileStatus, write_status
 
 log = logging.getLogger("compile")
@@ -37,7 +41,7 @@ class Disagreement(Exception):
     pass
 
 
-def _load_and_check(model_file: Path, object_file: Path) -> None:
+def _load_and_check(model_file: Path, object_file: Path, options: dict[str, object]) -> None:
     """Load ``object_file`` (compiling it first when it does not exist) and check it against LightGBM."""
     import lightgbm
     import lleaves
@@ -45,19 +49,19 @@ def _load_and_check(model_file: Path, object_file: Path) -> None:
     from .parity import disagreement
 
     compiled = lleaves.Model(model_file=str(model_file))
-    compiled.compile(cache=str(object_file), **COMPILE_OPTIONS)
+    compiled.compile(cache=str(object_file), **options)
     booster = lightgbm.Booster(model_file=str(model_file))
     difference = disagreement(booster, lambda rows: compiled.predict(rows, n_jobs=1))
     if difference is not None:
         raise Disagreement(f"compiled predictions differ from LightGBM (max difference {difference:.3g})")
 
 
-def compile_checked(model_file: Path, target: Path) -> None:
+def compile_checked(model_file: Path, target: Path, options: dict[str, object]) -> None:
     """Compile ``model_file`` and put the object at ``target`` only if it agrees with LightGBM."""
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target.parent, prefix=".compiling-") as scratch:
         scratch_object = Path(scratch) / "model.o"
-        _load_and_check(model_file, scratch_object)
+        _load_and_check(model_file, scratch_object, options)
         os.replace(scratch_object, target)  # atomic: a reader sees no object or a whole one
 
 
@@ -67,7 +71,7 @@ def _adopt_shipped(model_file: Path, shipped: Path, target: Path) -> None:
     with tempfile.TemporaryDirectory(dir=target.parent, prefix=".checking-") as scratch:
         copy = Path(scratch) / "model.o"
         shutil.copyfile(shipped, copy)
-        _load_and_check(model_file, copy)
+        _load_and_check(model_file, copy, FULL)
         os.replace(copy, target)
 
 
@@ -78,15 +82,17 @@ def _why_no_shipped(model_dir: Path, key: ArtifactKey) -> str | None:
     return "the compiled model in the model directory was built for another host or version (" + "; ".join(key.differences(keys[0])) + ")"
 
 
-def obtain(model_file: Path, cache_dir: Path) -> CompileStatus:
-    """A checked object for ``model_file`` from the cache, the model directory or a compile."""
+def obtain(model_file: Path, cache_dir: Path, report: Callable[[CompileStatus], None], full_only: bool = False) -> CompileStatus:
+    """A checked, fully optimised object for ``model_file`` from the cache, the model directory
+    or a compile; unless ``full_only``, a quickly compiled one is reported first."""
     started = time.monotonic()
-    key = artifact_key(model_file.read_bytes())
-    target = cached_object(cache_dir, key)
+    model_bytes = model_file.read_bytes()
+    full = artifact_key(model_bytes, FULL)
+    target = cached_object(cache_dir, full)
     if target.exists():
         return CompileStatus(READY, str(target), "cache", time.monotonic() - started)
-    shipped = shipped_object(model_file.parent, key)
-    note = _why_no_shipped(model_file.parent, key) if not shipped.exists() else None
+    shipped = shipped_object(model_file.parent, full)
+    note = _why_no_shipped(model_file.parent, full) if not shipped.exists() else None
     if shipped.exists():
         try:
             _adopt_shipped(model_file, shipped, target)
@@ -95,16 +101,23 @@ def obtain(model_file: Path, cache_dir: Path) -> CompileStatus:
             note = f"the compiled model shipped in {shipped} is not used: {exc}"
     if note:
         log.info("%s; compiling", note)
-    log.info("compiling %s with lleaves %s", model_file, COMPILE_OPTIONS)
-    compile_checked(model_file, target)
+    if not full_only:
+        quick = cached_object(cache_dir, artifact_key(model_bytes, QUICK))
+        source = "cache" if quick.exists() else "compiled"
+        if not quick.exists():
+            log.info("compiling %s with lleaves, quickly (%s)", model_file, QUICK)
+            compile_checked(model_file, quick, QUICK)
+        report(CompileStatus(READY, str(quick), source, time.monotonic() - started, reason=note, final=False))
+    log.info("compiling %s with lleaves, fully optimised (%s)", model_file, FULL)
+    compile_checked(model_file, target, FULL)
     return CompileStatus(READY, str(target), "compiled", time.monotonic() - started, reason=note)
 
 
 def ship(model_file: Path) -> Path:
     """``train``'s compile-ahead: the checked object and its key, in the model directory."""
-    key = artifact_key(model_file.read_bytes())
+    key = artifact_key(model_file.read_bytes(), FULL)
     target = shipped_object(model_file.parent, key)
-    compile_checked(model_file, target)
+    compile_checked(model_file, target, FULL)
     write_shipped_key(model_file.parent, key)
     return target
 
@@ -112,6 +125,15 @@ def ship(model_file: Path) -> Path:
 def _lowest_priority() -> None:
     try:
         os.nice(19)
+    except OSError:
+        pass
+
+
+def _become_the_first_to_go() -> None:
+    """Under memory pressure the kernel kills this job, not a worker (a full compile of a large
+    forest takes gigabytes: bench/compile_options.py)."""
+    try:
+        Path("/proc/self/oom_score_adj").write_text("1000")
     except OSError:
         pass
 
@@ -126,14 +148,38 @@ def _wait_for_turn(lock_file: Path) -> None:
     globals()["_turn"] = handle  # released by the kernel when the job ends
 
 
-def _give_up_after(seconds: int, status_file: Path) -> None:
+class Reporter:
+    """Writes each outcome to the status file and remembers the best object so far: a job that
+    runs out of time or fails while optimising still leaves the quick object in use."""
+
+    def __init__(self, status_file: Path) -> None:
+        self.status_file = status_file
+        self.usable: CompileStatus | None = None
+
+    def __call__(self, status: CompileStatus) -> None:
+        if status.state == READY:
+            self.usable = status
+            log.info("compiled model %s", status.describe())
+        write_status(self.status_file, status)
+
+    def give_up(self, reason: str) -> CompileStatus:
+        """The final outcome when the job cannot finish: the quick object if there is one."""
+        if self.usable is not None:
+            final = dataclasses.replace(self.usable, final=None, reason=f"not fully optimised: {reason}")
+        else:
+            final = CompileStatus(FAILED, reason=reason)
+        write_status(self.status_file, final)
+        return final
+
+
+def _give_up_after(seconds: int, reporter: Reporter) -> None:
     """Bounded in time by the job itself, so no caller has to stay around to stop it."""
     import signal
 
     def expire(_signum: int, _frame: object) -> None:
-        write_status(status_file, CompileStatus(FAILED, reason=f"compiling took longer than {seconds} s (LIGHTGBM_COMPILE_TIMEOUT)"))
-        log.warning("compiling took longer than %d s; predicting with LightGBM", seconds)
-        os._exit(1)
+        outcome = reporter.give_up(f"compiling took longer than {seconds} s (LIGHTGBM_COMPILE_TIMEOUT)")
+        log.warning("compiled model %s", outcome.describe())
+        os._exit(0 if outcome.state == READY else 1)
 
     signal.signal(signal.SIGALRM, expire)
     signal.alarm(seconds)
@@ -148,6 +194,7 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("status_file", type=Path)
     serve.add_argument("--timeout", type=int, default=300, help="give up after this many seconds")
     serve.add_argument("--one-at-a-time", type=Path, help="a lock file: jobs sharing it compile one after another")
+    serve.add_argument("--full-only", action="store_true", help="no quick compile first (LIGHTGBM_PREDICTOR=lleaves)")
     ship_command = commands.add_parser("ship", help="compile into the model directory (train)")
     ship_command.add_argument("model_file", type=Path)
     args = parser.parse_args(argv)
@@ -161,17 +208,20 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         log.info("compiled %s in %.1f s: %s", args.model_file.name, time.monotonic() - started, target)
         return 0
-    _lowest_priority()
+    if not args.full_only:  # strict mode: serve waits for it, nothing else runs yet
+        _lowest_priority()
     if args.one_at_a_time is not None:
         _wait_for_turn(args.one_at_a_time)
-    _give_up_after(args.timeout, args.status_file)
+    reporter = Reporter(args.status_file)
+    _become_the_first_to_go()
+    _give_up_after(args.timeout, reporter)
     try:
-        status = obtain(args.model_file, args.cache_dir)
-    except Exception as exc:  # noqa: BLE001 - LightGBM keeps serving; the reason is reported
+        status = obtain(args.model_file, args.cache_dir, reporter, args.full_only)
+        reporter(status)
+    except Exception as exc:  # noqa: BLE001 - LightGBM (or the quick object) keeps serving; the reason is reported
         log.exception("compiling %s failed", args.model_file)
-        status = CompileStatus(FAILED, reason=f"{type(exc).__name__}: {exc}")
-    write_status(args.status_file, status)
-    log.info("compiled model %s", status.describe())
+        status = reporter.give_up(f"{type(exc).__name__}: {exc}")
+        log.warning("compiled model %s", status.describe())
     return 0 if status.state == READY else 1
 
 

@@ -26,12 +26,13 @@ PROGRAM_DIR = Path(__file__).resolve().parents[2]  # where lightgbm_container is
 
 class CompileJob:
     def __init__(self, model_file: Path, cache_dir: Path, status_file: Path, timeout_seconds: int,
-                 one_at_a_time: Path | None = None) -> None:
+                 one_at_a_time: Path | None = None, full_only: bool = False) -> None:
         self.model_file = model_file
         self.cache_dir = cache_dir
         self.status_file = status_file
         self.timeout_seconds = timeout_seconds
         self.one_at_a_time = one_at_a_time
+        self.full_only = full_only
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
@@ -43,6 +44,8 @@ class CompileJob:
         ]  # fmt: skip
         if self.one_at_a_time is not None:
             command += ["--one-at-a-time", str(self.one_at_a_time)]
+        if self.full_only:
+            command.append("--full-only")
         env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
         self.process = subprocess.Popen(command, cwd=PROGRAM_DIR, env=env, stdin=subprocess.DEVNULL, start_new_session=True)
 

@@ -23,15 +23,17 @@ class CompileStatus:
     source: str | None = None  # cache | shipped | compiled (ready)
     seconds: float | None = None  # how long the job took
     reason: str | None = None  # why it failed, or why a shipped artifact was not used
+    final: bool | None = None  # False: a quickly compiled object, a fully optimised one is on its way
 
     @property
     def finished(self) -> bool:
-        return self.state in (READY, FAILED)
+        return self.state == FAILED or (self.state == READY and self.final is not False)
 
     def describe(self) -> str:
         if self.state == READY:
             took = f" in {self.seconds:.1f} s" if self.seconds is not None else ""
-            return f"ready ({self.source}{took}): {self.object}"
+            stage = ", fully optimised version on its way" if self.final is False else ""
+            return f"ready ({self.source}{took}{stage}): {self.object}"
         if self.state == FAILED:
             return f"failed: {self.reason}"
         return "compiling"
@@ -52,4 +54,4 @@ def read_status(path: Path) -> CompileStatus | None:
         return None
     except (OSError, ValueError):  # written atomically, so this is a damaged file: say so
         return CompileStatus(FAILED, reason=f"unreadable compile status {path}")
-    return CompileStatus(**{key: raw.get(key) for key in ("state", "object", "source", "seconds", "reason")})
+    return CompileStatus(**{key: raw.get(key) for key in ("state", "object", "source", "seconds", "reason", "final")})

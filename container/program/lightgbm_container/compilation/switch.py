@@ -1,7 +1,8 @@
 """A worker's switch from LightGBM's predictor to the compiled trees, between requests.
 
 One thread per worker watches the status files of the compile jobs its models wait for
-(:mod:`.status`). When a job is ready, the thread loads the object (LLVM maps it; lleaves'
+(:mod:`.status`). Each time a job reports an object (a quick one first, then the fully
+optimised one), the thread loads it (LLVM maps it; lleaves'
 calls release the GIL, so requests keep being served meanwhile) and hands it to the
 model's ``install`` callback, which replaces the predictor with one assignment: a request
 already running finishes with the predictor it started with, the next one uses the new
@@ -31,8 +32,9 @@ Install = Callable[[Path], "str | None"]
 class SwitchCounts:
     waiting: int = 0
     switched: int = 0
-    kept_lightgbm: int = 0
+    kept: int = 0
     last: str = ""  # the last outcome, for /stats and the log
+    current: str | None = None  # the object last switched to (single-model: the one model's)
 
 
 class Switcher:
@@ -42,6 +44,7 @@ class Switcher:
         self._wakeup = threading.Event()
         self._thread: threading.Thread | None = None
         self._next_id = 0
+        self._installed: dict[int, str | None] = {}  # handle -> the object it predicts with
         self.counts = SwitchCounts()
         self.listeners: list[Callable[[SwitchCounts], None]] = []  # told after every switch (e.g. to publish /stats)
 
@@ -61,6 +64,7 @@ class Switcher:
         """The model went away (evicted, unloaded) before its compile finished."""
         with self._lock:
             self._watched.pop(handle, None)
+            self._installed.pop(handle, None)
             self.counts.waiting = len(self._watched)
 
     def _run(self) -> None:
@@ -71,34 +75,43 @@ class Switcher:
                 watched = list(self._watched.items())
             for handle, (status_file, install, label) in watched:
                 status = read_status(status_file)
-                if status is None or not status.finished:
+                if status is None:
+                    continue
+                if status.state == READY and status.object != self._installed.get(handle):
+                    self._installed[handle] = status.object  # a quick object first, the optimised one later
+                    self._switch(status, install, label)
+                if not status.finished:
                     continue
                 with self._lock:
-                    if self._watched.pop(handle, None) is None:
-                        continue  # forgotten meanwhile
+                    self._watched.pop(handle, None)
+                    self._installed.pop(handle, None)
                     self.counts.waiting = len(self._watched)
-                self._finish(status, install, label)
+                if status.state != READY:
+                    self._kept(label, f"the compile {status.describe()}")
 
-    def _finish(self, status: CompileStatus, install: Install, label: str) -> None:
-        if status.state == READY:
-            started = time.monotonic()
-            try:
-                problem = install(Path(status.object))
-            except Exception as exc:  # noqa: BLE001 - LightGBM keeps serving; the reason is logged
-                log.exception("switching %s to the compiled trees failed", label)
-                problem = f"{type(exc).__name__}: {exc}"
-            if problem is None:
-                self.counts.switched += 1
-                self.counts.last = f"{label}: compiled trees ({status.source}), switched in {time.monotonic() - started:.2f} s"
-                log.info("switched %s to the compiled trees (%s)", label, status.describe())
-            else:
-                self.counts.kept_lightgbm += 1
-                self.counts.last = f"{label}: LightGBM ({problem})"
-                log.warning("%s keeps predicting with LightGBM: %s", label, problem)
-        else:
-            self.counts.kept_lightgbm += 1
-            self.counts.last = f"{label}: LightGBM (compile {status.describe()})"
-            log.warning("%s keeps predicting with LightGBM: the compile %s", label, status.describe())
+    def _switch(self, status: CompileStatus, install: Install, label: str) -> None:
+        started = time.monotonic()
+        try:
+            problem = install(Path(str(status.object)))
+        except Exception as exc:  # noqa: BLE001 - the predictor in use keeps serving; the reason is logged
+            log.exception("switching %s to the compiled trees failed", label)
+            problem = f"{type(exc).__name__}: {exc}"
+        if problem is not None:
+            self._kept(label, problem)
+            return
+        self.counts.switched += 1
+        self.counts.current = status.object
+        self.counts.last = f"{label}: compiled trees ({status.source}), switched in {time.monotonic() - started:.2f} s"
+        log.info("switched %s to the compiled trees (%s)", label, status.describe())
+        self._tell()
+
+    def _kept(self, label: str, problem: str) -> None:
+        self.counts.kept += 1
+        self.counts.last = f"{label}: kept its predictor ({problem})"
+        log.warning("%s keeps its predictor: %s", label, problem)
+        self._tell()
+
+    def _tell(self) -> None:
         for notify in self.listeners:
             notify(self.counts)
 

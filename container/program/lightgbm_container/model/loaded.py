@@ -10,7 +10,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from ..compilation.artifact import COMPILE_OPTIONS
+from ..compilation.artifact import LOAD_OPTIONS
 from ..errors import BadRequest, PayloadTooLarge, did_you_mean
 from . import outputs
 from .batch import Batch
@@ -242,7 +242,7 @@ def load_compiled(model_file: Path, compiled_object: Path, threads: int) -> Comp
         import lleaves
 
         compiled = lleaves.Model(model_file=str(model_file))
-        compiled.compile(cache=str(compiled_object), **COMPILE_OPTIONS)
+        compiled.compile(cache=str(compiled_object), **LOAD_OPTIONS)
         return CompiledPredictor(compiled, threads)
     except Exception:  # a broken cache entry must never stop serving: LightGBM still predicts
         log.exception("could not load the compiled model %s; predicting with LightGBM", compiled_object)

@@ -75,6 +75,7 @@ class SingleModelStore:
             "models_loaded": int(self.served is not None),
             "workers": workers,
             "workers_predicting_compiled": int(totals.get("predicting_compiled", 0)),
+            "workers_on_final_compile": int(totals.get("on_final_compile", 0)),  # nothing better will come
             "switches": int(totals.get("switched", 0)),
             "compile": {key: value for key, value in asdict(status).items() if value is not None} if status else None,
         }
@@ -82,7 +83,9 @@ class SingleModelStore:
     def _numbers(self, counts: SwitchCounts) -> dict[str, float]:
         predictor = getattr(getattr(self.served, "model", None), "predictor", None)
         compiled = getattr(predictor, "name", "") == "lleaves" or counts.switched > 0
-        return {"predicting_compiled": int(compiled), "switched": counts.switched}
+        status = read_status(self.compile_status) if self.compile_status is not None else None
+        final = compiled and (status is None or (status.finished and counts.current == status.object))
+        return {"predicting_compiled": int(compiled), "on_final_compile": int(final), "switched": counts.switched}
 
     def _publish(self, counts: SwitchCounts) -> None:
         if self.board is not None:

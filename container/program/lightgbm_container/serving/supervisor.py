@@ -66,8 +66,9 @@ def prepare(settings: ServingSettings, run_dir: Path) -> tuple[ServingSettings, 
     check_model_text(model_file.read_bytes(), model_file)
     if settings.predictor_backend == "lightgbm":
         return settings, None
-    job = CompileJob(model_file, settings.compile_cache_dir, run_dir / "compile.json", settings.compile_timeout_seconds)
-    if settings.predictor_backend == "auto":
+    strict = settings.predictor_backend == "lleaves"
+    job = CompileJob(model_file, settings.compile_cache_dir, run_dir / "compile.json", settings.compile_timeout_seconds, full_only=strict)
+    if not strict:
         return dataclasses.replace(settings, compile_status=job.status_file), job
     log.info("LIGHTGBM_PREDICTOR=lleaves: compiling %s before the workers start (at most %d s)", model_file, settings.compile_timeout_seconds)
     job.start()
@@ -78,7 +79,6 @@ def prepare(settings: ServingSettings, run_dir: Path) -> tuple[ServingSettings, 
         raise
     if status.state != READY or status.object is None:
         raise ModelLoadError(f"LIGHTGBM_PREDICTOR=lleaves but the model could not be compiled: {status.describe()}")
-    log.info("compiled model %s", status.describe())
     return dataclasses.replace(settings, compiled_model=Path(status.object)), None
 
 
@@ -138,14 +138,16 @@ class Supervisor:
         return 0
 
     def report_compile(self) -> None:
-        """Log the background compile's outcome once (the workers log their own switch)."""
+        """Notice the background compile's end; a job that died without a word is reported here
+        (the job logs its own outcomes, the workers their switches)."""
         if self.compile_reported:
             return
         assert self.compile_job is not None
         status = self.compile_job.poll()
         if status is not None:
             self.compile_reported = True
-            log.log(logging.INFO if status.state == READY else logging.WARNING, "compiled model %s", status.describe())
+            if status.state != READY:
+                log.warning("compiled model %s; predicting with LightGBM", status.describe())
 
     def shutdown(self) -> None:
         if self.compile_job is not None:
