@@ -30,7 +30,10 @@ of a throwaway venv that has ``tl2cgen`` installed (never the project's venv)::
 
 Budget: the run stops starting new measurements after ``--budget-minutes`` (default 35);
 if a model's default compile takes longer than 150 s, its other inlined option sets
-(which redo the same optimisation) are skipped and reported as such.
+(which redo the same optimisation) are skipped and reported as such; and an option set is
+skipped on a model when its compile time on a smaller model, scaled by the leaf count, already
+exceeds ``--max-compile-s`` (default 150; 0 measures everything: the inlined
+``fblocksize=n_trees`` build of the 500-tree 63-leaf model then takes ~6 minutes and ~3.2 GB).
 
 Run (about 20-30 minutes on 2 cores; ``--quick`` only the binary 63-leaf 100/500-round models)::
 
@@ -297,7 +300,8 @@ def child_train(objective: str, num_leaves: str, rounds: str, directory: str) ->
 
 
 CHILD_COMMANDS: dict[str, Callable[..., dict[str, Any]]] = {
-    "train": child_train, "baseline": child_baseline, "compile": child_compile, "load": child_load, "tl2cgen": child_tl2cgen,
+    "train": child_train, "baseline": child_baseline, "compile": child_compile, "load": child_load,
+    "tl2cgen": child_tl2cgen,
 }
 
 
@@ -350,8 +354,24 @@ def measure_option(model_file: Path, n_trees: int, option: OptionSet, files: dic
     return values
 
 
-def measure_model(spec: ModelSpec, model_file: Path, n_trees: int, rows_file: Path,
-                  budget: Budget, rows: list[Row]) -> None:
+History = dict[str, tuple[int, float, str]]  # option set -> (total leaves, compile s, model) of its largest compile
+
+
+def projected_skip(option: OptionSet, total_leaves: int, history: History, max_compile_s: float) -> str:
+    """A reason to skip when this option set, scaled by leaf count from a smaller model, would exceed the limit.
+
+    Compile time grows at least linearly with the number of leaves, so the projection is a lower bound."""
+    if not max_compile_s or option.name not in history:
+        return ""
+    leaves, seconds, model = history[option.name]
+    projected = seconds * total_leaves / leaves
+    if projected <= max_compile_s:
+        return ""
+    return f"skipped: projected >= {projected:.0f}s from {seconds:.0f}s on {model} (limit {max_compile_s:.0f}s)"
+
+
+def measure_model(spec: ModelSpec, model_file: Path, n_trees: int, rows_file: Path, budget: Budget,
+                  rows: list[Row], history: History, max_compile_s: float) -> None:
     """The LightGBM baseline and every option set for one model, appended to ``rows`` as they finish."""
     files = {"dir": model_file.parent, "rows": rows_file, "expected": model_file.parent / "expected.npy"}
     baseline = Row(spec.name, "LightGBM Booster (baseline)")
@@ -367,6 +387,10 @@ def measure_model(spec: ModelSpec, model_file: Path, n_trees: int, rows_file: Pa
         if default_compile_s is not None and default_compile_s > SLOW_COMPILE_S and option.finline:
             row.note = f"skipped: default compile took {default_compile_s:.0f}s > {SLOW_COMPILE_S:.0f}s"
             continue
+        row.note = projected_skip(option, n_trees * spec.num_leaves, history, max_compile_s)
+        if row.note:
+            log(f"  {spec.name}: {option.name}: {row.note}")
+            continue
         log(f"  {spec.name}: {option.name} ...")
         try:
             row.values = measure_option(model_file, n_trees, option, files, budget)
@@ -375,6 +399,7 @@ def measure_model(spec: ModelSpec, model_file: Path, n_trees: int, rows_file: Pa
             if option.name == "default" and "timed out" in str(error):
                 default_compile_s = float("inf")
             continue
+        history[option.name] = (n_trees * spec.num_leaves, row.values["compile_s"], spec.name)
         if option.name == "default":
             default_compile_s = row.values["compile_s"]
             if default_compile_s > SLOW_COMPILE_S:
@@ -451,8 +476,7 @@ def header_lines(args: argparse.Namespace, trained: list[Trained], took_s: float
     return [
         "# lleaves compile options: compile time vs prediction speed",
         "",
-        f"- command: `.venv/bin/python bench/compile_options.py{' --quick' if args.quick else ''}"
-        f"{' --tl2cgen-python ' + args.tl2cgen_python if args.tl2cgen_python else ''}`",
+        f"- command: `.venv/bin/python bench/compile_options.py {' '.join(sys.argv[1:])}`".replace(" `", "`"),
         f"- machine: {cpu}, {os.cpu_count()} cores; Python {platform.python_version()}; {versions}",
         f"- run took {took_s / 60:.1f} min; date {time.strftime('%Y-%m-%d %H:%M')}",
         f"- models ({N_FEATURES} features, {TRAIN_ROWS:,} training rows): {shapes}",
@@ -477,6 +501,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="only binary 63-leaf models, 100 and 500 rounds")
     parser.add_argument("--budget-minutes", type=float, default=35.0, help="stop starting measurements after this")
+    parser.add_argument("--max-compile-s", type=float, default=SLOW_COMPILE_S,
+                        help="skip an option set whose compile projected from a smaller model exceeds this (0: never)")
     parser.add_argument("--tl2cgen-python", help="python of a throwaway venv with tl2cgen installed (optional)")
     parser.add_argument("--tl2cgen-model", default="binary_500_63", help="model slug to measure with TL2cgen")
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help="where to write the markdown table")
@@ -500,10 +526,11 @@ def main(argv: list[str]) -> None:
             log(f"trained {spec.name}: {n_trees} trees, {leaves:.1f} leaves/tree")
             trained.append((spec, model_file, n_trees, leaves))
         report: list[Row] = []
+        history: History = {}
         interrupted = False
         try:
             for spec, model_file, n_trees, _ in trained:
-                measure_model(spec, model_file, n_trees, rows_file, budget, report)
+                measure_model(spec, model_file, n_trees, rows_file, budget, report, history, args.max_compile_s)
                 if args.tl2cgen_python and spec.slug == args.tl2cgen_model:
                     log(f"  {spec.name}: TL2cgen ...")
                     report.append(measure_tl2cgen(args.tl2cgen_python, spec, model_file, rows_file, budget))

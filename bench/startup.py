@@ -92,7 +92,11 @@ def train(directory: Path, objective: str, trees: int, leaves: int) -> lightgbm.
 
 def _tree(pid: int) -> list[int]:
     pids = [pid]
-    for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split():
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except (FileNotFoundError, ProcessLookupError):
+        return []
+    for child in children:
         pids += _tree(int(child))
     return pids
 
@@ -101,9 +105,11 @@ def pss_mb(pid: int) -> float:
     """Proportional set size of a process and all its descendants (shared pages split fairly)."""
     total_kb = 0
     for each in _tree(pid):
-        for line in Path(f"/proc/{each}/smaps_rollup").read_text().splitlines():
-            if line.startswith("Pss:"):
-                total_kb += int(line.split()[1])
+        try:
+            rollup = Path(f"/proc/{each}/smaps_rollup").read_text()
+        except (FileNotFoundError, ProcessLookupError):  # a compile job that just ended
+            continue
+        total_kb += sum(int(line.split()[1]) for line in rollup.splitlines() if line.startswith("Pss:"))
     return total_kb / 1024
 
 

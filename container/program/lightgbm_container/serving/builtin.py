@@ -17,9 +17,9 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import BadRequest, EmptyBody
 from ..compilation.parity import disagreement
 from ..compilation.switch import switcher
+from ..errors import BadRequest, EmptyBody
 from ..model import Batch, LoadedModel, ModelLoadError, find_model_file, load_compiled, load_model
 from . import codecs
 from .handler import InferenceRequest, InferenceResponse
