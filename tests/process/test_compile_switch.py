@@ -28,9 +28,9 @@ FEATURES = 30
 SLOW_TREES, SLOW_LEAVES = 200, 63
 
 
-def _train(directory: Path, trees: int, leaves: int, seed: int) -> lgb.Booster:
+def _train(directory: Path, trees: int, leaves: int, seed: int, features: int = FEATURES) -> lgb.Booster:
     rng = np.random.default_rng(seed)
-    x = rng.normal(size=(20_000, FEATURES))
+    x = rng.normal(size=(20_000, features))
     y = x[:, 0] + np.sin(x[:, 1]) * x[:, 2] + rng.normal(size=len(x)) * 0.1
     params = {"objective": "regression", "num_leaves": leaves, "min_data_in_leaf": 5, "verbose": -1}
     booster = lgb.train(params, lgb.Dataset(x, y), num_boost_round=trees)
@@ -130,8 +130,12 @@ def test_strict_lleaves_waits_for_the_compile(slow_model, tmp_path, start_server
     _train(tmp_path / "ml" / "model", 40, 31, seed=2)
     booster = lgb.Booster(model_file=str(tmp_path / "ml" / "model" / "model.txt"))
     server = start_server(tmp_path / "ml", LIGHTGBM_PREDICTOR="lleaves", LIGHTGBM_COMPILE_CACHE=str(tmp_path / "cache"))
+    deadline = time.monotonic() + 30
+    while server.stats()["workers"] < 2 and time.monotonic() < deadline:  # /ping answers once one worker is up
+        time.sleep(0.1)
     stats = server.stats()
     assert stats["workers_predicting_compiled"] == stats["workers"] == 2, stats  # compiled from the first request
+    assert stats["switches"] == 0, stats  # loaded compiled, never switched
     assert stats["compile"] is None and stats["workers_on_final_compile"] == 2
     assert "before the workers start" in server.logs()
     _check(server, booster, _rows(50, 3))
@@ -216,7 +220,7 @@ def test_a_shipped_object_that_disagrees_is_rejected(shipped_root, slow_model, t
     shipped, _ = _shipped(root)
     booster = lgb.Booster(model_file=str(root / "model" / "model.txt"))
     other = tmp_path / "other"
-    _train_like(other, booster.num_feature())  # other trees, the same number of features
+    _train(other, 5, 7, seed=4, features=booster.num_feature())  # other trees, the same number of features
     result = subprocess.run(
         [sys.executable, "-c", "import lleaves, sys, json; m = lleaves.Model(sys.argv[1]); "
          "m.compile(cache=sys.argv[2], **json.loads(sys.argv[3]))",
@@ -230,11 +234,3 @@ def test_a_shipped_object_that_disagrees_is_rejected(shipped_root, slow_model, t
     assert stats["compile"]["source"] == "compiled", stats
     assert "is not used: compiled predictions differ from LightGBM" in server.logs()
     _check(server, booster, _rows(20, 5)[:, : booster.num_feature()])
-
-
-def _train_like(directory: Path, features: int) -> None:
-    directory.mkdir(parents=True)
-    rng = np.random.default_rng(4)
-    x = rng.normal(size=(2_000, features))
-    booster = lgb.train({"objective": "regression", "num_leaves": 7, "verbose": -1}, lgb.Dataset(x, x[:, 0] * 3), 5)
-    booster.save_model(str(directory / "model.txt"))

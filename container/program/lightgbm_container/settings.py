@@ -262,7 +262,7 @@ def serving_settings(env: Mapping[str, str] | None = None) -> ServingSettings:
         multi_model=multi_model,
         predictor_backend=_choice(env, "LIGHTGBM_PREDICTOR", ("auto", "lleaves", "lightgbm"), "auto"),
         compile_cache_dir=Path(env.get("LIGHTGBM_COMPILE_CACHE", "").strip() or "/tmp/lightgbm-container-cache"),
-        compile_timeout_seconds=_int(env, "LIGHTGBM_COMPILE_TIMEOUT", default=300, maximum=3600),
+        compile_timeout_seconds=_compile_timeout(env),
         compiled_model=None,
         model_cache_bytes=_int(
             env, "LIGHTGBM_MODEL_CACHE_MB", default=default_model_cache_mb(workers), maximum=1024 * 1024
@@ -285,6 +285,11 @@ def compile_ahead_seconds(env: Mapping[str, str] | None = None) -> int:
     env = os.environ if env is None else env
     if not _bool(env, "LIGHTGBM_COMPILE_AHEAD", default=True):
         return 0
+    return _compile_timeout(env)
+
+
+def _compile_timeout(env: Mapping[str, str]) -> int:
+    """Seconds one compile job may take, in ``serve`` and ``train`` alike."""
     return _int(env, "LIGHTGBM_COMPILE_TIMEOUT", default=300, maximum=3600)
 
 

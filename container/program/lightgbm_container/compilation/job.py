@@ -56,23 +56,16 @@ def _load_and_check(model_file: Path, object_file: Path, options: dict[str, obje
         raise Disagreement(f"compiled predictions differ from LightGBM (max difference {difference:.3g})")
 
 
-def compile_checked(model_file: Path, target: Path, options: dict[str, object]) -> None:
-    """Compile ``model_file`` and put the object at ``target`` only if it agrees with LightGBM."""
+def compile_checked(model_file: Path, target: Path, options: dict[str, object], shipped: Path | None = None) -> None:
+    """Put the object for ``model_file`` at ``target`` only if it agrees with LightGBM: compiled
+    with ``options``, or a copy of the ``shipped`` one."""
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target.parent, prefix=".compiling-") as scratch:
         scratch_object = Path(scratch) / "model.o"
+        if shipped is not None:
+            shutil.copyfile(shipped, scratch_object)
         _load_and_check(model_file, scratch_object, options)
         os.replace(scratch_object, target)  # atomic: a reader sees no object or a whole one
-
-
-def _adopt_shipped(model_file: Path, shipped: Path, target: Path) -> None:
-    """Check an object ``train`` shipped, then store a copy in the cache."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=target.parent, prefix=".checking-") as scratch:
-        copy = Path(scratch) / "model.o"
-        shutil.copyfile(shipped, copy)
-        _load_and_check(model_file, copy, FULL)
-        os.replace(copy, target)
 
 
 def _why_no_shipped(model_dir: Path, key: ArtifactKey) -> str | None:
@@ -95,7 +88,7 @@ def obtain(model_file: Path, cache_dir: Path, report: Callable[[CompileStatus], 
     note = _why_no_shipped(model_file.parent, full) if not shipped.exists() else None
     if shipped.exists():
         try:
-            _adopt_shipped(model_file, shipped, target)
+            compile_checked(model_file, target, FULL, shipped=shipped)
             return CompileStatus(READY, str(target), "shipped", time.monotonic() - started)
         except Disagreement as exc:
             note = f"the compiled model shipped in {shipped} is not used: {exc}"

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -30,10 +29,7 @@ Install = Callable[[Path], "str | None"]
 
 @dataclass
 class SwitchCounts:
-    waiting: int = 0
     switched: int = 0
-    kept: int = 0
-    last: str = ""  # the last outcome, for /stats and the log
     current: str | None = None  # the object last switched to (single-model: the one model's)
 
 
@@ -46,14 +42,13 @@ class Switcher:
         self._next_id = 0
         self._installed: dict[int, str | None] = {}  # handle -> the object it predicts with
         self.counts = SwitchCounts()
-        self.listeners: list[Callable[[SwitchCounts], None]] = []  # told after every switch (e.g. to publish /stats)
+        self.listeners: list[Callable[[SwitchCounts], None]] = []  # told after every switch and every finished job (/stats)
 
     def watch(self, status_file: Path, install: Install, label: str) -> int:
         """Switch ``label`` once the job behind ``status_file`` is done; returns a handle for :meth:`forget`."""
         with self._lock:
             self._next_id += 1
             self._watched[self._next_id] = (status_file, install, label)
-            self.counts.waiting = len(self._watched)
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="compiled-switch", daemon=True)
                 self._thread.start()
@@ -65,7 +60,6 @@ class Switcher:
         with self._lock:
             self._watched.pop(handle, None)
             self._installed.pop(handle, None)
-            self.counts.waiting = len(self._watched)
 
     def _run(self) -> None:
         while True:
@@ -85,30 +79,22 @@ class Switcher:
                 with self._lock:
                     self._watched.pop(handle, None)
                     self._installed.pop(handle, None)
-                    self.counts.waiting = len(self._watched)
                 if status.state != READY:
-                    self._kept(label, f"the compile {status.describe()}")
+                    log.warning("%s keeps its predictor: the compile %s", label, status.describe())
+                self._tell()  # finished: e.g. the quick object may now be the final one
 
     def _switch(self, status: CompileStatus, install: Install, label: str) -> None:
-        started = time.monotonic()
         try:
             problem = install(Path(str(status.object)))
         except Exception as exc:  # noqa: BLE001 - the predictor in use keeps serving; the reason is logged
             log.exception("switching %s to the compiled trees failed", label)
             problem = f"{type(exc).__name__}: {exc}"
         if problem is not None:
-            self._kept(label, problem)
+            log.warning("%s keeps its predictor: %s", label, problem)
             return
         self.counts.switched += 1
         self.counts.current = status.object
-        self.counts.last = f"{label}: compiled trees ({status.source}), switched in {time.monotonic() - started:.2f} s"
         log.info("switched %s to the compiled trees (%s)", label, status.describe())
-        self._tell()
-
-    def _kept(self, label: str, problem: str) -> None:
-        self.counts.kept += 1
-        self.counts.last = f"{label}: kept its predictor ({problem})"
-        log.warning("%s keeps its predictor: %s", label, problem)
         self._tell()
 
     def _tell(self) -> None:

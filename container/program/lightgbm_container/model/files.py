@@ -8,6 +8,7 @@ LightGBM: the serve supervisor checks the model with these functions before it f
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -146,3 +147,10 @@ def read_metadata(path: Path | None) -> dict[str, Any]:
     if not isinstance(document, dict):
         raise ModelLoadError(f"{path} must hold a JSON object, not {type(document).__name__}")
     return document
+
+
+def file_identity(path: Path) -> str:
+    """A key for the file at ``path`` as it is now (path, size, mtime), without reading it: the
+    same file gets the same key in every worker, a replaced or rewritten one a new key."""
+    stat = path.stat()
+    return hashlib.sha256(f"{path}\0{stat.st_mtime_ns}\0{stat.st_size}".encode()).hexdigest()[:32]

@@ -16,7 +16,6 @@ Only models the built-in handler loads are compiled; user code's models are its 
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import threading
@@ -26,6 +25,7 @@ from typing import Any
 from ..compilation.launch import CompileJob
 from ..compilation.status import read_status
 from ..compilation.switch import switcher
+from ..model.files import file_identity
 from ..serving.builtin import LightGBMHandler
 from ..serving.handler import Served
 
@@ -103,10 +103,8 @@ class HotCompiler:
             return None
         if model.predictor.name != "lightgbm":
             return None
-        stat = model.model_file.stat()
-        # Same file (path, size, mtime) -> same job, whichever worker or model name asks.
-        identity = f"{model.model_file}\0{stat.st_mtime_ns}\0{stat.st_size}".encode()
-        return self.status_dir / f"{hashlib.sha256(identity).hexdigest()[:32]}.json"
+        # Same file -> same job, whichever worker or model name asks.
+        return self.status_dir / f"{file_identity(model.model_file)}.json"
 
     @staticmethod
     def _claim(status_file: Path) -> bool:

@@ -24,7 +24,6 @@ A model's size is its model file's size (LightGBM's in-memory forest is about th
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import threading
 import time
@@ -34,6 +33,7 @@ from typing import Any
 
 from ..errors import BadRequest, Conflict, InsufficientStorage, ModelNotFound, UserCodeSetupError
 from ..model import ModelLoadError
+from ..model.files import file_identity
 from ..compilation.switch import switcher
 from ..serving import codecs
 from ..serving.handler import Served
@@ -157,11 +157,8 @@ class MultiModelStore:
     # ------------------------------------------------------------------ loading
 
     def _model_dir(self, name: str, path: Path) -> Path:
-        if is_archive(path):
-            stat = path.stat()
-            # Same archive (path, size, mtime) -> same directory, whichever worker extracts it.
-            key = hashlib.sha256(f"{path}\0{stat.st_mtime_ns}\0{stat.st_size}".encode()).hexdigest()[:32]
-            return extract_archive(path, self.extracted_dir / key, self.settings.max_archive_bytes)
+        if is_archive(path):  # same archive -> same directory, whichever worker extracts it
+            return extract_archive(path, self.extracted_dir / file_identity(path), self.settings.max_archive_bytes)
         if path.is_dir():
             # SageMaker extracts each model to <models>/<name>/model/: that is the model's directory
             # (its files, its code/), the one user code gets as model_dir.

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import weakref
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -64,17 +65,19 @@ class LightGBMHandler:
         """Predict with the compiled trees once the job behind ``status_file`` has them
         (:mod:`..compilation.switch`); ``check``: a Booster they must also agree with."""
 
-        def install(object_file: Path) -> str | None:
-            compiled = load_compiled(model.model_file, object_file, self.options.predict_threads)
-            if compiled is None:
-                return f"the compiled object {object_file} could not be loaded"
-            if check is not None and (difference := disagreement(check, compiled.predict)) is not None:
-                return f"the Booster from model_fn differs from the compiled {model.model_file} (max difference {difference:.3g})"
-            compiled.predict(np.zeros((1, model.num_features)))  # first-call costs paid here, not by a request
-            model.predictor = compiled
-            return None
+        return switcher().watch(status_file, partial(self._install_compiled, model, check=check), str(model.model_file))
 
-        return switcher().watch(status_file, install, str(model.model_file))
+    def _install_compiled(self, model: LoadedModel, object_file: Path, check: Any = None) -> str | None:
+        """Predict ``model`` with the compiled ``object_file``; returns why not (None: it does).
+        ``check``: a Booster the compiled trees must also agree with (a user's ``model_fn``'s)."""
+        compiled = load_compiled(model.model_file, object_file, self.options.predict_threads)
+        if compiled is None:
+            return f"the compiled object {object_file} could not be loaded"
+        if check is not None and (difference := disagreement(check, compiled.predict)) is not None:
+            return f"the Booster from model_fn differs from the compiled {model.model_file} (max difference {difference:.3g})"
+        compiled.predict(np.zeros((1, model.num_features)))  # first-call costs paid here, not by a request
+        model.predictor = compiled
+        return None
 
     def transform(self, model: Any, request: InferenceRequest) -> InferenceResponse:
         """Predict for every record; one output record per input record, in order.
@@ -136,15 +139,16 @@ class LightGBMHandler:
             model_file, _ = find_model_file(model_dir)
         except ModelLoadError:
             return
+        loaded.model_file = model_file
         if self.options.compiled_model is None:
             assert self.options.compile_status is not None
-            loaded.model_file = model_file
             self.switch_when_compiled(loaded, self.options.compile_status, check=model)
             return
-        compiled = load_compiled(model_file, self.options.compiled_model, self.options.predict_threads)
-        if compiled is not None and disagreement(model, compiled.predict) is None:
-            loaded.predictor = compiled
-            log.info("the Booster from model_fn agrees with the compiled %s: predicting with %s", model_file, compiled.name)
+        problem = self._install_compiled(loaded, self.options.compiled_model, check=model)
+        if problem is None:
+            log.info("the Booster from model_fn agrees with the compiled %s: predicting with lleaves", model_file)
+        else:
+            log.info("the Booster from model_fn keeps LightGBM's predictor: %s", problem)
 
     # ------------------------------------------------------------------ internals
 
