@@ -109,7 +109,10 @@ def wait_compiled(server: Server, workers: int, timeout: float) -> tuple[float |
     deadline = started + timeout
     first = None
     while time.monotonic() < deadline:
-        stats = requests.get(f"{server.base_url}/stats", timeout=5).json()
+        response = requests.get(f"{server.base_url}/stats", timeout=5)
+        if response.status_code == 404:  # a serve from before the background compile: it compiled before /ping
+            return 0.0, 0.0
+        stats = response.json()
         if first is None and stats.get("workers_predicting_compiled", 0) >= workers:
             first = time.monotonic() - started
         if stats.get("workers_on_final_compile", 0) >= workers:
@@ -154,7 +157,4 @@ def start_classic_baseline(ml_root: Path, run_dir: Path, workers: int, ready_tim
     nginx = [_which("nginx") or "nginx", "-p", str(run_dir), "-e", "stderr", "-c", str(conf), "-g", "daemon off;"]
     server.processes.append(processes.start("baseline: nginx", nginx, run_dir / "nginx.log", env=env))
     server.ready_seconds = processes.wait_for_ping(server.base_url, server.processes, ready_timeout)
-    background_compile = env.get("LIGHTGBM_PREDICTOR", "auto") == "auto" and env.get("SAGEMAKER_MULTI_MODEL", "") != "true"
-    if until_compiled and background_compile and wait_compiled(server, workers, ready_timeout)[1] is None:
-        raise processes.ServerNotReady(f"{name}: the workers never switched to the compiled trees; see {run_dir}")
     return server
