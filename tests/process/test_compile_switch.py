@@ -157,6 +157,40 @@ def test_a_compile_that_fails_leaves_lightgbm_serving(slow_model, tmp_path, star
     assert not list((tmp_path / "cache").glob("*.o"))  # nothing unchecked was stored
 
 
+def _wait_compile_finished(server: Server) -> dict:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        stats = server.stats()
+        compile_state = stats["compile"] or {}
+        if compile_state.get("state") == "failed" or (compile_state.get("state") == "ready" and compile_state.get("final") is not False):
+            time.sleep(0.5)  # the workers read the outcome within a poll
+            return server.stats()
+        time.sleep(0.2)
+    raise AssertionError(f"the compile never finished: {server.stats()}\n{server.logs()[-3000:]}")
+
+
+def test_a_compile_too_large_for_its_memory_is_not_started(tmp_path, start_server):
+    """LIGHTGBM_COMPILE_MAX_MB: 40 x 31 leaves need about 166 MB quickly, 214 MB fully optimised
+    (compilation/artifact.py). Between the two, the quick object is final; below both, LightGBM
+    keeps serving; either way the reason is in /stats and nothing crosses the limit."""
+    booster = _train(tmp_path / "ml" / "model", 40, 31, seed=4)
+    rows = _rows(100, 13)
+    server = start_server(tmp_path / "ml", LIGHTGBM_COMPILE_CACHE=str(tmp_path / "cache"), LIGHTGBM_COMPILE_MAX_MB="190")
+    stats = _wait_compile_finished(server)
+    assert stats["compile"]["state"] == "ready" and stats["compile"]["reason"].startswith("not fully optimised: 1,240 leaves"), stats
+    assert "LIGHTGBM_COMPILE_MAX_MB=190" in stats["compile"]["reason"]
+    assert stats["workers_on_final_compile"] == stats["workers_predicting_compiled"] == 2, stats
+    _check(server, booster, rows)
+    assert len(list((tmp_path / "cache").glob("*.o"))) == 1  # the quick one only
+    server.stop()
+
+    server = start_server(tmp_path / "ml", LIGHTGBM_COMPILE_CACHE=str(tmp_path / "cache2"), LIGHTGBM_COMPILE_MAX_MB="100")
+    stats = _wait_compile_finished(server)
+    assert stats["compile"]["state"] == "failed" and stats["compile"]["reason"].startswith("not compiled: 1,240 leaves"), stats
+    assert stats["workers_predicting_compiled"] == 0
+    _check(server, booster, rows)
+
+
 def test_a_strict_server_refuses_to_start_when_the_compile_fails(slow_model, tmp_path):
     root, _ = slow_model
     server = Server(root, tmp_path / "serve.log", LIGHTGBM_PREDICTOR="lleaves",

@@ -328,6 +328,8 @@ def test_hot_models_are_compiled_once_shared_and_switch_again_after_eviction(mme
     stats = _wait_stats(server, lambda s: s["compiled_models"] >= 1)
     assert stats["compiles_started"] == 1, stats  # one job, whichever worker got hot first
     assert "model a is hot" in server.logs()
+    # quick object first, then the optimised one: every compiled copy ends on the job's last object
+    _wait_stats(server, lambda s: 1 <= s["final_compiled_models"] == s["compiled_models"])
     with ThreadPoolExecutor(2) as pool:
         list(pool.map(answer_right, range(50)))
     for name in "bcd":  # a is the least recently used: evicted

@@ -133,3 +133,15 @@ def test_confined_model_files_may_not_point_outside_the_root(tmp_path):
     (root / "loop" / "a.txt").symlink_to(root / "loop" / "a.txt")
     with pytest.raises(ModelLoadError, match="cannot be resolved"):
         find_model_file(root / "loop", root)
+
+
+def test_compile_memory_estimate_counts_every_leaf_of_every_class(tmp_path):
+    from lightgbm_container.compilation.artifact import FULL, QUICK, count_leaves, estimated_compile_mb
+
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(500, 4))
+    params = {"objective": "multiclass", "num_class": 3, "num_leaves": 7, "min_data_in_leaf": 2, "verbose": -1}
+    booster = lgb.train(params, lgb.Dataset(x, rng.integers(0, 3, 500)), num_boost_round=5)
+    leaves = sum(tree["num_leaves"] for tree in booster.dump_model()["tree_info"])
+    assert leaves > 15 * 2 and count_leaves(booster.model_to_string().encode()) == leaves
+    assert estimated_compile_mb(100_000, QUICK) < estimated_compile_mb(100_000, FULL) == 150 + 5_200

@@ -91,6 +91,7 @@ class ServingSettings:
     predictor_backend: str  # "auto" (lleaves when it compiles and agrees), "lleaves", "lightgbm"
     compile_cache_dir: Path
     compile_timeout_seconds: int
+    compile_memory_mb: int  # a compile whose estimated peak exceeds this is not run (compilation/artifact.py)
     compiled_model: Path | None  # set by `serve` for its workers when it compiled before starting them
     model_cache_bytes: int  # multi-model: memory budget for loaded models, per worker
     max_archive_bytes: int  # multi-model: largest expanded model archive
@@ -263,6 +264,7 @@ def serving_settings(env: Mapping[str, str] | None = None) -> ServingSettings:
         predictor_backend=_choice(env, "LIGHTGBM_PREDICTOR", ("auto", "lleaves", "lightgbm"), "auto"),
         compile_cache_dir=Path(env.get("LIGHTGBM_COMPILE_CACHE", "").strip() or "/tmp/lightgbm-container-cache"),
         compile_timeout_seconds=_compile_timeout(env),
+        compile_memory_mb=compile_memory_mb(env),
         compiled_model=None,
         model_cache_bytes=_int(
             env, "LIGHTGBM_MODEL_CACHE_MB", default=default_model_cache_mb(workers), maximum=1024 * 1024
@@ -286,6 +288,14 @@ def compile_ahead_seconds(env: Mapping[str, str] | None = None) -> int:
     if not _bool(env, "LIGHTGBM_COMPILE_AHEAD", default=True):
         return 0
     return _compile_timeout(env)
+
+
+def compile_memory_mb(env: Mapping[str, str] | None = None) -> int:
+    """The memory one compile may take, in ``serve`` and ``train`` alike: ``LIGHTGBM_COMPILE_MAX_MB``,
+    by default a quarter of the container's memory (a fully optimised compile of 2,000 trees of
+    63 leaves would take about 6.5 GB; the workers keep the rest)."""
+    env = os.environ if env is None else env
+    return _int(env, "LIGHTGBM_COMPILE_MAX_MB", default=memory_limit_bytes() // (4 * 1024 * 1024), maximum=1024 * 1024)
 
 
 def _compile_timeout(env: Mapping[str, str]) -> int:

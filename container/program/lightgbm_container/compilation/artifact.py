@@ -33,6 +33,23 @@ FULL: dict[str, object] = {"finline": True, "fblocksize": 34, "fcodemodel": "lar
 #: What loading a compiled object needs (the same for both).
 LOAD_OPTIONS: dict[str, object] = {"fcodemodel": "large"}
 
+#: A compile's peak memory grows with the number of leaves in the forest; measured
+#: (bench/compile_options.py: 100 to 500 trees of 31 and 63 leaves, 3 to 31 thousand leaves)
+#: at most 52 kB per leaf fully optimised (1.6 GB for 500 x 63) and 13 kB quickly (0.4 GB),
+#: above what LLVM and the interpreter hold anyway.
+_BASE_MB = 150
+_KB_PER_LEAF = {False: 13, True: 52}  # by "finline"
+
+
+def estimated_compile_mb(leaves: int, options: dict[str, object]) -> int:
+    """About how much memory compiling a forest of ``leaves`` leaves with ``options`` takes at its peak."""
+    return _BASE_MB + leaves * _KB_PER_LEAF[bool(options.get("finline", True))] // 1000
+
+
+def count_leaves(model_text: bytes) -> int:
+    """Leaves in every tree of a LightGBM text model (each tree's ``num_leaves=`` line)."""
+    return sum(int(line[len(b"num_leaves="):]) for line in model_text.splitlines() if line.startswith(b"num_leaves="))
+
 
 @dataclass(frozen=True)
 class ArtifactKey:

@@ -31,7 +31,10 @@ from pathlib import Path
 from typing import Callable
 
 from ..logging_setup import configure_logging
-from .artifact import FULL, QUICK, ArtifactKey, artifact_key, cached_object, shipped_keys, shipped_object, write_shipped_key
+from .artifact import (
+    FULL, QUICK, ArtifactKey, artifact_key, cached_object, count_leaves, estimated_compile_mb, shipped_keys,
+    shipped_object, write_shipped_key,
+)
 from .status import COMPILING, FAILED, READY, CompileStatus, write_status
 
 log = logging.getLogger("compile")
@@ -39,6 +42,22 @@ log = logging.getLogger("compile")
 
 class Disagreement(Exception):
     pass
+
+
+class TooLarge(Exception):
+    """The compile would need more memory than it may take (``LIGHTGBM_COMPILE_MAX_MB``)."""
+
+
+def _too_large(model_bytes: bytes, options: dict[str, object], memory_mb: int) -> str | None:
+    """Why compiling with ``options`` must not start (None: it fits, or there is no limit)."""
+    if not memory_mb:
+        return None
+    leaves = count_leaves(model_bytes)
+    needed = estimated_compile_mb(leaves, options)
+    if needed <= memory_mb:
+        return None
+    return (f"{leaves:,} leaves would need about {needed:,} MB to compile {'fully optimised' if options is FULL else 'quickly'}, "
+            f"more than LIGHTGBM_COMPILE_MAX_MB={memory_mb:,}")
 
 
 def _load_and_check(model_file: Path, object_file: Path, options: dict[str, object]) -> None:
@@ -75,9 +94,12 @@ def _why_no_shipped(model_dir: Path, key: ArtifactKey) -> str | None:
     return "the compiled model in the model directory was built for another host or version (" + "; ".join(key.differences(keys[0])) + ")"
 
 
-def obtain(model_file: Path, cache_dir: Path, report: Callable[[CompileStatus], None], full_only: bool = False) -> CompileStatus:
+def obtain(model_file: Path, cache_dir: Path, report: Callable[[CompileStatus], None], full_only: bool = False,
+           memory_mb: int = 0) -> CompileStatus:
     """A checked, fully optimised object for ``model_file`` from the cache, the model directory
-    or a compile; unless ``full_only``, a quickly compiled one is reported first."""
+    or a compile; unless ``full_only``, a quickly compiled one is reported first. A compile
+    estimated to need more than ``memory_mb`` (0: no limit) is not started: the quick object
+    is then the final one, or, when even that does not fit, :class:`TooLarge` says why."""
     started = time.monotonic()
     model_bytes = model_file.read_bytes()
     full = artifact_key(model_bytes, FULL)
@@ -94,21 +116,32 @@ def obtain(model_file: Path, cache_dir: Path, report: Callable[[CompileStatus], 
             note = f"the compiled model shipped in {shipped} is not used: {exc}"
     if note:
         log.info("%s; compiling", note)
+    full_too_large = _too_large(model_bytes, FULL, memory_mb)
     if not full_only:
         quick = cached_object(cache_dir, artifact_key(model_bytes, QUICK))
         source = "cache" if quick.exists() else "compiled"
         if not quick.exists():
+            if (problem := _too_large(model_bytes, QUICK, memory_mb)) is not None:
+                raise TooLarge(f"not compiled: {problem}")
             log.info("compiling %s with lleaves, quickly (%s)", model_file, QUICK)
             compile_checked(model_file, quick, QUICK)
+        if full_too_large is not None:  # the quick object is as good as it gets here
+            return CompileStatus(READY, str(quick), source, time.monotonic() - started,
+                                 reason=f"not fully optimised: {full_too_large}")
         report(CompileStatus(READY, str(quick), source, time.monotonic() - started, reason=note, final=False))
+    if full_too_large is not None:
+        raise TooLarge(f"not compiled: {full_too_large}")
     log.info("compiling %s with lleaves, fully optimised (%s)", model_file, FULL)
     compile_checked(model_file, target, FULL)
     return CompileStatus(READY, str(target), "compiled", time.monotonic() - started, reason=note)
 
 
-def ship(model_file: Path) -> Path:
+def ship(model_file: Path, memory_mb: int = 0) -> Path:
     """``train``'s compile-ahead: the checked object and its key, in the model directory."""
-    key = artifact_key(model_file.read_bytes(), FULL)
+    model_bytes = model_file.read_bytes()
+    if (problem := _too_large(model_bytes, FULL, memory_mb)) is not None:
+        raise TooLarge(f"{problem}; serve compiles quickly instead")
+    key = artifact_key(model_bytes, FULL)
     target = shipped_object(model_file.parent, key)
     compile_checked(model_file, target, FULL)
     write_shipped_key(model_file.parent, key)
@@ -190,12 +223,15 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--full-only", action="store_true", help="no quick compile first (LIGHTGBM_PREDICTOR=lleaves)")
     ship_command = commands.add_parser("ship", help="compile into the model directory (train)")
     ship_command.add_argument("model_file", type=Path)
+    for command in (serve, ship_command):
+        command.add_argument("--memory-mb", type=int, default=0,
+                             help="do not start a compile estimated to need more (0: no limit)")
     args = parser.parse_args(argv)
     configure_logging(os.environ.get("SAGEMAKER_CONTAINER_LOG_LEVEL_NAME", "INFO"))
     if args.command == "ship":
         started = time.monotonic()
         try:
-            target = ship(args.model_file)
+            target = ship(args.model_file, args.memory_mb)
         except Exception as exc:  # noqa: BLE001 - reported to train, which keeps the model regardless
             log.warning("not shipping a compiled model: %s: %s", type(exc).__name__, exc)
             return 1
@@ -209,8 +245,11 @@ def main(argv: list[str] | None = None) -> int:
     _become_the_first_to_go()
     _give_up_after(args.timeout, reporter)
     try:
-        status = obtain(args.model_file, args.cache_dir, reporter, args.full_only)
+        status = obtain(args.model_file, args.cache_dir, reporter, args.full_only, args.memory_mb)
         reporter(status)
+    except TooLarge as exc:
+        status = reporter.give_up(str(exc))
+        log.warning("compiled model %s", status.describe())
     except Exception as exc:  # noqa: BLE001 - LightGBM (or the quick object) keeps serving; the reason is reported
         log.exception("compiling %s failed", args.model_file)
         status = reporter.give_up(f"{type(exc).__name__}: {exc}")

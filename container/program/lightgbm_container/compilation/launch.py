@@ -25,12 +25,13 @@ PROGRAM_DIR = Path(__file__).resolve().parents[2]  # where lightgbm_container is
 
 
 class CompileJob:
-    def __init__(self, model_file: Path, cache_dir: Path, status_file: Path, timeout_seconds: int,
+    def __init__(self, model_file: Path, cache_dir: Path, status_file: Path, timeout_seconds: int, memory_mb: int,
                  one_at_a_time: Path | None = None, full_only: bool = False) -> None:
         self.model_file = model_file
         self.cache_dir = cache_dir
         self.status_file = status_file
         self.timeout_seconds = timeout_seconds
+        self.memory_mb = memory_mb
         self.one_at_a_time = one_at_a_time
         self.full_only = full_only
         self.process: subprocess.Popen[bytes] | None = None
@@ -41,6 +42,7 @@ class CompileJob:
         command = [
             sys.executable, "-m", "lightgbm_container.compilation.job", "serve",
             str(self.model_file), str(self.cache_dir), str(self.status_file), "--timeout", str(self.timeout_seconds),
+            "--memory-mb", str(self.memory_mb),
         ]  # fmt: skip
         if self.one_at_a_time is not None:
             command += ["--one-at-a-time", str(self.one_at_a_time)]
@@ -78,13 +80,13 @@ class CompileJob:
             self.process.wait()
 
 
-def ship_compiled(model_file: Path, timeout_seconds: int) -> bool:
+def ship_compiled(model_file: Path, timeout_seconds: int, memory_mb: int) -> bool:
     """``train``'s compile-ahead: the checked object into the model directory, so that
     ``model.tar.gz`` carries it and ``serve`` on the same kind of host skips the compile.
 
     Never fails training: a compile that fails, disagrees or runs out of time leaves the
     model as it is (``serve`` then compiles in the background) and says so."""
-    command = [sys.executable, "-m", "lightgbm_container.compilation.job", "ship", str(model_file)]
+    command = [sys.executable, "-m", "lightgbm_container.compilation.job", "ship", str(model_file), "--memory-mb", str(memory_mb)]
     try:
         result = subprocess.run(command, cwd=PROGRAM_DIR, stdin=subprocess.DEVNULL, timeout=timeout_seconds)
     except subprocess.TimeoutExpired:  # run() killed it; its scratch directory stays behind

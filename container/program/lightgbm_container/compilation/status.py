@@ -33,7 +33,8 @@ class CompileStatus:
         if self.state == READY:
             took = f" in {self.seconds:.1f} s" if self.seconds is not None else ""
             stage = ", fully optimised version on its way" if self.final is False else ""
-            return f"ready ({self.source}{took}{stage}): {self.object}"
+            why = f" ({self.reason})" if self.reason else ""
+            return f"ready ({self.source}{took}{stage}): {self.object}{why}"
         if self.state == FAILED:
             return f"failed: {self.reason}"
         return "compiling"

@@ -44,6 +44,7 @@ class CompiledPredictor:
 
     compiled: Any
     threads: int
+    object_file: Path | None = None  # which compile it came from: /stats tells a quick one from the final one
     name: str = "lleaves"
 
     def predict(self, values: np.ndarray) -> np.ndarray:
@@ -243,7 +244,7 @@ def load_compiled(model_file: Path, compiled_object: Path, threads: int) -> Comp
 
         compiled = lleaves.Model(model_file=str(model_file))
         compiled.compile(cache=str(compiled_object), **LOAD_OPTIONS)
-        return CompiledPredictor(compiled, threads)
+        return CompiledPredictor(compiled, threads, compiled_object)
     except Exception:  # a broken cache entry must never stop serving: LightGBM still predicts
         log.exception("could not load the compiled model %s; predicting with LightGBM", compiled_object)
         return None

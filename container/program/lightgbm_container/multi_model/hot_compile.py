@@ -20,7 +20,6 @@ import logging
 import os
 import threading
 from pathlib import Path
-from typing import Any
 
 from ..compilation.launch import CompileJob
 from ..compilation.status import read_status
@@ -37,12 +36,13 @@ HOT_AFTER_REQUESTS = 100
 
 
 class HotCompiler:
-    def __init__(self, state_dir: Path, cache_dir: Path, timeout_seconds: int) -> None:
+    def __init__(self, state_dir: Path, cache_dir: Path, timeout_seconds: int, memory_mb: int) -> None:
         self.status_dir = state_dir / "compiles"
         self.status_dir.mkdir(parents=True, exist_ok=True)
         self.queue_lock = state_dir / "compile.lock"
         self.cache_dir = cache_dir
         self.timeout_seconds = timeout_seconds
+        self.memory_mb = memory_mb
         self._hits: dict[str, int] = {}
         self._watching: dict[str, int] = {}  # model name -> the switcher's handle
         self._lock = threading.Lock()
@@ -68,7 +68,8 @@ class HotCompiler:
             return
         if self._claim(status_file):
             log.info("model %s is hot (%d requests in this worker): compiling it in the background", name, hits)
-            job = CompileJob(served.model.model_file, self.cache_dir, status_file, self.timeout_seconds, self.queue_lock)
+            job = CompileJob(served.model.model_file, self.cache_dir, status_file, self.timeout_seconds, self.memory_mb,
+                             self.queue_lock)
             job.start()
             job.reap_in_background()
             self.jobs_started += 1
@@ -91,8 +92,19 @@ class HotCompiler:
         if handle is not None:
             switcher().forget(handle)
 
-    def compiled_copies(self, copies: list[Any]) -> int:
-        return sum(1 for served in copies if getattr(getattr(served.model, "predictor", None), "name", "") == "lleaves")
+    def compiled_copies(self, copies: list[Served]) -> tuple[int, int]:
+        """(copies predicting with compiled trees, of which on the object their job finished with)."""
+        compiled = final = 0
+        for served in copies:
+            predictor = getattr(served.model, "predictor", None)
+            if getattr(predictor, "name", "") != "lleaves":
+                continue
+            compiled += 1
+            status_file = self._status_file_of(served.model.model_file)
+            status = read_status(status_file)
+            if status is not None and status.finished and status.object == str(predictor.object_file):
+                final += 1
+        return compiled, final
 
     # ------------------------------------------------------------------ internals
 
@@ -103,8 +115,11 @@ class HotCompiler:
             return None
         if model.predictor.name != "lightgbm":
             return None
+        return self._status_file_of(model.model_file)
+
+    def _status_file_of(self, model_file: Path) -> Path:
         # Same file -> same job, whichever worker or model name asks.
-        return self.status_dir / f"{file_identity(model.model_file)}.json"
+        return self.status_dir / f"{file_identity(model_file)}.json"
 
     @staticmethod
     def _claim(status_file: Path) -> bool:

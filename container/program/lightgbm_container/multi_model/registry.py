@@ -27,6 +27,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Iterator
 
+_HOT_PATHS_KEPT = 10_000  # names whose file paths a worker remembers (then it starts over)
+
 
 @dataclass(frozen=True)
 class Entry:
@@ -46,9 +48,21 @@ class ModelRegistry:
         self.entries_dir = state_dir / "models"
         self.entries_dir.mkdir(parents=True, exist_ok=True)
         self.lock_path = state_dir / "registry.lock"
+        self._hot_paths: dict[str, tuple[str, str]] = {}  # name -> (entry file, .used file), as str
 
     def _path(self, name: str) -> Path:
         return self.entries_dir / (hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest() + ".json")
+
+    def _hot(self, name: str) -> tuple[str, str]:
+        """The two files every request stats and touches, as strings computed once per name:
+        hashing and Path arithmetic cost more than the two syscalls themselves (bench/multi_model.py)."""
+        paths = self._hot_paths.get(name)
+        if paths is None:
+            if len(self._hot_paths) >= _HOT_PATHS_KEPT:
+                self._hot_paths.clear()
+            entry = self._path(name)
+            paths = self._hot_paths[name] = (str(entry), str(entry.with_suffix(".used")))
+        return paths
 
     @contextmanager
     def locked(self) -> Iterator[None]:
@@ -63,7 +77,7 @@ class ModelRegistry:
     def version(self, name: str) -> tuple[int, int] | None:
         """Identifies the registered version of ``name`` (None: not loaded), with one stat."""
         try:
-            stat = os.stat(self._path(name))
+            stat = os.stat(self._hot(name)[0])
         except FileNotFoundError:
             return None
         return stat.st_ino, stat.st_ctime_ns
@@ -96,7 +110,7 @@ class ModelRegistry:
     def touch(self, name: str) -> None:
         """Mark as just used (the shared LRU order)."""
         try:
-            os.utime(self._path(name).with_suffix(".used"))
+            os.utime(self._hot(name)[1])
         except FileNotFoundError:
             pass
 

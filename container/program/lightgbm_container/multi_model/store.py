@@ -70,7 +70,8 @@ class MultiModelStore:
         self.counters = Counters()
         self.board = WorkerBoard(settings.state_dir / "workers")
         self.hot = (
-            HotCompiler(settings.state_dir, settings.compile_cache_dir, settings.compile_timeout_seconds)
+            HotCompiler(settings.state_dir, settings.compile_cache_dir, settings.compile_timeout_seconds,
+                        settings.compile_memory_mb)
             if settings.predictor_backend != "lightgbm" else None
         )  # fmt: skip
         switcher().listeners.append(lambda _counts: self._publish_counters())
@@ -269,7 +270,8 @@ class MultiModelStore:
         self.counters.local_models, self.counters.local_bytes = self.copies.footprint()
         if self.hot is not None:
             self.counters.compiles_started = self.hot.jobs_started
-            self.counters.compiled_models = self.hot.compiled_copies([served for _, served in self.copies.items()])
+            self.counters.compiled_models, self.counters.final_compiled_models = self.hot.compiled_copies(
+                [served for _, served in self.copies.items()])
         self.board.publish(asdict(self.counters))
 
     def _sweep_forever(self) -> None:

@@ -67,7 +67,8 @@ def prepare(settings: ServingSettings, run_dir: Path) -> tuple[ServingSettings, 
     if settings.predictor_backend == "lightgbm":
         return settings, None
     strict = settings.predictor_backend == "lleaves"
-    job = CompileJob(model_file, settings.compile_cache_dir, run_dir / "compile.json", settings.compile_timeout_seconds, full_only=strict)
+    job = CompileJob(model_file, settings.compile_cache_dir, run_dir / "compile.json", settings.compile_timeout_seconds,
+                     settings.compile_memory_mb, full_only=strict)
     if not strict:
         return dataclasses.replace(settings, compile_status=job.status_file), job
     log.info("LIGHTGBM_PREDICTOR=lleaves: compiling %s before the workers start (at most %d s)", model_file, settings.compile_timeout_seconds)

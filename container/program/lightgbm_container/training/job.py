@@ -27,7 +27,7 @@ from ..errors import TrainingError
 from ..logging_setup import configure_logging
 from ..model import METADATA_FILE, MODEL_FILE, output_kind
 from ..compilation.launch import ship_compiled
-from ..settings import MLPaths, SettingsError, compile_ahead_seconds, ml_paths
+from ..settings import MLPaths, SettingsError, compile_ahead_seconds, compile_memory_mb, ml_paths
 from .channels import Table, locate, not_numbers, read_channel
 from . import user_script
 from .hyperparameters import TrainingConfig, parse_hyperparameters
@@ -257,7 +257,9 @@ def write_model(model_dir: Path, booster: Any, metadata: dict[str, Any]) -> None
     os.replace(staged_metadata, model_dir / METADATA_FILE)
 
 
-def run(paths: MLPaths, raw_hyperparameters: dict[str, Any], compile_seconds: int = 0) -> None:
+def run(paths: MLPaths, raw_hyperparameters: dict[str, Any], compile_seconds: int = 0, compile_memory: int = 0) -> None:
+    """Train and write the model; then, given ``compile_seconds``, compile it ahead within
+    ``compile_memory`` MB (:func:`..settings.compile_memory_mb`)."""
     started = time.monotonic()
     input_config = _read_json(paths.input_data_config, "inputdataconfig.json")
     _check_input_modes(input_config)
@@ -292,7 +294,7 @@ def run(paths: MLPaths, raw_hyperparameters: dict[str, Any], compile_seconds: in
         paths.model / MODEL_FILE, metadata["num_trees"], metadata["best_iteration"], time.monotonic() - started,
     )  # fmt: skip
     if compile_seconds:
-        ship_compiled(paths.model / MODEL_FILE, compile_seconds)
+        ship_compiled(paths.model / MODEL_FILE, compile_seconds, compile_memory)
 
 
 def write_failure(paths: MLPaths, message: str) -> None:
@@ -315,7 +317,7 @@ def main() -> int:
         raw_hyperparameters = _read_json(paths.hyperparameters, "hyperparameters.json")
         if user_script.requested(raw_hyperparameters):
             return user_script.run(raw_hyperparameters, paths)
-        run(paths, raw_hyperparameters, compile_ahead_seconds())
+        run(paths, raw_hyperparameters, compile_ahead_seconds(), compile_memory_mb())
     except (TrainingError, SettingsError) as exc:
         log.error("training failed: %s", exc)
         write_failure(paths, f"ClientError: {exc}")
