@@ -111,8 +111,28 @@ def _tree(pid: int) -> list[int]:
     return pids
 
 
+def _compile_job_gone(pid: int, timeout: float = 60) -> None:
+    """Wait until no compile job runs under ``pid``: a job that has reported its last object may
+    still be exiting, holding its compiler's memory (gigabytes for large forests)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        jobs = [each for each in _tree(pid) if b"compilation.job" in _cmdline(each)]
+        if not jobs:
+            return
+        time.sleep(0.2)
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except (FileNotFoundError, ProcessLookupError):
+        return b""
+
+
 def pss_mb(pid: int) -> float:
-    """Proportional set size of a process and all its descendants (shared pages split fairly)."""
+    """Proportional set size of a process and all its descendants (shared pages split fairly),
+    once no compile job runs: what the server holds while it serves."""
+    _compile_job_gone(pid)
     total_kb = 0
     for each in _tree(pid):
         try:

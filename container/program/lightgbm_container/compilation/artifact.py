@@ -33,12 +33,14 @@ FULL: dict[str, object] = {"finline": True, "fblocksize": 34, "fcodemodel": "lar
 #: What loading a compiled object needs (the same for both).
 LOAD_OPTIONS: dict[str, object] = {"fcodemodel": "large"}
 
-#: A compile's peak memory grows with the number of leaves in the forest; measured
-#: (bench/compile_options.py: 100 to 500 trees of 31 and 63 leaves, 3 to 31 thousand leaves)
-#: at most 52 kB per leaf fully optimised (1.6 GB for 500 x 63) and 13 kB quickly (0.4 GB),
-#: above what LLVM and the interpreter hold anyway.
+#: A compile's peak memory grows with the number of leaves in the forest, faster than
+#: linearly when optimised: measured 52 kB per leaf for 500 binary trees of 63 leaves
+#: (1.6 GB, bench/compile_options.py) but 98 kB per leaf for 3 classes x 500 trees of 63
+#: leaves (9.3 GB, bench/startup.py); quickly, at most 13 kB per leaf (0.4 GB for 500 x 63,
+#: 1.1 GB for 2,000 x 63). The estimate takes the worst measured, above what LLVM and the
+#: interpreter hold anyway.
 _BASE_MB = 150
-_KB_PER_LEAF = {False: 13, True: 52}  # by "finline"
+_KB_PER_LEAF = {False: 13, True: 100}  # by "finline"
 
 
 def estimated_compile_mb(leaves: int, options: dict[str, object]) -> int:

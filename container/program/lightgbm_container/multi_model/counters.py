@@ -18,4 +18,4 @@ class Counters:
     local_models: int = 0
     compiles_started: int = 0  # hot models this worker sent to the compile job (hot_compile.py)
     compiled_models: int = 0  # copies this worker predicts with compiled trees
-    final_compiled_models: int = 0  # of which on their fully optimised object (nothing better will come)
+    final_compiled_models: int = 0  # of which on the last object their compile job made (nothing better will come)
