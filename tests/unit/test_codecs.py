@@ -64,6 +64,18 @@ def test_large_csv_with_bad_cell_still_names_it():
         as_numbers(codecs.decode_csv("\n".join(lines).encode()))
 
 
+@pytest.mark.parametrize("word", ["TRUE", "true", "False"])
+def test_large_csv_refuses_booleans_as_the_small_one_does(word):
+    """pandas reads a column of TRUE as 1.0 even with a float dtype (found by tests/fuzz); the
+    answer must not depend on the body's size."""
+    body = "\n".join([f"0.5,{word},2"] * 4000).encode()
+    assert len(body) > 16 * 1024 and codecs._parse_csv_fast(body) is not None  # pandas alone would accept it
+    with pytest.raises(BadRequest, match=f"line 1, column 2: '{word}' is not a number"):
+        as_numbers(codecs.decode_csv(body))
+    with pytest.raises(BadRequest, match="line 1, column 2"):
+        as_numbers(codecs.decode_csv(f"0.5,{word},2".encode()))
+
+
 def test_large_csv_with_missing_values_uses_nan():
     lines = ["1,2,3"] * 10000
     lines[5] = "1,,3"

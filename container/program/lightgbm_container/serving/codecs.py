@@ -145,6 +145,13 @@ def _no_short_line(values: np.ndarray, text: bytes, lines: int) -> bool:
     return text.count(b",") == lines * (values.shape[1] - 1)
 
 
+def _may_hold_words_pandas_reads_as_numbers(text: bytes) -> bool:
+    """pandas' C parser reads TRUE/True/true and FALSE/... as 1.0 and 0.0 even with a float
+    dtype, where the exact parser (``float()``) refuses them or reads them as categories. No
+    number or missing-value word has an r or an s, both of those do: four scans in C."""
+    return b"r" in text or b"R" in text or b"s" in text or b"S" in text
+
+
 def warm_up() -> None:
     """Import the large-body parser now, so no caller waits for it (called at worker start)."""
     import pandas  # noqa: F401
@@ -154,7 +161,7 @@ def decode_csv(body: bytes) -> Batch:
     """Every line has the same number of fields (:func:`_csv_width`), whichever parser runs."""
     text = _csv_text(body)
     lines = text.split(b"\n")
-    if len(text) >= _PANDAS_CSV_THRESHOLD_BYTES:
+    if len(text) >= _PANDAS_CSV_THRESHOLD_BYTES and not _may_hold_words_pandas_reads_as_numbers(text):
         values = _parse_csv_fast(text)
         if values is not None and values.shape[0] == len(lines) and _no_short_line(values, text, len(lines)):
             return Batch(values)
