@@ -264,7 +264,7 @@ def warm_up(mmes: dict[str, Server], endpoints: dict[str, dict[str, Endpoint]], 
     answered far more than HOT_AFTER_REQUESTS times; then wait (/stats) until every copy
     predicts with the fully optimised compiled trees."""
     warm_script = measure.write_wrk_script(payload, tmp, {TARGET_HEADER: WARM_UP_NAME}, name="post_warm_up.lua")
-    for label, by_kind in endpoints.items():
+    for by_kind in endpoints.values():
         measure.run_wrk(by_kind["single"].server.invocations_url, by_kind["single"].script, connections=8,
                         threads=2, duration_s=1)
     expected = (1 + len(endpoints)) * workers  # warm-up + hot models, in every worker
@@ -279,14 +279,15 @@ def warm_up(mmes: dict[str, Server], endpoints: dict[str, dict[str, Endpoint]], 
             stats = requests.get(f"{mme.base_url}/stats", timeout=5).json()
             if stats.get("local_models", 0) >= expected:
                 break
+        else:  # more traffic would not help: compiling cannot make a worker load a model
+            raise BenchmarkError(f"{MME_LABELS[kind]}: after 10 rounds of traffic not every worker holds the hot models: {stats}")
         while time.monotonic() < started + timeout:
             stats = requests.get(f"{mme.base_url}/stats", timeout=5).json()
             if stats.get("local_models", 0) >= expected and stats.get("final_compiled_models", 0) >= expected:
                 break
             time.sleep(0.25)
         else:
-            raise BenchmarkError(f"{MME_LABELS[kind]}: not every worker holds the hot models, compiled, after "
-                                 f"{timeout:g} s: {stats}")
+            raise BenchmarkError(f"{MME_LABELS[kind]}: the hot models were not all compiled within {timeout:g} s: {stats}")
         log(f"{MME_LABELS[kind]}: every worker holds the warm-up and hot models, compiled "
             f"({stats['final_compiled_models']} copies in {workers} workers, {time.monotonic() - started:.1f} s)")
 

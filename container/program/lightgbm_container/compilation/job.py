@@ -48,11 +48,11 @@ class TooLarge(Exception):
     """The compile would need more memory than it may take (``LIGHTGBM_COMPILE_MAX_MB``)."""
 
 
-def _too_large(model_bytes: bytes, options: dict[str, object], memory_mb: int) -> str | None:
-    """Why compiling with ``options`` must not start (None: it fits, or there is no limit)."""
+def _too_large(leaves: int, options: dict[str, object], memory_mb: int) -> str | None:
+    """Why compiling a forest of ``leaves`` leaves with ``options`` must not start (None: it
+    fits, or there is no limit)."""
     if not memory_mb:
         return None
-    leaves = count_leaves(model_bytes)
     needed = estimated_compile_mb(leaves, options)
     if needed <= memory_mb:
         return None
@@ -116,12 +116,13 @@ def obtain(model_file: Path, cache_dir: Path, report: Callable[[CompileStatus], 
             note = f"the compiled model shipped in {shipped} is not used: {exc}"
     if note:
         log.info("%s; compiling", note)
-    full_too_large = _too_large(model_bytes, FULL, memory_mb)
+    leaves = count_leaves(model_bytes)
+    full_too_large = _too_large(leaves, FULL, memory_mb)
     if not full_only:
         quick = cached_object(cache_dir, artifact_key(model_bytes, QUICK))
         source = "cache" if quick.exists() else "compiled"
         if not quick.exists():
-            if (problem := _too_large(model_bytes, QUICK, memory_mb)) is not None:
+            if (problem := _too_large(leaves, QUICK, memory_mb)) is not None:
                 raise TooLarge(f"not compiled: {problem}")
             log.info("compiling %s with lleaves, quickly (%s)", model_file, QUICK)
             compile_checked(model_file, quick, QUICK)
@@ -139,7 +140,7 @@ def obtain(model_file: Path, cache_dir: Path, report: Callable[[CompileStatus], 
 def ship(model_file: Path, memory_mb: int = 0) -> Path:
     """``train``'s compile-ahead: the checked object and its key, in the model directory."""
     model_bytes = model_file.read_bytes()
-    if (problem := _too_large(model_bytes, FULL, memory_mb)) is not None:
+    if (problem := _too_large(count_leaves(model_bytes), FULL, memory_mb)) is not None:
         raise TooLarge(f"{problem}; serve compiles quickly instead")
     key = artifact_key(model_bytes, FULL)
     target = shipped_object(model_file.parent, key)
