@@ -214,22 +214,27 @@ class Server:
             "LIGHTGBM_COMPILE_CACHE": str(REPO / "build" / "compile-cache"),
         }
         env = program_env(root, **{**settings, **extra})
+        self.workers = int(env["SAGEMAKER_MODEL_SERVER_WORKERS"])
         # Append mode: nginx reopens /dev/stdout with O_APPEND; writers without it would overwrite its lines.
         self.log = open(log_path, "ab")
         self.process = subprocess.Popen([str(PROGRAM / "serve")], env=env, stdout=self.log, stderr=subprocess.STDOUT)
 
-    def wait_healthy(self, timeout: float = 120) -> None:
+    def wait_healthy(self, timeout: float = 120, every_worker: bool = True) -> None:
+        """Until ``/ping`` answers 200 and, with ``every_worker``, every worker has started:
+        ``/ping`` answers as soon as one worker is up, and gunicorn starts the next one up to
+        0.1 s later, so a test that counts workers or their boots needs them all."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise AssertionError(f"serve exited with {self.process.returncode}:\n{self.logs()[-20000:]}")
             try:
-                if requests.get(self.url + "/ping", timeout=2).status_code == 200:
+                if requests.get(self.url + "/ping", timeout=2).status_code == 200 and (
+                        not every_worker or self.stats()["workers"] >= self.workers):
                     return
             except (requests.ConnectionError, requests.Timeout):  # not listening yet, or workers still booting
                 pass
             time.sleep(0.2)
-        raise AssertionError(f"serve never became healthy:\n{self.logs()[-20000:]}")
+        raise AssertionError(f"serve never became healthy (with {self.workers} workers):\n{self.logs()[-20000:]}")
 
     def stats(self) -> dict:
         return requests.get(self.url + "/stats", timeout=5).json()

@@ -196,7 +196,7 @@ def test_multi_model_refuses_models_outside_the_root_and_damaged_models_without_
         json_error(response, status, None, fragment)
     good = requests.post(server.url + "/invocations", data=ROW, headers={**headers, TARGET: "good"}, timeout=10)
     assert good.status_code == 200
-    assert _worker_boots(server) == boots, "a worker died and was replaced"
+    assert _worker_boots(server) == boots, f"a worker died and was replaced:\n{server.logs()[-4000:]}"
     assert "SIGSEGV" not in server.logs() and "SIGABRT" not in server.logs()
 
 
