@@ -24,12 +24,13 @@ import numpy as np
 
 from .. import __version__
 from ..errors import TrainingError
-from ..logging_setup import configure_logging
+from ..observability.logs import configure_logging
 from ..model import METADATA_FILE, MODEL_FILE, output_kind
 from ..compilation.launch import ship_compiled
-from ..settings import MLPaths, SettingsError, compile_ahead_seconds, compile_memory_mb, ml_paths
+from ..settings import MLPaths, SettingsError, compile_ahead_seconds, compile_memory_mb, log_format, ml_paths
 from .channels import Table, locate, not_numbers, read_channel
 from . import user_script
+from .round_metrics import RoundMetrics
 from .hyperparameters import TrainingConfig, parse_hyperparameters
 
 log = logging.getLogger("train")
@@ -147,16 +148,6 @@ def _encode_with(classes: list[Any] | None, labels: np.ndarray, channel: str) ->
     return np.array([lookup[_label_key(v)] for v in keys], dtype=np.float64)
 
 
-def metric_logger(env: Any) -> None:
-    """One line per round, stable and regex-friendly: ``[12] train-rmse=3.2101; validation-rmse=3.4101;``."""
-    parts = [f"{data}-{metric}={value:.6g};" for data, metric, value, *_ in env.evaluation_result_list]
-    if parts:
-        print(f"[{env.iteration + 1}] " + " ".join(parts), flush=True)
-
-
-metric_logger.order = 5  # type: ignore[attr-defined]  # before early stopping's callback
-
-
 def _log_table(channel: str, table: Table) -> None:
     log.info(
         "%s: %d rows, %d features from %d file(s); label column %d (%r)%s",
@@ -165,7 +156,7 @@ def _log_table(channel: str, table: Table) -> None:
     )  # fmt: skip
 
 
-def fit(config: TrainingConfig, train: Table, validation: Table | None):
+def fit(config: TrainingConfig, train: Table, validation: Table | None, round_metrics: RoundMetrics | None = None):
     import lightgbm as lgb
 
     params = {"objective": "regression", "verbosity": -1, **config.params}
@@ -190,7 +181,7 @@ def fit(config: TrainingConfig, train: Table, validation: Table | None):
             f"{name} ({len(train.categories[name])} categories)" if name in train.categories else f"{name} (codes)"
             for name in train.categorical
         ))  # fmt: skip
-    callbacks = [metric_logger]
+    callbacks: list[Any] = [round_metrics] if round_metrics is not None else []
     if config.early_stopping_rounds:
         if validation is None:
             raise TrainingError("early_stopping_rounds needs a 'validation' channel; add one or remove the hyperparameter")
@@ -257,9 +248,11 @@ def write_model(model_dir: Path, booster: Any, metadata: dict[str, Any]) -> None
     os.replace(staged_metadata, model_dir / METADATA_FILE)
 
 
-def run(paths: MLPaths, raw_hyperparameters: dict[str, Any], compile_seconds: int = 0, compile_memory: int = 0) -> None:
+def run(paths: MLPaths, raw_hyperparameters: dict[str, Any], compile_seconds: int = 0, compile_memory: int = 0,
+        json_logs: bool = False) -> None:  # fmt: skip
     """Train and write the model; then, given ``compile_seconds``, compile it ahead within
-    ``compile_memory`` MB (:func:`..settings.compile_memory_mb`)."""
+    ``compile_memory`` MB (:func:`..settings.compile_memory_mb`). Metric lines are printed bare,
+    or as JSON log lines with ``json_logs``, and written to ``output/data/metrics.jsonl``."""
     started = time.monotonic()
     input_config = _read_json(paths.input_data_config, "inputdataconfig.json")
     _check_input_modes(input_config)
@@ -283,12 +276,16 @@ def run(paths: MLPaths, raw_hyperparameters: dict[str, Any], compile_seconds: in
         raise TrainingError(
             f"validation has {len(validation.feature_names)} features but train has {len(train.feature_names)}"
         )
-    booster, params, kind, classes = fit(config, train, validation)
+    round_metrics = RoundMetrics(paths.output_data, json_logs)
+    try:
+        booster, params, kind, classes = fit(config, train, validation, round_metrics)
+    finally:
+        round_metrics.close()
     metadata = build_metadata(booster, params, kind, classes, config, train, validation)
     write_model(paths.model, booster, metadata)
     for data, scores in metadata["metrics"].items():
         for name, value in scores.items():
-            print(f"final {data}-{name}={value:.6g};", flush=True)
+            round_metrics.line(f"final {data}-{name}={value:.6g};")
     log.info(
         "wrote %s (%d trees, best iteration %d) in %.1f s",
         paths.model / MODEL_FILE, metadata["num_trees"], metadata["best_iteration"], time.monotonic() - started,
@@ -314,10 +311,12 @@ def main() -> int:
     paths = ml_paths()
     signal.signal(signal.SIGTERM, _stop)
     try:
+        logs = log_format()  # LOG_FORMAT=json, or a failure naming the bad value
+        configure_logging(log_format=logs)
         raw_hyperparameters = _read_json(paths.hyperparameters, "hyperparameters.json")
         if user_script.requested(raw_hyperparameters):
             return user_script.run(raw_hyperparameters, paths)
-        run(paths, raw_hyperparameters, compile_ahead_seconds(), compile_memory_mb())
+        run(paths, raw_hyperparameters, compile_ahead_seconds(), compile_memory_mb(), json_logs=logs == "json")
     except (TrainingError, SettingsError) as exc:
         log.error("training failed: %s", exc)
         write_failure(paths, f"ClientError: {exc}")
