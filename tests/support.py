@@ -26,6 +26,7 @@ REPO = Path(__file__).resolve().parent.parent
 PROGRAM = REPO / "container" / "program"
 TEST_DIR = REPO / "local_test" / "test_dir"
 DATA = REPO / "data"
+PAYLOAD_ROWS = (REPO / "local_test" / "payload.csv").read_text().splitlines()  # rows of the trained diabetes model's features
 VENV_BIN = Path(sys.executable).parent
 
 sys.path.insert(0, str(PROGRAM))  # unit tests import the package exactly as the image does
@@ -147,6 +148,7 @@ def json_error(response, status: int | None = None, code: str | None = None, *fr
     assert got == status if status is not None else 400 <= got < 600, (got, body[:500])
     assert response.headers["Content-Type"] == "application/json", (got, dict(response.headers), body[:300])
     document = json.loads(body)
+    assert isinstance(document.pop("request_id", ""), str), document
     assert isinstance(document.get("error"), str) and isinstance(document.get("message"), str) and document["message"], document
     if code is not None:
         assert document["error"] == code, document
@@ -253,8 +255,9 @@ class Server:
         raise AssertionError(f"the workers never switched to the compiled trees: {self.stats()}\n{self.logs()[-5000:]}")
 
     def logs(self) -> str:
-        """Everything serve has logged so far."""
-        self.log.flush()
+        """Everything serve has logged so far (or in all, once stopped)."""
+        if not self.log.closed:
+            self.log.flush()
         return self.log_path.read_text(errors="replace")
 
     def stop(self, timeout: float = 40) -> int:

@@ -14,14 +14,14 @@ from pathlib import Path
 
 from flask import Flask
 
-from lightgbm_container.logging_setup import configure_logging
+from lightgbm_container.observability.logs import configure_logging
 from lightgbm_container.serving.app import create_app
 from lightgbm_container.serving.store import create_store
 from lightgbm_container.settings import ServingSettings, serving_settings, settings_from_json
 
 
 def build_app(settings: ServingSettings) -> Flask:
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     return create_app(settings, create_store(settings))
 
 

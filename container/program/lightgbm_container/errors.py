@@ -120,10 +120,13 @@ def did_you_mean(name: str, known: Iterable[str]) -> str | None:
     return close[0] if close else None
 
 
-def error_body(error: ServingError) -> bytes:
-    """The one JSON shape every error response uses."""
+def error_body(error: ServingError, request_id: str = "") -> bytes:
+    """The one JSON shape every error response uses; ``request_id`` lets a caller quote the
+    request to whoever reads the log (the same id is on its log lines)."""
     body: dict[str, Any] = {"error": error.code, "message": error.message}
     body.update(error.details)
+    if request_id:
+        body["request_id"] = request_id
     return orjson.dumps(body)
 
 

@@ -97,6 +97,7 @@ class ServingSettings:
     max_archive_bytes: int  # multi-model: largest expanded model archive
     state_dir: Path | None  # multi-model: the run directory `serve` shares with its workers
     log_level: str
+    log_format: str  # LOG_FORMAT: plain lines (default) or json (observability/logs.py)
     # User code (the SageMaker Inference Toolkit's and MMS's variables; see user_code/)
     program: str | None  # SAGEMAKER_PROGRAM: the inference script, e.g. "inference.py"
     submit_directory: str | None  # SAGEMAKER_SUBMIT_DIRECTORY: a directory, file:// path or s3:// tarball
@@ -106,6 +107,7 @@ class ServingSettings:
     code_dir: Path | None = None  # set by `serve` for its workers once the user code is in place
     compile_status: Path | None = None  # set by `serve`: the background compile its workers switch after
     inference_output: tuple[str, ...] = ()  # SAGEMAKER_INFERENCE_OUTPUT: default output kinds (model/outputs.py)
+    metrics_dir: Path | None = None  # set by `serve`: where every worker's metrics files live (observability/metrics.py)
 
     @property
     def max_payload_bytes(self) -> int:
@@ -120,7 +122,7 @@ def settings_from_json(text: str) -> ServingSettings:
     """The settings ``serve`` handed to its workers: read, never re-derived from the environment."""
     raw: dict[str, Any] = json.loads(text)
     raw["paths"] = MLPaths(Path(raw["paths"]["root"]))
-    for name in ("compile_cache_dir", "compiled_model", "compile_status", "state_dir", "code_dir"):
+    for name in ("compile_cache_dir", "compiled_model", "compile_status", "state_dir", "code_dir", "metrics_dir"):
         if raw.get(name) is not None:
             raw[name] = Path(raw[name])
     raw["inference_output"] = tuple(raw.get("inference_output") or ())
@@ -167,6 +169,12 @@ def _log_level(env: Mapping[str, str]) -> str:
             raise SettingsError(f"SAGEMAKER_CONTAINER_LOG_LEVEL={numeric!r} must be one of 10, 20, 30, 40, 50")
         return _NUMERIC_LEVELS[numeric].upper()
     return _choice(env, "LOG_LEVEL", ("debug", "info", "warning", "error"), "info").upper()
+
+
+def log_format(env: Mapping[str, str] | None = None) -> str:
+    """LOG_FORMAT: ``plain`` (default, CloudWatch-friendly lines) or ``json`` (one object per line)."""
+    env = os.environ if env is None else env
+    return _choice(env, "LOG_FORMAT", ("plain", "json"), "plain")
 
 
 def _bool(env: Mapping[str, str], name: str, default: bool = False) -> bool:
@@ -272,6 +280,7 @@ def serving_settings(env: Mapping[str, str] | None = None) -> ServingSettings:
         max_archive_bytes=_int(env, "LIGHTGBM_MAX_ARCHIVE_MB", default=2048, maximum=1024 * 1024) * 1024 * 1024,
         state_dir=Path(env["LIGHTGBM_STATE_DIR"]) if env.get("LIGHTGBM_STATE_DIR") else None,  # tests; serve sets its own
         log_level=_log_level(env),
+        log_format=log_format(env),
         program=_text(env, "SAGEMAKER_PROGRAM"),
         submit_directory=_text(env, "SAGEMAKER_SUBMIT_DIRECTORY"),
         custom_service=_text(env, "SAGEMAKER_HANDLER"),

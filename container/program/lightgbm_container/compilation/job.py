@@ -30,7 +30,8 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from ..logging_setup import configure_logging
+from ..observability.logs import configure_logging
+from ..settings import log_format
 from .artifact import (
     FULL, QUICK, ArtifactKey, artifact_key, cached_object, count_leaves, estimated_compile_mb, shipped_keys,
     shipped_object, write_shipped_key,
@@ -228,7 +229,7 @@ def main(argv: list[str] | None = None) -> int:
         command.add_argument("--memory-mb", type=int, default=0,
                              help="do not start a compile estimated to need more (0: no limit)")
     args = parser.parse_args(argv)
-    configure_logging(os.environ.get("SAGEMAKER_CONTAINER_LOG_LEVEL_NAME", "INFO"))
+    configure_logging(os.environ.get("SAGEMAKER_CONTAINER_LOG_LEVEL_NAME", "INFO"), log_format())
     if args.command == "ship":
         started = time.monotonic()
         try:

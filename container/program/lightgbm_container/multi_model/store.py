@@ -8,13 +8,13 @@ The parts, each in its own module:
   same way by all;
 - :mod:`.archives`: model names and URLs confined to the models directory, archives
   extracted safely;
-- :mod:`.counters`: per-worker counters summed for ``GET /stats``;
 - :mod:`.api`: the request side of the /models API (load body, paging).
 
 This module decides: what to load, what to evict (least recently used, within the memory
 budget), and which handler serves each model (the built-in one, or the model's own code).
 A background sweeper frees, within half a second, the copies of models that another worker
-unloaded or evicted, and publishes this worker's counters.
+unloaded or evicted, and refreshes this worker's gauges (:mod:`..observability.metrics`;
+``GET /stats`` is a view of the same numbers).
 
 Memory: every worker may hold every registered model, so the budget
 (``LIGHTGBM_MODEL_CACHE_MB``, default from the container's memory limit and the number of
@@ -27,7 +27,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +34,8 @@ from ..errors import BadRequest, Conflict, InsufficientStorage, ModelNotFound, U
 from ..model import ModelLoadError
 from ..model.files import file_identity
 from ..compilation.switch import switcher
+from ..observability import metrics
+from ..observability.exposition import totals
 from ..serving import codecs
 from ..serving.handler import Served
 from ..serving.handlers import handler_for
@@ -42,8 +43,6 @@ from ..settings import ServingSettings
 from . import api
 from ..safe_tar import extract_archive, is_archive
 from .archives import resolve_model_path, resolve_model_url
-from ..serving.worker_board import WorkerBoard
-from .counters import Counters
 from .hot_compile import HotCompiler
 from .registry import Entry, ModelRegistry
 from .worker_copies import WorkerCopies
@@ -51,6 +50,21 @@ from .worker_copies import WorkerCopies
 log = logging.getLogger(__name__)
 
 SWEEP_SECONDS = 0.5
+
+#: ``GET /stats`` key -> the metric it shows (summed over the workers; counters keep a replaced worker's counts).
+STATS_METRICS = {
+    "workers": "lightgbm_workers",
+    "loads": "lightgbm_model_loads_total",
+    "hits": "lightgbm_model_cache_hits_total",
+    "misses": "lightgbm_model_cache_misses_total",
+    "evictions": "lightgbm_model_evictions_total",
+    "unloads": "lightgbm_model_unloads_total",
+    "local_models": "lightgbm_model_copies",
+    "local_bytes": "lightgbm_model_copies_bytes",
+    "compiles_started": "lightgbm_model_compiles_started_total",
+    "compiled_models": "lightgbm_model_copies_compiled",
+    "final_compiled_models": "lightgbm_model_copies_final_compiled",
+}
 
 
 def _mb(size: int) -> str:
@@ -67,14 +81,15 @@ class MultiModelStore:
         self.registry = ModelRegistry(settings.state_dir)
         self.extracted_dir = settings.state_dir / "extracted"
         self.copies = WorkerCopies()
-        self.counters = Counters()
-        self.board = WorkerBoard(settings.state_dir / "workers")
+        self.metrics_dir = settings.metrics_dir
+        self._compiles_counted = 0
+        metrics.BUDGET_BYTES.set(self.budget)
         self.hot = (
             HotCompiler(settings.state_dir, settings.compile_cache_dir, settings.compile_timeout_seconds,
                         settings.compile_memory_mb)
             if settings.predictor_backend != "lightgbm" else None
         )  # fmt: skip
-        switcher().listeners.append(lambda _counts: self._publish_counters())
+        switcher().listeners.append(lambda _counts: self._publish_gauges())
         import lightgbm  # noqa: F401  # paid at start, not by the first cold load
 
         codecs.warm_up()
@@ -103,9 +118,9 @@ class MultiModelStore:
         with self.registry.locked():
             if not self.registry.remove(name):
                 raise ModelNotFound(f"model {name!r} is not loaded", model=name)
-        self.counters.unloads += 1
+        metrics.MODEL_UNLOADS.inc()
         self._drop_copy(name)
-        self._publish_counters()
+        self._publish_gauges()
         log.info("model unloaded: %s (registry in use %s)", name, _mb(self.registry.bytes_in_use()))
 
     def describe(self, name: str) -> dict[str, str]:
@@ -144,15 +159,15 @@ class MultiModelStore:
         return served
 
     def stats(self) -> dict[str, Any]:
-        """Every live worker's counters, summed, plus the registry's view."""
-        self._publish_counters()
-        workers, totals = self.board.totals()
+        """The registry's view, and the workers' metrics summed (``GET /metrics`` has them all)."""
+        self._publish_gauges()
+        values = totals(self.metrics_dir)
         return {
             "models_loaded": len(self.registry.names()),
             "bytes_in_use": self.registry.bytes_in_use(),
             "budget_bytes_per_worker": self.budget,
-            "workers": workers,
-            **totals,
+            **{key: int(values.get(name, 0)) for key, name in STATS_METRICS.items()},
+            "load_seconds": values.get("lightgbm_model_load_seconds_sum", 0.0),
         }
 
     # ------------------------------------------------------------------ loading
@@ -202,7 +217,7 @@ class MultiModelStore:
             self.registry.remove(victim.name)
             self._drop_copy(victim.name)
             in_use -= victim.size_bytes
-            self.counters.evictions += 1
+            metrics.MODEL_EVICTIONS.inc()
             log.info("model evicted (least recently used): %s, freed %s", victim.name, _mb(victim.size_bytes))
         entry = self.registry.add(name, url, files_dir, size)
         elapsed = time.monotonic() - started
@@ -211,7 +226,7 @@ class MultiModelStore:
             "model loaded: %s from %s (%s, %.1f ms, %s); registry in use %s of %s",
             name, url, _mb(size), elapsed * 1000, served.handler.description, _mb(in_use + size), _mb(self.budget),
         )  # fmt: skip
-        self._publish_counters()  # loads and evictions show in /stats at once; hits within a sweep
+        self._publish_gauges()
         return entry, served
 
     def _local_copy(self, name: str) -> Served | None:
@@ -222,7 +237,7 @@ class MultiModelStore:
             return None
         served = self.copies.get(name, version)
         if served is not None:
-            self.counters.hits += 1
+            metrics.MODEL_HITS.inc()
             self.registry.touch(name)
             if self.hot is not None:
                 self.hot.hit(name, served)
@@ -250,9 +265,9 @@ class MultiModelStore:
         self.copies.keep(entry.name, version, served, entry.size_bytes)
         if self.hot is not None:
             self.hot.loaded(entry.name, served)
-        self.counters.misses += 1
-        self.counters.loads += 1
-        self.counters.load_seconds += seconds
+        metrics.MODEL_MISSES.inc()
+        metrics.MODEL_LOADS.inc()
+        metrics.MODEL_LOAD_SECONDS.observe(seconds)
 
     # ------------------------------------------------------------------ background
 
@@ -266,13 +281,20 @@ class MultiModelStore:
             if self.hot is not None:
                 self.hot.dropped(name)
 
-    def _publish_counters(self) -> None:
-        self.counters.local_models, self.counters.local_bytes = self.copies.footprint()
+    def _publish_gauges(self) -> None:
+        """This worker's copies, and the shared registry, as the metrics' gauges."""
+        copies, copy_bytes = self.copies.footprint()
+        metrics.MODEL_COPIES.set(copies)
+        metrics.MODEL_COPY_BYTES.set(copy_bytes)
+        metrics.MODELS_REGISTERED.set(len(self.registry.names()))
+        metrics.REGISTRY_BYTES.set(self.registry.bytes_in_use())
         if self.hot is not None:
-            self.counters.compiles_started = self.hot.jobs_started
-            self.counters.compiled_models, self.counters.final_compiled_models = self.hot.compiled_copies(
-                [served for _, served in self.copies.items()])
-        self.board.publish(asdict(self.counters))
+            if self.hot.jobs_started > self._compiles_counted:
+                metrics.COMPILES_STARTED.inc(self.hot.jobs_started - self._compiles_counted)
+                self._compiles_counted = self.hot.jobs_started
+            compiled, final = self.hot.compiled_copies([served for _, served in self.copies.items()])
+            metrics.MODELS_COMPILED.set(compiled)
+            metrics.MODELS_FINAL_COMPILED.set(final)
 
     def _sweep_forever(self) -> None:
         while True:
@@ -281,6 +303,6 @@ class MultiModelStore:
                 self._prune()
                 if self.hot is not None:
                     self.hot.sweep(self.copies.items())
-                self._publish_counters()
+                self._publish_gauges()
             except Exception:  # the sweeper must never die; the request path re-checks anyway
                 log.exception("model sweeper failed")

@@ -1,12 +1,14 @@
 """The Flask application: routes only; the work happens in the model's handler (:mod:`.handler`).
 
-Every error leaves as JSON through :func:`_render_error`; a bug answers a generic 500 whose
-trace goes to the log, never to the caller.
+Every error leaves as JSON through :func:`_render_error`, with the request's id; a bug
+answers a generic 500 whose trace goes to the log, never to the caller. Every answer is
+counted and timed for ``GET /metrics`` (:mod:`..observability`), in one hook after the route.
 """
 
 from __future__ import annotations
 
 import logging
+from time import perf_counter
 from typing import TYPE_CHECKING, Callable
 
 import orjson
@@ -14,7 +16,9 @@ from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 
 from .. import errors
+from ..observability import exposition, metrics, request_ids
 from ..settings import ServingSettings
+from .codecs import CODECS, base_media_type
 from .handler import InferenceRequest, Served
 from .store import ModelStore
 
@@ -24,7 +28,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 TARGET_MODEL_HEADER = "X-Amzn-SageMaker-Target-Model"
-INFERENCE_ID_HEADER = "X-Amzn-SageMaker-Inference-Id"
+INFERENCE_ID_HEADER = request_ids.HEADER
+STARTED = "lightgbm.started"  # the WSGI environ key holding the request's start time
 
 _HTTP_ERRORS = {
     404: errors.RouteNotFound,
@@ -34,7 +39,19 @@ _HTTP_ERRORS = {
 
 
 def _render_error(error: errors.ServingError) -> Response:
-    return Response(errors.error_body(error), status=error.status, content_type="application/json")
+    metrics.error_answered(error.code, error.status)
+    body = errors.error_body(error, request_ids.current())
+    return Response(body, status=error.status, content_type="application/json")
+
+
+def content_type_label(header: str | None) -> str:
+    """A request's Content-Type as a metric label: a supported type's canonical name, ``none``
+    or ``other`` (never the raw header: labels must stay few)."""
+    media_type = base_media_type(header)
+    codec = CODECS.get(media_type)
+    if codec is not None:
+        return codec.media_type
+    return "none" if not media_type else "application/octet-stream" if media_type == "application/octet-stream" else "other"
 
 
 def execution_parameters(settings: ServingSettings) -> dict[str, object]:
@@ -50,6 +67,27 @@ def create_app(settings: ServingSettings, store: ModelStore) -> Flask:
     app.url_map.merge_slashes = False
     app.config["MAX_CONTENT_LENGTH"] = settings.max_payload_bytes
     batch_parameters = orjson.dumps(execution_parameters(settings))
+    metrics.worker_started()
+
+    @app.before_request
+    def begin_request() -> None:
+        request.environ[STARTED] = perf_counter()
+        request_ids.begin(request.headers.get(INFERENCE_ID_HEADER))
+
+    @app.after_request
+    def count_request(response: Response) -> Response:
+        started = request.environ.get(STARTED)
+        rule = request.url_rule
+        metrics.request_answered(
+            request.method, rule.rule if rule is not None else "unmatched", response.status_code,
+            content_type_label(request.headers.get("Content-Type")), request.content_length or 0,
+            response.content_length or 0, perf_counter() - started if started is not None else 0.0,
+        )  # fmt: skip
+        return response
+
+    @app.teardown_request
+    def end_request(_error: BaseException | None) -> None:
+        request_ids.end()
 
     @app.get("/ping")
     def ping() -> Response:
@@ -66,7 +104,7 @@ def create_app(settings: ServingSettings, store: ModelStore) -> Flask:
                 accept=request.headers.get("Accept"),
                 headers=request.headers,
                 query_string=request.query_string,
-                request_id=request.headers.get(INFERENCE_ID_HEADER, ""),
+                request_id=request_ids.current(),
             )
         )
         response = Response(answer.body, status=answer.status, content_type=answer.content_type)
@@ -85,12 +123,18 @@ def create_app(settings: ServingSettings, store: ModelStore) -> Flask:
     def stats() -> Response:
         return _json(store.stats())
 
+    @app.get("/metrics")
+    def prometheus_metrics() -> Response:
+        text = exposition.metrics_text(settings.metrics_dir, settings.compile_status)
+        return Response(text, status=200, content_type=exposition.CONTENT_TYPE)
+
     if settings.multi_model:
         _add_multi_model_routes(app, store, predict_with)
 
     @app.errorhandler(errors.ServingError)
     def serving_error(error: errors.ServingError) -> Response:
-        log.info("%s %s -> %d %s", request.method, request.path, error.status, error.message)
+        log.info("%s %s -> %d %s", request.method, request.path, error.status, error.message,
+                 extra={"method": request.method, "path": request.path, "status": error.status, "error": error.code})
         return _render_error(error)
 
     @app.errorhandler(HTTPException)

@@ -14,6 +14,7 @@ import weakref
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
+from time import perf_counter
 from typing import Any
 
 import numpy as np
@@ -21,6 +22,7 @@ import numpy as np
 from ..compilation.parity import disagreement
 from ..compilation.switch import switcher
 from ..errors import BadRequest, EmptyBody
+from ..observability import metrics
 from ..model import Batch, LoadedModel, ModelLoadError, find_model_file, load_compiled, load_model
 from . import codecs
 from .handler import InferenceRequest, InferenceResponse
@@ -84,17 +86,28 @@ class LightGBMHandler:
 
         decode -> validate -> predict -> encode, with the output kinds the request chose
         (:mod:`.output_selection`); refusals of the Accept or the kinds come before any work."""
+        started = perf_counter()
         decoder = self._decoder(request.body, request.content_type)
         encoder = codecs.response_codec(request.accept, decoder)
         choice = choose_outputs(request.headers, request.accept, self.options.default_outputs)
         if choice is None:
-            predictions = self.predict_fn(decoder.decode(request.body), model)
-            return InferenceResponse(encoder.encode(predictions), encoder.media_type)
+            batch = decoder.decode(request.body)
+            decoded = perf_counter()
+            predictions = self.predict_fn(batch, model)
+            predicted = perf_counter()
+            body = encoder.encode(predictions)
+            metrics.inference_done(decoded - started, predicted - decoded, perf_counter() - predicted, prediction_rows(predictions))
+            return InferenceResponse(body, encoder.media_type)
         loaded = self._loaded(model)
         assert loaded is not None, "the built-in handler serves models that the built-in model_fn loads"
         kinds = choice.for_model(loaded.kind)
-        values = loaded.validate(decoder.decode(request.body), self.options.max_values)
-        body = encoder.encode_outputs(loaded.answer(values, kinds, choice.top_k))
+        batch = decoder.decode(request.body)
+        decoded = perf_counter()
+        values = loaded.validate(batch, self.options.max_values)
+        columns = loaded.answer(values, kinds, choice.top_k)
+        predicted = perf_counter()
+        body = encoder.encode_outputs(columns)
+        metrics.inference_done(decoded - started, predicted - decoded, perf_counter() - predicted, len(values))
         headers = {CUSTOM_ATTRIBUTES_HEADER: choice.echo} if choice.echo else {}
         return InferenceResponse(body, encoder.media_type, headers=headers)
 
@@ -187,3 +200,11 @@ def as_batch(data: Any) -> Batch:
     if values.ndim != 2:
         raise BadRequest(f"expected rows of features (2 dimensions), got {values.ndim}")
     return Batch(values)
+
+
+def prediction_rows(prediction: Any) -> int | None:
+    """The records a prediction answers, when its shape says (for ``lightgbm_inference_rows``)."""
+    shape = getattr(prediction, "shape", None)
+    if shape:
+        return int(shape[0])
+    return len(prediction) if isinstance(prediction, list) else None

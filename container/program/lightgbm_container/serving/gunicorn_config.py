@@ -12,6 +12,10 @@ pandas, LightGBM, llvmlite, Flask and our request path): the forked workers shar
 pages instead of each holding its own copy (about 50 MB PSS less per worker, measured with
 bench/startup.py). Importing starts no threads: LightGBM's OpenMP pool and LLVM's JIT are
 only created by the first prediction and the first compiled model, in the workers.
+
+Its hooks keep the metrics honest about workers (:mod:`..observability.metrics`): a worker
+that exits takes its live gauges with it, a replacement counts as a restart, and a worker
+gunicorn kills for running past the timeout says so before it goes.
 """
 
 from __future__ import annotations
@@ -20,9 +24,13 @@ import logging
 import socket
 from importlib import import_module
 
+from typing import Any
+
 import gunicorn.util
+from prometheus_client import multiprocess
 
 from ..errors import front_error_body
+from ..observability import metrics
 from .http_front import front_limits
 
 _LIMITS = front_limits()
@@ -56,3 +64,20 @@ def share_imports() -> None:
 
 
 share_imports()
+
+
+def pre_fork(server: Any, worker: Any) -> None:
+    """In the master, before each worker starts: beyond the first set, it replaces one."""
+    if worker.age > server.num_workers:
+        metrics.WORKER_RESTARTS.inc()
+
+
+def child_exit(server: Any, worker: Any) -> None:
+    """In the master: the exited worker's live gauges (``lightgbm_workers``...) leave the sums."""
+    if metrics.multiprocess():
+        multiprocess.mark_process_dead(worker.pid)
+
+
+def worker_abort(worker: Any) -> None:
+    """In a worker gunicorn is killing for running past ``--timeout``."""
+    metrics.WORKER_TIMEOUTS.inc()

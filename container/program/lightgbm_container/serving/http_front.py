@@ -41,8 +41,14 @@ def front_limits(settings: ServingSettings | None = None) -> dict[str, object]:
 
 
 def _nginx_string(text: bytes) -> str:
-    """A single-quoted nginx string literal."""
+    """A single-quoted nginx string literal (``$`` starts a variable: no message may hold one)."""
     return "'" + text.decode().replace("\\", "\\\\").replace("'", "\\'") + "\\n'"
+
+
+def _with_request_id(body: bytes) -> bytes:
+    """An nginx error body that quotes the request's id, as the app's error bodies do."""
+    assert body.endswith(b"}") and b"$" not in body, body
+    return body[:-1] + b',"request_id":"$error_request_id"}'
 
 
 def nginx_error_pages(settings: ServingSettings) -> str:
@@ -57,7 +63,7 @@ def nginx_error_pages(settings: ServingSettings) -> str:
             f"        location = /__errors/{status} {{\n"
             f"            internal;\n"
             f"            default_type application/json;\n"
-            f"            return {sent} {_nginx_string(front_error_body(sent, limits))};\n"
+            f"            return {sent} {_nginx_string(_with_request_id(front_error_body(sent, limits)))};\n"
             f"        }}"
         )
     return "\n        ".join(blocks)
@@ -76,6 +82,7 @@ def render_nginx_conf(settings: ServingSettings, run_dir: Path, socket: Path, ac
         "PROXY_TIMEOUT": str(settings.timeout_seconds + 5),
         "GRACE": str(GRACE_SECONDS),
         "ACCESS_LOG": access_log,
+        "ACCESS_FORMAT": "sagemaker_json" if settings.log_format == "json" else "sagemaker",
         "UPSTREAM_KEEPALIVE": "" if settings.server_threads == 1 else f"keepalive {settings.workers * settings.server_threads};",
         "ERROR_PAGES": nginx_error_pages(settings),
     }
@@ -85,7 +92,9 @@ def render_nginx_conf(settings: ServingSettings, run_dir: Path, socket: Path, ac
     return text
 
 
-def gunicorn_command(settings: ServingSettings, socket: Path, run_dir: Path, settings_file: Path) -> list[str]:
+def gunicorn_command(settings: ServingSettings, socket: Path, run_dir: Path, settings_file: Path,
+                     log_config: Path | None = None) -> list[str]:  # fmt: skip
+    """``log_config``: gunicorn's logging as a dictConfig JSON file (``LOG_FORMAT=json``)."""
     return [
         sys.executable, "-m", "gunicorn",
         "--chdir", str(PROGRAM_DIR),
@@ -97,6 +106,7 @@ def gunicorn_command(settings: ServingSettings, socket: Path, run_dir: Path, set
         "--timeout", str(settings.timeout_seconds),
         "--graceful-timeout", str(GRACE_SECONDS),
         "--log-level", settings.log_level.lower(),
+        *(["--log-config-json", str(log_config)] if log_config is not None else []),
         "--worker-tmp-dir", str(run_dir),
         "--no-control-socket",
         *GUNICORN_LIMITS,

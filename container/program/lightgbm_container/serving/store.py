@@ -15,11 +15,12 @@ from typing import Any, Protocol
 from ..compilation.status import read_status
 from ..compilation.switch import SwitchCounts, switcher
 from ..errors import ModelUnavailable
+from ..observability import metrics
+from ..observability.exposition import totals
 from ..settings import ServingSettings
 from . import codecs
 from .handler import Served
 from .handlers import handler_for
-from .worker_board import WorkerBoard
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +35,7 @@ class ModelStore(Protocol):
     def model_for(self, target: str | None) -> Served: ...
 
     def stats(self) -> dict[str, Any]:
-        """``GET /stats``: what every live worker reports, summed."""
+        """``GET /stats``: the workers' metrics, summed (a view of ``GET /metrics``)."""
         ...
 
 
@@ -54,7 +55,8 @@ class SingleModelStore:
             describe = getattr(self.served.model, "describe", None)
             log.info("model loaded (%s): %s", handler.description, describe() if describe else type(self.served.model).__name__)
         self.compile_status = settings.compile_status
-        self.board = WorkerBoard(settings.state_dir / "workers") if settings.state_dir is not None else None
+        self.metrics_dir = settings.metrics_dir
+        self._switches_counted = 0
         switcher().listeners.append(self._publish)
         self._publish(switcher().counts)
 
@@ -68,28 +70,29 @@ class SingleModelStore:
         return self.served
 
     def stats(self) -> dict[str, Any]:
-        """Which predictor each worker uses, and the background compile's state."""
-        workers, totals = self.board.totals() if self.board is not None else (1, self._numbers(switcher().counts))
+        """Which predictor each worker uses, and the background compile's state: a view of
+        the live workers' metrics (``GET /metrics`` has the same numbers)."""
+        values = totals(self.metrics_dir)
         status = read_status(self.compile_status) if self.compile_status is not None else None
         return {
             "models_loaded": int(self.served is not None),
-            "workers": workers,
-            "workers_predicting_compiled": int(totals.get("predicting_compiled", 0)),
-            "workers_on_final_compile": int(totals.get("on_final_compile", 0)),  # nothing better will come
-            "switches": int(totals.get("switched", 0)),
+            "workers": int(values.get("lightgbm_workers", 0)),
+            "workers_predicting_compiled": int(values.get("lightgbm_workers_predicting:compiled", 0)),
+            "workers_on_final_compile": int(values.get("lightgbm_workers_on_final_compile", 0)),  # nothing better will come
+            "switches": int(values.get("lightgbm_predictor_switches_total", 0)),
             "compile": {key: value for key, value in asdict(status).items() if value is not None} if status else None,
         }
 
-    def _numbers(self, counts: SwitchCounts) -> dict[str, float]:
+    def _publish(self, counts: SwitchCounts) -> None:
+        """After every switch (and every finished job): this worker's predictor, in the metrics."""
         predictor = getattr(getattr(self.served, "model", None), "predictor", None)
         compiled = getattr(predictor, "name", "") == "lleaves" or counts.switched > 0
         status = read_status(self.compile_status) if self.compile_status is not None else None
         final = compiled and (status is None or (status.finished and counts.current == status.object))
-        return {"predicting_compiled": int(compiled), "on_final_compile": int(final), "switched": counts.switched}
-
-    def _publish(self, counts: SwitchCounts) -> None:
-        if self.board is not None:
-            self.board.publish(self._numbers(counts))
+        metrics.predictor_in_use(compiled, final)
+        if counts.switched > self._switches_counted:
+            metrics.PREDICTOR_SWITCHES.inc(counts.switched - self._switches_counted)
+            self._switches_counted = counts.switched
 
 
 def create_store(settings: ServingSettings) -> ModelStore:

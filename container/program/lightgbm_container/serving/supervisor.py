@@ -8,6 +8,11 @@ with LightGBM at once and switch to the compiled trees when the job has them, so
 time does not depend on the model's size. ``LIGHTGBM_PREDICTOR=lleaves`` instead waits
 for the compile before starting the workers, as before.
 
+Metrics: every worker writes prometheus-client's files to ``<run dir>/metrics`` (set in the
+workers' environment before they import anything). With ``LOG_FORMAT=json`` gunicorn logs
+through a JSON logging config, and whatever nginx or a worker prints some other way is
+wrapped into JSON lines here (:func:`..observability.logs.forward_lines`).
+
 Shutdown order on SIGTERM matters for draining: nginx stops accepting and waits for the
 requests it has in flight (which gunicorn is serving), then gunicorn stops gracefully.
 """
@@ -15,6 +20,7 @@ requests it has in flight (which gunicorn is serving), then gunicorn stops grace
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import os
 import shutil
@@ -22,14 +28,16 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
+from typing import IO
 
 from ..compilation.launch import CompileJob
 from ..compilation.status import READY
 from ..errors import UserCodeSetupError
-from ..logging_setup import configure_logging
 from ..model.files import ModelLoadError, check_model_text, find_model_file
+from ..observability.logs import JSON, configure_logging, forward_lines, gunicorn_log_config
 from ..settings import ServingSettings, SettingsError, serving_settings
 from ..user_code.setup import prepare_user_code
 from .http_front import GRACE_SECONDS, PROGRAM_DIR, gunicorn_command, render_nginx_conf
@@ -42,6 +50,8 @@ def worker_environment(settings: ServingSettings) -> dict[str, str]:
     # Belt and braces with the per-call thread count: OpenMP in each worker uses its share only.
     env["OMP_NUM_THREADS"] = str(settings.predict_threads)
     env["PYTHONUNBUFFERED"] = "1"
+    if settings.metrics_dir is not None:  # prometheus-client reads it when first imported (metrics.py)
+        env["PROMETHEUS_MULTIPROC_DIR"] = str(settings.metrics_dir)
     return env
 
 
@@ -94,9 +104,17 @@ class Supervisor:
         self.children: dict[str, subprocess.Popen] = {}
 
     def start(self) -> None:
-        # What the workers share: the multi-model registry (multi_model/registry.py), /stats' counters.
+        # What the workers share: the multi-model registry (multi_model/registry.py), their metrics' files.
         state = self.run_dir / ("multi-model" if self.settings.multi_model else "state")
-        self.settings = dataclasses.replace(self.settings, state_dir=state)
+        metrics_dir = self.run_dir / "metrics"
+        metrics_dir.mkdir()
+        self.settings = dataclasses.replace(self.settings, state_dir=state, metrics_dir=metrics_dir)
+        json_logs = self.settings.log_format == JSON
+        log_config = None
+        if json_logs:
+            log_config = self.run_dir / "gunicorn-logging.json"
+            log_config.write_text(json.dumps(gunicorn_log_config(self.settings.log_level)))
+        piped = subprocess.PIPE if json_logs else None
         if self.compile_job is not None:  # first: it only ever gets the CPU the workers leave idle
             log.info("compiling %s with lleaves in the background; LightGBM predicts until then", self.compile_job.model_file)
             self.compile_job.start()
@@ -106,18 +124,28 @@ class Supervisor:
         conf.write_text(render_nginx_conf(self.settings, self.run_dir, self.socket))
         # Own sessions: a terminal's Ctrl-C reaches only us, and we stop the children in order.
         self.children["gunicorn"] = subprocess.Popen(  # cwd: gunicorn imports its config module before --chdir
-            gunicorn_command(self.settings, self.socket, self.run_dir, settings_file),
+            gunicorn_command(self.settings, self.socket, self.run_dir, settings_file, log_config),
             env=worker_environment(self.settings),
             cwd=PROGRAM_DIR,
             start_new_session=True,
+            stdout=piped,
+            stderr=piped,
         )
         # nginx only once gunicorn listens: until then it could only answer 502 and log errors.
         deadline = time.monotonic() + 30
         while not self.socket.exists() and self.children["gunicorn"].poll() is None and time.monotonic() < deadline:
             time.sleep(0.05)
-        self.children["nginx"] = subprocess.Popen(
-            ["nginx", "-c", str(conf), "-p", str(self.run_dir), "-e", "stderr"], start_new_session=True
+        self.children["nginx"] = subprocess.Popen(  # its access log goes to stdout itself, already JSON
+            ["nginx", "-c", str(conf), "-p", str(self.run_dir), "-e", "stderr"], start_new_session=True, stderr=piped
         )
+        if json_logs:
+            self._forward(self.children["gunicorn"].stdout, "gunicorn", "INFO")
+            self._forward(self.children["gunicorn"].stderr, "gunicorn", "WARNING")
+            self._forward(self.children["nginx"].stderr, "nginx", "ERROR")
+
+    def _forward(self, stream: IO[bytes] | None, logger: str, level: str) -> None:
+        assert stream is not None
+        threading.Thread(target=forward_lines, args=(stream, logger, level), name=f"log-{logger}", daemon=True).start()
 
     def request_stop(self, signum: int, _frame: object) -> None:
         if not self.stopping:
@@ -184,7 +212,7 @@ def main() -> int:
     except SettingsError as exc:
         print(f"serve: invalid setting: {exc}", file=sys.stderr)
         return 2
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     if shutil.which("nginx") is None:
         log.error("nginx is not installed or not on PATH (apt-get install nginx-light)")
         return 1

@@ -21,11 +21,13 @@ naming the function and the exception (the toolkit sends the Python trace), and 
 from __future__ import annotations
 
 from pathlib import Path
+from time import perf_counter
 from types import ModuleType
 from typing import Any
 
 from ..errors import BadRequest, UserCodeSetupError
-from ..serving.builtin import LightGBMHandler
+from ..observability import metrics
+from ..serving.builtin import LightGBMHandler, prediction_rows
 from ..serving.handler import InferenceRequest, InferenceResponse
 from .calls import UserFunction
 from .context import Context
@@ -85,9 +87,15 @@ class ScriptHandler:
         if self.transform_fn is not None:
             result = self.transform_fn(context, model, data, content_type, accept)
         else:
-            prediction = self.predict_fn(context, self.input_fn(context, data, content_type), model)
+            started = perf_counter()
+            decoded_data = self.input_fn(context, data, content_type)
+            decoded = perf_counter()
+            prediction = self.predict_fn(context, decoded_data, model)
+            predicted = perf_counter()
             result = self.output_fn(context, prediction, accept)
+            metrics.inference_done(decoded - started, predicted - decoded, perf_counter() - predicted, prediction_rows(prediction))
         if context is None:
             return to_response(result, accept)
         status, _ = context.get_response_status(0)
         return to_response(result, accept, status, context.get_response_headers(0))
+
