@@ -70,7 +70,8 @@ def test_metrics_count_every_request_across_workers_and_a_replaced_one(trained_r
     assert all(a.value <= b.value for a, b in zip(buckets, buckets[1:]))
     row_buckets = [float(s.labels["le"]) for s in after["lightgbm_inference_rows"] if s.name.endswith("_bucket")]
     assert row_buckets == [*ROW_BUCKETS, float("inf")]
-    assert value(after, "lightgbm_http_request_size_bytes_sum", route="/invocations") > 0
+    sent = len("\n".join(rows).encode())
+    assert value(after, "lightgbm_http_request_bytes_total", route="/invocations") - value(before, "lightgbm_http_request_bytes_total", route="/invocations") == 40 * sent + 5 * 4
 
     # Kill one worker: gunicorn replaces it; nothing it counted is lost, nothing is counted twice.
     victim = workers_of(server)[0]

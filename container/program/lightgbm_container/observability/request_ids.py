@@ -12,6 +12,7 @@ import uuid
 from contextvars import ContextVar
 
 HEADER = "X-Amzn-SageMaker-Inference-Id"
+ENVIRON_KEY = "HTTP_" + HEADER.upper().replace("-", "_")  # the header in a WSGI environ
 
 _current: ContextVar[str] = ContextVar("request_id", default="")
 

@@ -2,14 +2,14 @@
 
 Every error leaves as JSON through :func:`_render_error`, with the request's id; a bug
 answers a generic 500 whose trace goes to the log, never to the caller. Every answer is
-counted and timed for ``GET /metrics`` (:mod:`..observability`), in one hook after the route.
+counted and timed for ``GET /metrics`` (:mod:`..observability`) by :class:`CountedApp` around it.
 """
 
 from __future__ import annotations
 
 import logging
 from time import perf_counter
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 import orjson
 from flask import Flask, Response, request
@@ -29,7 +29,6 @@ log = logging.getLogger(__name__)
 
 TARGET_MODEL_HEADER = "X-Amzn-SageMaker-Target-Model"
 INFERENCE_ID_HEADER = request_ids.HEADER
-STARTED = "lightgbm.started"  # the WSGI environ key holding the request's start time
 
 _HTTP_ERRORS = {
     404: errors.RouteNotFound,
@@ -68,26 +67,6 @@ def create_app(settings: ServingSettings, store: ModelStore) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = settings.max_payload_bytes
     batch_parameters = orjson.dumps(execution_parameters(settings))
     metrics.worker_started()
-
-    @app.before_request
-    def begin_request() -> None:
-        request.environ[STARTED] = perf_counter()
-        request_ids.begin(request.headers.get(INFERENCE_ID_HEADER))
-
-    @app.after_request
-    def count_request(response: Response) -> Response:
-        started = request.environ.get(STARTED)
-        rule = request.url_rule
-        metrics.request_answered(
-            request.method, rule.rule if rule is not None else "unmatched", response.status_code,
-            content_type_label(request.headers.get("Content-Type")), request.content_length or 0,
-            response.content_length or 0, perf_counter() - started if started is not None else 0.0,
-        )  # fmt: skip
-        return response
-
-    @app.teardown_request
-    def end_request(_error: BaseException | None) -> None:
-        request_ids.end()
 
     @app.get("/ping")
     def ping() -> Response:
@@ -130,6 +109,8 @@ def create_app(settings: ServingSettings, store: ModelStore) -> Flask:
 
     if settings.multi_model:
         _add_multi_model_routes(app, store, predict_with)
+    # Counted and timed around Flask, not in its request hooks: those cost ~20 µs per request.
+    app.wsgi_app = CountedApp(app.wsgi_app, {rule.rule for rule in app.url_map.iter_rules() if "<" not in rule.rule})
 
     @app.errorhandler(errors.ServingError)
     def serving_error(error: errors.ServingError) -> Response:
@@ -156,6 +137,47 @@ def create_app(settings: ServingSettings, store: ModelStore) -> Flask:
         return _render_error(errors.ServingError("internal error while handling the request; see the container log"))
 
     return app
+
+
+class CountedApp:
+    """WSGI middleware: the request's id for everything done while serving it, and one
+    :func:`~..observability.metrics.request_answered` per response."""
+
+    def __init__(self, app: Callable[..., Iterable[bytes]], static_routes: set[str]) -> None:
+        self.app = app
+        self.static_routes = static_routes
+
+    def route(self, path: str) -> str:
+        """The URL rule a path matches, as a label (bounded: never the path itself)."""
+        if path in self.static_routes:
+            return path
+        if path.startswith("/models/") and "/models" in self.static_routes:  # multi-model routes
+            return "/models/<path:name>/invoke" if path.endswith("/invoke") else "/models/<path:name>"
+        return "unmatched"
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        started = perf_counter()
+        request_ids.begin(environ.get(request_ids.ENVIRON_KEY))
+        answered: list[Any] = []
+
+        def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            answered.append(status)
+            answered.append(headers)
+            return start_response(status, headers, exc_info)
+
+        try:
+            body = self.app(environ, start)
+        finally:
+            request_ids.end()
+        if answered:
+            status, headers = answered
+            response_bytes = next((value for name, value in headers if name == "Content-Length"), "0")
+            metrics.request_answered(
+                environ.get("REQUEST_METHOD", ""), self.route(environ.get("PATH_INFO", "")), int(status[:3]),
+                content_type_label(environ.get("CONTENT_TYPE")), int(environ.get("CONTENT_LENGTH") or 0),
+                int(response_bytes), perf_counter() - started,
+            )  # fmt: skip
+        return body
 
 
 def _json(document: object, status: int = 200) -> Response:

@@ -8,7 +8,7 @@ with LightGBM at once and switch to the compiled trees when the job has them, so
 time does not depend on the model's size. ``LIGHTGBM_PREDICTOR=lleaves`` instead waits
 for the compile before starting the workers, as before.
 
-Metrics: every worker writes prometheus-client's files to ``<run dir>/metrics`` (set in the
+Metrics: every worker writes prometheus-client's files to one directory (:func:`metrics_directory`, set in the
 workers' environment before they import anything). With ``LOG_FORMAT=json`` gunicorn logs
 through a JSON logging config, and whatever nginx or a worker prints some other way is
 wrapped into JSON lines here (:func:`..observability.logs.forward_lines`).
@@ -93,6 +93,16 @@ def prepare(settings: ServingSettings, run_dir: Path) -> tuple[ServingSettings, 
     return dataclasses.replace(settings, compiled_model=Path(status.object)), None
 
 
+def metrics_directory(run_dir: Path) -> Path:
+    """Where the workers' metric files live: in memory (/dev/shm) when there is one, since every
+    request writes to them (memory-mapped); a disk-backed file adds page faults at each writeback."""
+    shm = Path("/dev/shm")
+    if shm.is_dir() and os.access(shm, os.W_OK):
+        return Path(tempfile.mkdtemp(prefix="lightgbm-metrics-", dir=shm))
+    (run_dir / "metrics").mkdir()
+    return run_dir / "metrics"
+
+
 class Supervisor:
     def __init__(self, settings: ServingSettings, run_dir: Path, compile_job: CompileJob | None = None) -> None:
         self.settings = settings
@@ -102,12 +112,13 @@ class Supervisor:
         self.socket = self.run_dir / "gunicorn.sock"
         self.stopping = False
         self.children: dict[str, subprocess.Popen] = {}
+        self.log_forwarders: list[threading.Thread] = []
+        self.metrics_dir: Path | None = None
 
     def start(self) -> None:
         # What the workers share: the multi-model registry (multi_model/registry.py), their metrics' files.
         state = self.run_dir / ("multi-model" if self.settings.multi_model else "state")
-        metrics_dir = self.run_dir / "metrics"
-        metrics_dir.mkdir()
+        metrics_dir = self.metrics_dir = metrics_directory(self.run_dir)
         self.settings = dataclasses.replace(self.settings, state_dir=state, metrics_dir=metrics_dir)
         json_logs = self.settings.log_format == JSON
         log_config = None
@@ -145,7 +156,9 @@ class Supervisor:
 
     def _forward(self, stream: IO[bytes] | None, logger: str, level: str) -> None:
         assert stream is not None
-        threading.Thread(target=forward_lines, args=(stream, logger, level), name=f"log-{logger}", daemon=True).start()
+        forwarder = threading.Thread(target=forward_lines, args=(stream, logger, level), name=f"log-{logger}", daemon=True)
+        forwarder.start()
+        self.log_forwarders.append(forwarder)
 
     def request_stop(self, signum: int, _frame: object) -> None:
         if not self.stopping:
@@ -194,7 +207,11 @@ class Supervisor:
                 log.warning("%s did not stop in time; killing it", name)
                 child.kill()
                 child.wait()
+        for forwarder in self.log_forwarders:  # the children's last lines (they end at the pipes' EOF)
+            forwarder.join(timeout=2)
         shutil.rmtree(self.run_dir, ignore_errors=True)
+        if self.metrics_dir is not None:
+            shutil.rmtree(self.metrics_dir, ignore_errors=True)
         log.info("stopped")
 
 

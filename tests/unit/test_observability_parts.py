@@ -1,0 +1,85 @@
+"""The observability parts in-process: log formats, wrapped lines, request ids, /metrics and /stats."""
+
+import io
+import json
+import logging
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from lightgbm_container.observability import logs, request_ids
+from lightgbm_container.serving.app import content_type_label
+from support import PAYLOAD_ROWS, in_process_app, json_error
+
+
+def _record(message: str, **extra) -> logging.LogRecord:
+    record = logging.LogRecord("lightgbm_container.x", logging.INFO, __file__, 1, message, None, None)
+    record.__dict__.update(extra)
+    return record
+
+
+def test_json_lines_use_the_documented_names_and_keep_extras():
+    line = json.loads(logs.JsonFormatter().format(_record("hello", request_id="r1", status=400)))
+    assert {"time", "level", "logger", "pid", "message"} <= line.keys()
+    assert (line["level"], line["logger"], line["message"], line["request_id"], line["status"]) == (
+        "INFO", "lightgbm_container.x", "hello", "r1", 400)
+
+
+def test_plain_lines_end_with_the_request_id_only_inside_a_request():
+    formatter = logs.PlainFormatter()
+    assert formatter.format(_record("hello", request_id="r2")).endswith("lightgbm_container.x: hello request_id=r2")
+    assert formatter.format(_record("hello")).endswith("lightgbm_container.x: hello")
+
+
+def test_the_filter_stamps_records_made_while_a_request_is_served():
+    stream = io.StringIO()
+    logs.configure_logging("INFO", logs.JSON, stream=stream)
+    try:
+        request_ids.begin("abc")
+        logging.getLogger("t").info("inside")
+        request_ids.end()
+        logging.getLogger("t").info("outside")
+    finally:
+        logs.configure_logging()
+    inside, outside = (json.loads(line) for line in stream.getvalue().splitlines())
+    assert inside["request_id"] == "abc" and "request_id" not in outside
+
+
+def test_printed_lines_are_wrapped_and_json_lines_kept():
+    kept = b'{"time":"t","level":"INFO","logger":"x","message":"m"}\n'
+    assert logs.wrap_line(kept, "gunicorn", "INFO", 1, 0.0) == kept
+    nginx = json.loads(logs.wrap_line(b"2026/11/22 10:00:00 [error] 12#12: *1 upstream timed out\n", "nginx", "WARNING", 7, 0.0))
+    assert (nginx["level"], nginx["logger"], nginx["pid"]) == ("ERROR", "nginx", 7) and "upstream timed out" in nginx["message"]
+    odd = json.loads(logs.wrap_line(b"[LightGBM] \xff warning\r\n", "gunicorn", "INFO", 1, 0.0))
+    assert odd["message"] == "[LightGBM] \ufffd warning"
+
+
+def test_content_type_labels_stay_few():
+    assert content_type_label("text/csv; charset=utf-8") == "text/csv"
+    assert content_type_label("application/x-ndjson") == "application/jsonlines"
+    assert content_type_label(None) == "none" and content_type_label("image/png") == "other"
+    assert content_type_label("application/octet-stream") == "application/octet-stream"
+
+
+def test_error_bodies_quote_the_request_id_sent_or_made(trained_root):
+    client = in_process_app(trained_root).test_client()
+    sent = client.post("/invocations", data="1,2", content_type="text/csv", headers={request_ids.HEADER: "given-1"})
+    assert json.loads(sent.data)["request_id"] == "given-1"
+    json_error(sent, 400)
+    made = json.loads(client.post("/invocations", data="1,2", content_type="text/csv").data)["request_id"]
+    assert len(made) == 32 and made != "given-1"
+
+
+def test_metrics_in_one_process_parse_and_count(trained_root):
+    client = in_process_app(trained_root).test_client()
+
+    def count() -> float:
+        text = client.get("/metrics").get_data(as_text=True)
+        families = {family.name: family for family in text_string_to_metric_families(text)}
+        return sum(s.value for s in families["lightgbm_http_requests"].samples
+                   if s.name == "lightgbm_http_requests_total" and s.labels["route"] == "/invocations"
+                   and s.labels["status"] == "200")
+
+    before = count()
+    for _ in range(3):
+        assert client.post("/invocations", data=PAYLOAD_ROWS[0], content_type="text/csv").status_code == 200
+    assert count() - before == 3
