@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -24,8 +22,7 @@ from support import (
     free_port,
     make_root,
     run_train,
-    tail,
-    unavailable,
+    tool_venv,
 )
 
 ENGINE_SCRIPT = REPO / "local_test" / "container_engine.sh"
@@ -59,26 +56,7 @@ def engine() -> str:
 @pytest.fixture(scope="session")
 def aws_tools() -> Path:
     """bin/ of build/push-tools with `aws` and `moto_server` (tests/push/requirements.txt)."""
-    wanted = AWS_TOOLS_REQUIREMENTS.read_text()
-    stamp = AWS_TOOLS_VENV / "requirements.txt"
-    bin_dir = AWS_TOOLS_VENV / "bin"
-    ready = stamp.is_file() and stamp.read_text() == wanted
-    if ready and (bin_dir / "aws").exists() and (bin_dir / "moto_server").exists():
-        return bin_dir
-    started = time.monotonic()
-    shutil.rmtree(AWS_TOOLS_VENV, ignore_errors=True)
-    for step in (
-        [sys.executable, "-m", "venv", str(AWS_TOOLS_VENV)],
-        [str(bin_dir / "python"), "-m", "pip", "install", "-q", "--disable-pip-version-check",
-         "-r", str(AWS_TOOLS_REQUIREMENTS)],
-    ):  # fmt: skip
-        result = subprocess.run(step, capture_output=True, text=True, timeout=1800, check=False)
-        if result.returncode != 0:
-            shutil.rmtree(AWS_TOOLS_VENV, ignore_errors=True)
-            unavailable(f"cannot install the AWS CLI and moto: {tail(result.stdout + result.stderr, 15)}")
-    stamp.write_text(wanted)
-    TIMINGS["AWS CLI + moto install into build/push-tools (first run only)"] = time.monotonic() - started
-    return bin_dir
+    return tool_venv(AWS_TOOLS_VENV, AWS_TOOLS_REQUIREMENTS, "the AWS CLI and moto", ("aws", "moto_server"))
 
 
 @pytest.fixture

@@ -39,6 +39,29 @@ AWS_TOOLS_VENV = REPO / "build" / "push-tools"
 TIMINGS: dict[str, float] = {}
 
 
+def tool_venv(venv: Path, requirements: Path, what: str, executables: tuple[str, ...] = ("python",)) -> Path:
+    """bin/ of ``venv`` with ``requirements`` installed (tools whose pins clash with .venv's);
+    installed on first use and again when the requirements change."""
+    wanted = requirements.read_text()
+    stamp = venv / "requirements.txt"
+    bin_dir = venv / "bin"
+    if stamp.is_file() and stamp.read_text() == wanted and all((bin_dir / name).exists() for name in executables):
+        return bin_dir
+    started = time.monotonic()
+    shutil.rmtree(venv, ignore_errors=True)
+    for step in (
+        [sys.executable, "-m", "venv", str(venv)],
+        [str(bin_dir / "python"), "-m", "pip", "install", "-q", "--disable-pip-version-check", "-r", str(requirements)],
+    ):
+        result = subprocess.run(step, capture_output=True, text=True, timeout=1800, check=False)
+        if result.returncode != 0:
+            shutil.rmtree(venv, ignore_errors=True)
+            unavailable(f"cannot install {what}: {tail(result.stdout + result.stderr, 15)}")
+    stamp.write_text(wanted)
+    TIMINGS[f"{what} install into {venv.relative_to(REPO)} (first run only)"] = time.monotonic() - started
+    return bin_dir
+
+
 def unavailable(reason: str) -> None:
     """A tool a test needs cannot be had: skip, except in CI (env CI set), where that is a failure."""
     if os.environ.get("CI"):

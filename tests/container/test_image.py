@@ -88,9 +88,11 @@ def http(method: str, url: str, body: bytes | None = None, content_type: str | N
         return Response(error.code, error.headers.get("Content-Type", ""), error.read())
 
 
-def run_train(engine: str, image: str, root: Path, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+def run_train(engine: str, image: str, root: Path, timeout: float = 600, command: tuple[str, ...] = ("train",),
+              env: tuple[str, ...] = ()) -> subprocess.CompletedProcess[str]:  # fmt: skip
+    """``IMAGE train`` (or ``command``; ``env``: ``-e`` settings) with ``root`` as /opt/ml."""
     return subprocess.run(
-        [engine, "run", "--rm", "-v", f"{root}:/opt/ml", image, "train"],
+        [engine, "run", "--rm", *(f"-e{setting}" for setting in env), "-v", f"{root}:/opt/ml", image, *command],
         capture_output=True, text=True, timeout=timeout, check=False,
     )  # fmt: skip
 
@@ -188,10 +190,18 @@ def test_image_metadata(engine: str, image: str) -> None:
     labels = config.get("Labels") or {}
     assert labels.get("com.amazonaws.sagemaker.capabilities.accept-bind-to-port") == "true"
     assert labels.get("com.amazonaws.sagemaker.capabilities.multi-models") == "true"
-    assert config.get("Cmd") == ["serve"]
+    assert config.get("Cmd") == ["train-or-serve"]  # trains when TRAINING_JOB_NAME is set (SDK v3), else serves
     assert not config.get("Entrypoint"), "no ENTRYPOINT: SageMaker's `train`/`serve` must be the command"
     path = next((e.split("=", 1)[1] for e in config.get("Env") or [] if e.startswith("PATH=")), "")
     assert path.split(":")[0] == "/opt/program"
+
+
+def test_no_command_trains_for_a_training_job(engine: str, image: str, tmp_path: Path) -> None:
+    """SDK v3's ModelTrainer starts the image without a command, with TRAINING_JOB_NAME set."""
+    root = make_ml_root(tmp_path / "ml", {"num_boost_round": "5"})
+    result = run_train(engine, image, root, command=(), env=("TRAINING_JOB_NAME=v3-job",))
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert (root / "model" / "model.txt").is_file() and "wrote" in result.stdout + result.stderr
 
 
 def test_train_writes_model(trained: tuple[Path, subprocess.CompletedProcess[str]]) -> None:
