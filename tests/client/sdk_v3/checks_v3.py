@@ -48,6 +48,8 @@ HYPERPARAMETERS = {"num_boost_round": "20", "objective": "regression"}
 DUMMY_ROLE = "arn:aws:iam::111111111111:role/SageMakerLocalMode"
 NO_TELEMETRY = {"SchemaVersion": "1.0", "SageMaker": {"PythonSDK": {"Modules": {"TelemetryOptOut": True}}}}
 TIMINGS: dict[str, float] = {}
+#: tarfile's extraction filter where this Python has it (Debian's 3.11.2, which CI uses, has none).
+DATA_FILTER = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
 
 # The SDK reads these when it first needs them: set before any sagemaker import (all are lazy).
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
@@ -285,7 +287,7 @@ def test_endpoint_is_in_service(endpoint):
 def test_endpoint_csv_predictions_match_lightgbm(endpoint, model_tar, tmp_path):
     lightgbm = pytest.importorskip("lightgbm")
     with tarfile.open(model_tar) as tar:
-        tar.extract("model.txt", tmp_path, filter="data")
+        tar.extract("model.txt", tmp_path, **DATA_FILTER)
     expected = lightgbm.Booster(model_file=str(tmp_path / "model.txt")).predict(_rows())
     started = time.monotonic()
     status, body = _invoke(endpoint, _csv(_rows()), "text/csv", "text/csv")
@@ -324,7 +326,7 @@ def test_model_builder_has_no_byoc_local_container_route(engine, model_tar, tmp_
                       sagemaker_config=NO_TELEMETRY)
     session._default_bucket = "sagemaker-local-mode"  # private: build() resolves it (STS + S3) otherwise
     with tarfile.open(model_tar) as tar:
-        tar.extractall(tmp_path / "model", filter="data")
+        tar.extractall(tmp_path / "model", **DATA_FILTER)
     builder = ModelBuilder(image_uri=IMAGE, model_path=str(tmp_path / "model"), mode=Mode.LOCAL_CONTAINER,
                            role_arn=DUMMY_ROLE, sagemaker_session=session,
                            schema_builder=SchemaBuilder(sample_input=_rows(1).tolist(), sample_output=[0.0]))
