@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from ..observability import metrics
 from .status import READY, CompileStatus, read_status
 
 log = logging.getLogger(__name__)
@@ -93,6 +94,7 @@ class Switcher:
             log.warning("%s keeps its predictor: %s", label, problem)
             return
         self.counts.switched += 1
+        metrics.PREDICTOR_SWITCHES.inc()
         self.counts.current = status.object
         log.info("switched %s to the compiled trees (%s)", label, status.describe())
         self._tell()

@@ -25,6 +25,7 @@ from ..compilation.launch import CompileJob
 from ..compilation.status import read_status
 from ..compilation.switch import switcher
 from ..model.files import file_identity
+from ..observability import metrics
 from ..serving.builtin import LightGBMHandler
 from ..serving.handler import Served
 
@@ -46,7 +47,6 @@ class HotCompiler:
         self._hits: dict[str, int] = {}
         self._watching: dict[str, int] = {}  # model name -> the switcher's handle
         self._lock = threading.Lock()
-        self.jobs_started = 0
 
     def loaded(self, name: str, served: Served) -> None:
         """A new copy in this worker: switch at once when its file was compiled already."""
@@ -72,7 +72,7 @@ class HotCompiler:
                              self.queue_lock)
             job.start()
             job.reap_in_background()
-            self.jobs_started += 1
+            metrics.COMPILES_STARTED.inc()
         self._watch(name, served, status_file)
 
     def sweep(self, copies: list[tuple[str, Served]]) -> None:

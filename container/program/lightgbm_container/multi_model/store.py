@@ -82,7 +82,6 @@ class MultiModelStore:
         self.extracted_dir = settings.state_dir / "extracted"
         self.copies = WorkerCopies()
         self.metrics_dir = settings.metrics_dir
-        self._compiles_counted = 0
         metrics.BUDGET_BYTES.set(self.budget)
         self.hot = (
             HotCompiler(settings.state_dir, settings.compile_cache_dir, settings.compile_timeout_seconds,
@@ -289,9 +288,6 @@ class MultiModelStore:
         metrics.MODELS_REGISTERED.set(len(self.registry.names()))
         metrics.REGISTRY_BYTES.set(self.registry.bytes_in_use())
         if self.hot is not None:
-            if self.hot.jobs_started > self._compiles_counted:
-                metrics.COMPILES_STARTED.inc(self.hot.jobs_started - self._compiles_counted)
-                self._compiles_counted = self.hot.jobs_started
             compiled, final = self.hot.compiled_copies([served for _, served in self.copies.items()])
             metrics.MODELS_COMPILED.set(compiled)
             metrics.MODELS_FINAL_COMPILED.set(final)

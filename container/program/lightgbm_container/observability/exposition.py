@@ -46,23 +46,14 @@ class CompileJobCollector(Collector):
 
 
 def _registry(metrics_dir: Path | None, compile_status: Path | None) -> CollectorRegistry:
-    if metrics_dir is None:  # one process: its own metrics
-        registry = CollectorRegistry()
-        registry.register(_Forward(metrics.REGISTRY))
+    registry = CollectorRegistry()
+    if metrics_dir is None:  # one process: its own metrics (a registry is a collector too)
+        registry.register(metrics.REGISTRY)
     else:
-        registry = CollectorRegistry()
         MultiProcessCollector(registry, str(metrics_dir))
     if compile_status is not None:
         registry.register(CompileJobCollector(compile_status))
     return registry
-
-
-class _Forward(Collector):
-    def __init__(self, registry: CollectorRegistry) -> None:
-        self.registry = registry
-
-    def collect(self) -> Iterator[object]:
-        return iter(self.registry.collect())
 
 
 def metrics_text(metrics_dir: Path | None, compile_status: Path | None = None) -> bytes:
@@ -71,7 +62,7 @@ def metrics_text(metrics_dir: Path | None, compile_status: Path | None = None) -
 
 
 def totals(metrics_dir: Path | None) -> dict[str, float]:
-    """The merged samples as ``{name: value}``, one label pair folded into the name
+    """The merged samples as ``{name: value}``, label values folded into the name
     (``lightgbm_workers_predicting:compiled``): what ``/stats`` reads."""
     values: dict[str, float] = {}
     for family in _registry(metrics_dir, None).collect():

@@ -28,7 +28,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 TARGET_MODEL_HEADER = "X-Amzn-SageMaker-Target-Model"
-INFERENCE_ID_HEADER = request_ids.HEADER
 
 _HTTP_ERRORS = {
     404: errors.RouteNotFound,

@@ -56,7 +56,6 @@ class SingleModelStore:
             log.info("model loaded (%s): %s", handler.description, describe() if describe else type(self.served.model).__name__)
         self.compile_status = settings.compile_status
         self.metrics_dir = settings.metrics_dir
-        self._switches_counted = 0
         switcher().listeners.append(self._publish)
         self._publish(switcher().counts)
 
@@ -90,9 +89,6 @@ class SingleModelStore:
         status = read_status(self.compile_status) if self.compile_status is not None else None
         final = compiled and (status is None or (status.finished and counts.current == status.object))
         metrics.predictor_in_use(compiled, final)
-        if counts.switched > self._switches_counted:
-            metrics.PREDICTOR_SWITCHES.inc(counts.switched - self._switches_counted)
-            self._switches_counted = counts.switched
 
 
 def create_store(settings: ServingSettings) -> ModelStore:

@@ -113,13 +113,11 @@ class Supervisor:
         self.stopping = False
         self.children: dict[str, subprocess.Popen] = {}
         self.log_forwarders: list[threading.Thread] = []
-        self.metrics_dir: Path | None = None
 
     def start(self) -> None:
         # What the workers share: the multi-model registry (multi_model/registry.py), their metrics' files.
-        state = self.run_dir / ("multi-model" if self.settings.multi_model else "state")
-        metrics_dir = self.metrics_dir = metrics_directory(self.run_dir)
-        self.settings = dataclasses.replace(self.settings, state_dir=state, metrics_dir=metrics_dir)
+        state = self.run_dir / "multi-model" if self.settings.multi_model else None
+        self.settings = dataclasses.replace(self.settings, state_dir=state, metrics_dir=metrics_directory(self.run_dir))
         json_logs = self.settings.log_format == JSON
         log_config = None
         if json_logs:
@@ -210,8 +208,8 @@ class Supervisor:
         for forwarder in self.log_forwarders:  # the children's last lines (they end at the pipes' EOF)
             forwarder.join(timeout=2)
         shutil.rmtree(self.run_dir, ignore_errors=True)
-        if self.metrics_dir is not None:
-            shutil.rmtree(self.metrics_dir, ignore_errors=True)
+        if self.settings.metrics_dir is not None:  # in /dev/shm, outside the run directory
+            shutil.rmtree(self.settings.metrics_dir, ignore_errors=True)
         log.info("stopped")
 
 
