@@ -151,12 +151,22 @@ def test_plain_logs_and_ids_round_trip(trained_root, start_server):
     server = start_server(trained_root)
     response = server.post("1,2\n", **{ID_HEADER: "plain-id-7"})
     assert json.loads(response.content)["request_id"] == "plain-id-7"
+
+    def access_line(line: str) -> bool:  # nginx's, written once the response is sent
+        return line.startswith("127.0.0.1 \"POST /invocations") and "status=400" in line
+
+    def app_line(line: str) -> bool:  # the worker's, written while the request is served
+        return " INFO [" in line and line.endswith("request_id=plain-id-7")
+
+    # The two processes write independently: wait until both lines are there (or time runs out).
     deadline = time.monotonic() + 5
-    while "request_id=plain-id-7" not in server.logs() and time.monotonic() < deadline:
+    while True:
+        lines = [line for line in server.logs().splitlines() if "plain-id-7" in line]
+        if (any(map(access_line, lines)) and any(map(app_line, lines))) or time.monotonic() > deadline:
+            break
         time.sleep(0.05)
-    lines = [line for line in server.logs().splitlines() if "plain-id-7" in line]
-    assert any(line.startswith("127.0.0.1 \"POST /invocations") and "status=400" in line for line in lines), lines
-    assert any(" INFO [" in line and line.endswith("request_id=plain-id-7") for line in lines), lines  # the app's line
+    assert any(map(access_line, lines)), lines
+    assert any(map(app_line, lines)), lines
 
 
 def readme_metric_regexes() -> dict[str, str]:
