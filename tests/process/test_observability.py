@@ -1,7 +1,8 @@
 """What operators see of the real `serve` and `train`: /metrics, JSON logs, request ids, metrics.jsonl.
 
 Every figure is checked against what the test itself sent, across both gunicorn workers,
-including after a worker is killed and replaced.
+including after a worker is killed and replaced. Workers publish per-request updates every
+``PUBLISH_SECONDS`` (observability/batching.py): a check waits, bounded, until they have.
 """
 
 import json
@@ -16,6 +17,7 @@ import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
+from lightgbm_container.observability.batching import PUBLISH_SECONDS
 from lightgbm_container.observability.metrics import LATENCY_BUCKETS, ROW_BUCKETS
 from support import PAYLOAD_ROWS, REPO, json_error, make_root, run_train
 
@@ -28,6 +30,15 @@ def scrape(server) -> dict[str, list]:
     response = requests.get(server.url + "/metrics", timeout=5)
     assert response.status_code == 200 and response.headers["Content-Type"].startswith("text/plain"), response.text[:300]
     return {family.name: family.samples for family in text_string_to_metric_families(response.text)}
+
+
+def scrape_until(server, done, what: str) -> dict[str, list]:
+    """Scrape until ``done(families)``: every worker has published (a few publish intervals at most)."""
+    deadline = time.monotonic() + 10 * PUBLISH_SECONDS + 5
+    while not done(families := scrape(server)):
+        assert time.monotonic() < deadline, f"never published: {what}"
+        time.sleep(PUBLISH_SECONDS / 5)
+    return families
 
 
 def value(families: dict, sample_name: str, **labels: str) -> float:
@@ -55,9 +66,13 @@ def test_metrics_count_every_request_across_workers_and_a_replaced_one(trained_r
     session = requests.Session()
     for _ in range(5):
         json_error(session.post(server.url + "/invocations", data="1,2\n", headers={"Content-Type": "text/csv"}), 400)
-    after = scrape(server)
-    assert value(after, "lightgbm_http_requests_total", **INVOCATIONS_OK) - value(before, "lightgbm_http_requests_total", **INVOCATIONS_OK) == 40
-    assert value(after, "lightgbm_http_requests_total", route="/invocations", status="400") == 5
+    sent_ok = value(before, "lightgbm_http_requests_total", **INVOCATIONS_OK) + 40
+
+    def all_published(families: dict) -> bool:  # both workers' requests; an over-count would never match
+        return (value(families, "lightgbm_http_requests_total", **INVOCATIONS_OK) == sent_ok
+                and value(families, "lightgbm_http_requests_total", route="/invocations", status="400") == 5)
+
+    after = scrape_until(server, all_published, "40 good and 5 bad requests")
     assert value(after, "lightgbm_errors_total", code="bad_request", status="400") == 5
     assert value(after, "lightgbm_inference_rows_count") == 40 and value(after, "lightgbm_inference_rows_sum") == 120
     for stage in ("decode", "predict", "encode"):
@@ -84,8 +99,9 @@ def test_metrics_count_every_request_across_workers_and_a_replaced_one(trained_r
     for _ in range(10):
         response = session.post(server.url + "/invocations", data="\n".join(rows), headers={"Content-Type": "text/csv"})
         assert response.status_code == 200, response.text
-    final = scrape(server)
-    assert value(final, "lightgbm_http_requests_total", **INVOCATIONS_OK) - value(before, "lightgbm_http_requests_total", **INVOCATIONS_OK) == 50
+    # Exactly 50: the victim's 40-request share was published before it died, and is neither lost nor doubled.
+    final = scrape_until(server, lambda f: value(f, "lightgbm_http_requests_total", **INVOCATIONS_OK) == sent_ok + 10,
+                         "exactly the 10 requests after the kill on top of the 40")
     assert value(final, "lightgbm_worker_restarts_total") == 1
     assert value(final, "lightgbm_workers") == 2  # the dead worker's live gauge left the sum
     assert server.stats()["workers"] == 2  # /stats is a view of the same numbers
@@ -99,7 +115,9 @@ def test_metrics_and_stats_show_the_same_multi_model_numbers(tmp_path, trained_r
     for _ in range(6):
         response = server.post(body, **{"X-Amzn-SageMaker-Target-Model": "m"})
         assert response.status_code == 200, response.text
-    families, stats = scrape(server), server.stats()
+    families = scrape_until(server, lambda f: value(f, "lightgbm_model_cache_hits_total")
+                            + value(f, "lightgbm_model_cache_misses_total") >= 6, "six model uses")
+    stats = server.stats()
     loads = value(families, "lightgbm_model_loads_total")
     assert 1 <= loads <= 2 and loads == stats["loads"]  # one registry load, then at most one copy in the other worker
     assert value(families, "lightgbm_model_cache_hits_total") + value(families, "lightgbm_model_cache_misses_total") >= 6

@@ -1,12 +1,16 @@
-"""The observability parts in-process: log formats, wrapped lines, request ids, /metrics and /stats."""
+"""The observability parts in-process: log formats, wrapped lines, request ids, batched metrics, /metrics and /stats."""
 
 import io
 import json
 import logging
+import time
 
+import pytest
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from lightgbm_container.observability import logs, request_ids
+from lightgbm_container.observability.batching import Batch
 from lightgbm_container.serving.app import content_type_label
 from support import PAYLOAD_ROWS, in_process_app, json_error
 
@@ -83,3 +87,55 @@ def test_metrics_in_one_process_parse_and_count(trained_root):
     for _ in range(3):
         assert client.post("/invocations", data=PAYLOAD_ROWS[0], content_type="text/csv").status_code == 200
     assert count() - before == 3
+
+
+def _twin_metrics():
+    """The same counter and histogram twice in one registry: ``direct_*`` and ``batched_*``."""
+    registry = CollectorRegistry()
+    made = {}
+    for way in ("direct", "batched"):
+        made[way] = (Counter(f"{way}_bytes", "b", ["route"], registry=registry),
+                     Histogram(f"{way}_seconds", "s", ["route"], buckets=(0.001, 0.01, 0.1, 1.0), registry=registry))
+    return registry, made
+
+
+def test_batched_updates_publish_exactly_what_direct_ones_would():
+    """Same samples (buckets' edges included: "less or equal") as prometheus-client's own observe,
+    which guards the private fields batching.PendingHistogram adds to against an upgrade."""
+    registry, made = _twin_metrics()
+    batch = Batch()
+    counter = batch.counter(made["batched"][0].labels("/invocations"))
+    histogram = batch.histogram(made["batched"][1].labels("/invocations"))
+    values = [0.0, 0.0005, 0.001, 0.001000001, 0.01, 0.5, 1.0, 7.5, 1e9, 0.001]
+    for round_ in range(2):  # a second publish adds to the first, and nothing is published twice
+        for number, observed in enumerate(values):
+            made["direct"][0].labels("/invocations").inc(number)
+            made["direct"][1].labels("/invocations").observe(observed)
+            with batch.lock:  # as the request path adds them up
+                counter.inc(number)
+                histogram.observe(observed)
+        # Nothing of this round shows before it is published.
+        assert registry.get_sample_value("batched_seconds_count", {"route": "/invocations"}) == len(values) * round_
+        assert batch.publish()
+        samples = {}
+        for family in text_string_to_metric_families(generate_latest(registry).decode()):
+            for sample in family.samples:
+                if not sample.name.endswith("_created"):
+                    way, name = sample.name.split("_", 1)
+                    samples.setdefault(way, {})[name, tuple(sorted(sample.labels.items()))] = sample.value
+        assert samples["direct"].keys() == samples["batched"].keys() and len(samples["direct"]) == 8
+        for key, direct in samples["direct"].items():  # a sum of the same values, added in another order
+            assert samples["batched"][key] == (pytest.approx(direct, rel=1e-12) if key[0].endswith("_sum") else direct), key
+
+
+def test_the_publisher_thread_publishes_without_being_asked():
+    registry, made = _twin_metrics()
+    batch = Batch(interval=0.05)
+    counter = batch.counter(made["batched"][0].labels("/ping"))
+    batch.start_publishing()
+    with batch.lock:
+        counter.inc(3)
+    deadline = time.monotonic() + 5
+    while registry.get_sample_value("batched_bytes_total", {"route": "/ping"}) != 3.0:
+        assert time.monotonic() < deadline, "the publisher thread never published"
+        time.sleep(0.01)

@@ -236,7 +236,7 @@ class MultiModelStore:
             return None
         served = self.copies.get(name, version)
         if served is not None:
-            metrics.MODEL_HITS.inc()
+            metrics.model_hit()
             self.registry.touch(name)
             if self.hot is not None:
                 self.hot.hit(name, served)

@@ -57,13 +57,16 @@ def _registry(metrics_dir: Path | None, compile_status: Path | None) -> Collecto
 
 
 def metrics_text(metrics_dir: Path | None, compile_status: Path | None = None) -> bytes:
-    """Every process' metrics, merged, in Prometheus' text format."""
+    """Every process' metrics, merged, in Prometheus' text format (this process's pending
+    updates published first; other workers' are at most ``batching.PUBLISH_SECONDS`` behind)."""
+    metrics.publish()
     return generate_latest(_registry(metrics_dir, compile_status))
 
 
 def totals(metrics_dir: Path | None) -> dict[str, float]:
     """The merged samples as ``{name: value}``, label values folded into the name
     (``lightgbm_workers_predicting:compiled``): what ``/stats`` reads."""
+    metrics.publish()
     values: dict[str, float] = {}
     for family in _registry(metrics_dir, None).collect():
         for sample in family.samples:

@@ -3,10 +3,12 @@
 ``serve`` runs several gunicorn worker processes; prometheus-client's multiprocess mode
 (``PROMETHEUS_MULTIPROC_DIR``, which ``serve`` sets for gunicorn before anything imports this
 module) gives each process its own memory-mapped file, and :mod:`.exposition` merges them at
-scrape time. So a counter keeps the counts of a worker that died (nothing sent is ever
-un-counted) and a ``livesum`` gauge drops a dead worker's share (gunicorn's ``child_exit``
+scrape time. So a counter keeps the published counts of a worker that died and a ``livesum`` gauge drops a dead worker's share (gunicorn's ``child_exit``
 hook calls ``mark_process_dead``). Without that variable (``gunicorn wsgi:app`` alone,
 Flask's test client) the same metrics live in this process only.
+
+Updates made for every request are added up in the process and published twice a second
+(:mod:`.batching`), so they cost about 2 µs a request instead of 17 µs.
 
 Names follow Prometheus' conventions: a ``lightgbm_`` prefix, base units (seconds, bytes),
 ``_total`` on counters. The README lists them. Adding a metric is one definition here; the
@@ -16,10 +18,10 @@ so label values stay few and known (no unbounded label from a request header).
 
 from __future__ import annotations
 
-from typing import Any
-
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.values import ValueClass
+
+from .batching import Batch, PendingCounter, PendingHistogram
 
 #: Our metrics only (no process/GC collectors: in multiprocess mode they would describe the scraper).
 REGISTRY = CollectorRegistry(auto_describe=True)
@@ -94,40 +96,64 @@ MODELS_FINAL_COMPILED = _gauge(
 
 
 # --------------------------------------------------------------------------- what the code calls
+# Per-request updates are added up in this process and published in batches (batching.py: a
+# prediction moves 13 values, which cost 17 µs one by one); rare ones go to prometheus-client at once.
 
-_http_children: dict[tuple[str, str, str, str], tuple[Any, Any, Any, Any]] = {}
-_stage_children = tuple(STAGE_SECONDS.labels(stage) for stage in ("decode", "predict", "encode"))
+BATCH = Batch()
+_http_children: dict[tuple[str, str, str, str], tuple[PendingCounter, PendingHistogram, PendingCounter, PendingCounter]] = {}
+_error_children: dict[tuple[str, int], PendingCounter] = {}
+_stage_children = tuple(BATCH.histogram(STAGE_SECONDS.labels(stage)) for stage in ("decode", "predict", "encode"))
+_rows = BATCH.histogram(ROWS)
+_model_hits = BATCH.counter(MODEL_HITS)
 
 
 def request_answered(method: str, route: str, status: int, content_type: str, request_bytes: int,
                      response_bytes: int, seconds: float) -> None:  # fmt: skip
-    """One request the app answered (the children per label set are looked up once)."""
+    """One request the app answered (the children per label set are made once)."""
     key = (method, route, str(status), content_type)
-    children = _http_children.get(key)
-    if children is None:
-        children = _http_children[key] = (
-            HTTP_REQUESTS.labels(*key), HTTP_DURATION.labels(*key), REQUEST_BYTES.labels(route), RESPONSE_BYTES.labels(route)
-        )  # fmt: skip
-    requests, duration, request_size, response_size = children
-    requests.inc()
-    duration.observe(seconds)
-    if request_bytes:
-        request_size.inc(request_bytes)
-    if response_bytes:
-        response_size.inc(response_bytes)
+    with BATCH.lock:
+        children = _http_children.get(key)
+        if children is None:
+            children = _http_children[key] = (
+                BATCH.counter(HTTP_REQUESTS.labels(*key)), BATCH.histogram(HTTP_DURATION.labels(*key)),
+                BATCH.counter(REQUEST_BYTES.labels(route)), BATCH.counter(RESPONSE_BYTES.labels(route)),
+            )  # fmt: skip
+        requests, duration, request_size, response_size = children
+        requests.inc()
+        duration.observe(seconds)
+        if request_bytes:
+            request_size.inc(request_bytes)
+        if response_bytes:
+            response_size.inc(response_bytes)
 
 
 def error_answered(code: str, status: int) -> None:
-    ERRORS.labels(code, str(status)).inc()
+    with BATCH.lock:
+        pending = _error_children.get((code, status))
+        if pending is None:
+            pending = _error_children[code, status] = BATCH.counter(ERRORS.labels(code, str(status)))
+        pending.inc()
 
 
 def inference_done(decode: float, predict: float, encode: float, rows: int | None) -> None:
     """The seconds a handler spent in each step of one request, and its rows when known."""
-    _stage_children[0].observe(decode)
-    _stage_children[1].observe(predict)
-    _stage_children[2].observe(encode)
-    if rows is not None:
-        ROWS.observe(rows)
+    with BATCH.lock:
+        _stage_children[0].observe(decode)
+        _stage_children[1].observe(predict)
+        _stage_children[2].observe(encode)
+        if rows is not None:
+            _rows.observe(rows)
+
+
+def model_hit() -> None:
+    """Multi-model: a request served by a model copy this worker already held."""
+    with BATCH.lock:
+        _model_hits.inc()
+
+
+def publish() -> None:
+    """Hand this process's pending updates to prometheus-client now (before it is scraped)."""
+    BATCH.publish()
 
 
 def multiprocess() -> bool:
@@ -136,7 +162,9 @@ def multiprocess() -> bool:
 
 
 def worker_started() -> None:
+    """In each worker, once: it counts as live, and publishes its batched updates from now on."""
     WORKERS.set(1)
+    BATCH.start_publishing()
 
 
 def predictor_in_use(compiled: bool, final: bool) -> None:

@@ -82,7 +82,6 @@ def create_app(settings: ServingSettings, store: ModelStore) -> Flask:
                 accept=request.headers.get("Accept"),
                 headers=request.headers,
                 query_string=request.query_string,
-                request_id=request_ids.current(),
             )
         )
         response = Response(answer.body, status=answer.status, content_type=answer.content_type)
@@ -139,7 +138,8 @@ def create_app(settings: ServingSettings, store: ModelStore) -> Flask:
 
 
 class CountedApp:
-    """WSGI middleware: the request's id for everything done while serving it, and one
+    """WSGI middleware: the request's id for everything done while serving it (and in the
+    response when it was made here, for nginx's access line), and one
     :func:`~..observability.metrics.request_answered` per response."""
 
     def __init__(self, app: Callable[..., Iterable[bytes]], static_routes: set[str]) -> None:
@@ -160,6 +160,9 @@ class CountedApp:
         answered: list[Any] = []
 
         def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            made = request_ids.made()
+            if made:
+                headers.append((request_ids.HEADER, made))
             answered.append(status)
             answered.append(headers)
             return start_response(status, headers, exc_info)

@@ -14,8 +14,9 @@ bench/startup.py). Importing starts no threads: LightGBM's OpenMP pool and LLVM'
 only created by the first prediction and the first compiled model, in the workers.
 
 Its hooks keep the metrics honest about workers (:mod:`..observability.metrics`): a worker
-that exits takes its live gauges with it, a replacement counts as a restart, and a worker
-gunicorn kills for running past the timeout says so before it goes.
+that exits takes its live gauges with it, a replacement counts as a restart, a worker
+publishes its batched updates before it exits, and a worker gunicorn kills for running past
+the timeout says so first.
 """
 
 from __future__ import annotations
@@ -78,6 +79,13 @@ def child_exit(server: Any, worker: Any) -> None:
         multiprocess.mark_process_dead(worker.pid)
 
 
+def worker_exit(server: Any, worker: Any) -> None:
+    """In a worker that is exiting: what it added up is published before it goes."""
+    metrics.BATCH.publish(timeout=1.0)
+
+
 def worker_abort(worker: Any) -> None:
-    """In a worker gunicorn is killing for running past ``--timeout``."""
+    """In a worker gunicorn is killing for running past ``--timeout`` (a signal handler: the
+    interrupted request may hold the batch's lock, so publishing waits a bounded time)."""
     metrics.WORKER_TIMEOUTS.inc()
+    metrics.BATCH.publish(timeout=0.5)

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Protocol
 
+from ..observability import request_ids
+
 
 @dataclass(frozen=True)
 class InferenceRequest:
@@ -26,7 +28,11 @@ class InferenceRequest:
     accept: str | None
     headers: Mapping[str, str] = field(default_factory=dict)  # case-insensitive in the app (werkzeug's Headers)
     query_string: bytes = b""  # raw; only MMS custom services look at it (their data carries the parameters)
-    request_id: str = ""
+
+    @property
+    def request_id(self) -> str:
+        """The request's id (made on first use when the caller sent none: most requests never need one)."""
+        return request_ids.current()
 
 
 @dataclass
