@@ -73,3 +73,16 @@ def test_categorical_feature_spellings(raw, expected):
     config = parse_hyperparameters({"categorical_feature": raw})
     assert config.categorical_feature == expected and "categorical_feature" not in config.params
     assert parse_hyperparameters({"cat_feature": raw}).categorical_feature == expected  # LightGBM's alias
+
+
+def test_checkpoint_intervals_are_ours_not_lightgbm_and_checked():
+    config = parse_hyperparameters({"checkpoint_rounds": "5", "checkpoint_seconds": "2.5", "num_leaves": "7"})
+    assert (config.checkpoint_rounds, config.checkpoint_seconds, config.params) == (5, 2.5, {"num_leaves": 7})
+    defaults = parse_hyperparameters({})
+    assert (defaults.checkpoint_rounds, defaults.checkpoint_seconds) == (50, 120.0)
+    with pytest.raises(TrainingError, match=r"checkpoint_rounds=0 must be a whole number >= 1"):
+        parse_hyperparameters({"checkpoint_rounds": "0"})
+    with pytest.raises(TrainingError, match=r"checkpoint_seconds=-1 must be a number of seconds > 0"):
+        parse_hyperparameters({"checkpoint_seconds": "-1"})
+    with pytest.raises(TrainingError, match=r"did you mean 'checkpoint_rounds'"):
+        parse_hyperparameters({"checkpoint_round": "5"})

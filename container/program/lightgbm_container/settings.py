@@ -55,6 +55,11 @@ class MLPaths:
         return self.root / "model"
 
     @property
+    def checkpoints(self) -> Path:
+        """SageMaker syncs it with ``checkpoint_s3_uri``; it exists only when the job has one."""
+        return self.root / "checkpoints"
+
+    @property
     def models(self) -> Path:
         """Multi-model endpoints: SageMaker extracts each model under here."""
         return self.root / "models"

@@ -26,7 +26,11 @@ IGNORED_PREFIXES = ("sagemaker_", "_tuning_objective_metric", "_sagemaker")
 #: reader; we read the CSV ourselves, so here they mean what the README says).
 LABEL_COLUMN = "label_column"
 HEADER = "header"
+CHECKPOINT_ROUNDS, CHECKPOINT_SECONDS = "checkpoint_rounds", "checkpoint_seconds"
 DEFAULT_NUM_BOOST_ROUND = 100
+#: Checkpoint after this many rounds or seconds, whichever comes first (and on SIGTERM): a
+#: short job is not slowed by saving, a long one loses at most a couple of minutes to a kill.
+DEFAULT_CHECKPOINT_ROUNDS, DEFAULT_CHECKPOINT_SECONDS = 50, 120.0
 
 
 @dataclass(frozen=True)
@@ -38,6 +42,8 @@ class TrainingConfig:
     header: bool | None = None  # None: detect
     ignored: tuple[str, ...] = field(default=())
     categorical_feature: tuple[str | int, ...] | None = None  # None: text columns are detected
+    checkpoint_rounds: int = DEFAULT_CHECKPOINT_ROUNDS
+    checkpoint_seconds: float = DEFAULT_CHECKPOINT_SECONDS
 
 
 def decode_value(raw: Any) -> Any:
@@ -83,12 +89,13 @@ def _whole_number(name: str, value: Any, minimum: int) -> int:
 def parse_hyperparameters(raw: Mapping[str, Any]) -> TrainingConfig:
     """Validate and convert; raises TrainingError naming the parameter at fault."""
     aliases = lightgbm_aliases()
-    ours = {LABEL_COLUMN, HEADER}
+    ours = {LABEL_COLUMN, HEADER, CHECKPOINT_ROUNDS, CHECKPOINT_SECONDS}
     params: dict[str, Any] = {}
     given_as: dict[str, str] = {}
     ignored = []
     label_column: str | int = "last"
     header: bool | None = None
+    checkpoint_rounds, checkpoint_seconds = DEFAULT_CHECKPOINT_ROUNDS, DEFAULT_CHECKPOINT_SECONDS
     for name, raw_value in raw.items():
         if name.startswith(IGNORED_PREFIXES):
             ignored.append(name)
@@ -99,6 +106,14 @@ def parse_hyperparameters(raw: Mapping[str, Any]) -> TrainingConfig:
             continue
         if name in (HEADER, "has_header"):
             header = _header(value)
+            continue
+        if name == CHECKPOINT_ROUNDS:
+            checkpoint_rounds = _whole_number(name, value, 1)
+            continue
+        if name == CHECKPOINT_SECONDS:
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+                raise TrainingError(f"hyperparameter {name}={value!r} must be a number of seconds > 0")
+            checkpoint_seconds = float(value)
             continue
         canonical = aliases.get(name)
         if canonical is None:
@@ -124,6 +139,8 @@ def parse_hyperparameters(raw: Mapping[str, Any]) -> TrainingConfig:
         header=header,
         ignored=tuple(ignored),
         categorical_feature=_categorical_feature(categorical) if categorical is not None else None,
+        checkpoint_rounds=checkpoint_rounds,
+        checkpoint_seconds=checkpoint_seconds,
     )
 
 

@@ -29,6 +29,8 @@ from ..model import METADATA_FILE, MODEL_FILE, output_kind
 from ..compilation.launch import ship_compiled
 from ..settings import MLPaths, SettingsError, compile_ahead_seconds, compile_memory_mb, log_format, ml_paths
 from .channels import Table, locate, not_numbers, read_channel
+from .checkpoints import CheckpointPolicy, Checkpointer, TrainingStopped, fingerprint, resume_from
+from .progress import Progress
 from . import user_script
 from .round_metrics import RoundMetrics
 from .hyperparameters import TrainingConfig, parse_hyperparameters
@@ -39,8 +41,8 @@ FAILURE_LIMIT = 1024
 TRAIN_CHANNEL, VALIDATION_CHANNEL = "train", "validation"
 
 
-class TrainingStopped(Exception):
-    """SIGTERM arrived (SageMaker StopTrainingJob, spot interruption): stop between rounds."""
+#: The fit in progress: SIGTERM asks it to stop after its round (and checkpoint); None: stop at once.
+_fitting: Checkpointer | None = None
 
 
 def _read_json(path: Path, what: str) -> dict[str, Any]:
@@ -156,7 +158,10 @@ def _log_table(channel: str, table: Table) -> None:
     )  # fmt: skip
 
 
-def fit(config: TrainingConfig, train: Table, validation: Table | None, round_metrics: RoundMetrics | None = None):
+def fit(config: TrainingConfig, train: Table, validation: Table | None, round_metrics: RoundMetrics | None = None,
+        checkpoints: CheckpointPolicy | None = None):  # fmt: skip
+    """Train; with ``checkpoints``, resume from a matching checkpoint and save new ones as it goes."""
+    global _fitting
     import lightgbm as lgb
 
     params = {"objective": "regression", "verbosity": -1, **config.params}
@@ -181,19 +186,29 @@ def fit(config: TrainingConfig, train: Table, validation: Table | None, round_me
             f"{name} ({len(train.categories[name])} categories)" if name in train.categories else f"{name} (codes)"
             for name in train.categorical
         ))  # fmt: skip
-    callbacks: list[Any] = [round_metrics] if round_metrics is not None else []
+    checkpoints = checkpoints or CheckpointPolicy(None, config.checkpoint_rounds, config.checkpoint_seconds)
+    expected = fingerprint(params, train, validation)
+    resumed = resume_from(checkpoints, expected, config.num_boost_round)
+    init_model, start_round = resumed if resumed is not None else (None, 0)
+    checkpointer = Checkpointer(checkpoints, expected, start_round)
+    callbacks: list[Any] = [checkpointer, Progress()] + ([round_metrics] if round_metrics is not None else [])
     if config.early_stopping_rounds:
         if validation is None:
             raise TrainingError("early_stopping_rounds needs a 'validation' channel; add one or remove the hyperparameter")
         callbacks.append(lgb.early_stopping(config.early_stopping_rounds, verbose=False))
     log.info("training %s for up to %d rounds with %s", params["objective"], config.num_boost_round, params)
+    if start_round == config.num_boost_round:  # the checkpoint has every round: nothing left to train
+        return init_model, params, kind, labels.classes
+    _fitting = checkpointer
     try:
         booster = lgb.train(
-            params, data, num_boost_round=config.num_boost_round,
+            params, data, num_boost_round=config.num_boost_round - start_round, init_model=init_model,
             valid_sets=valid_sets, valid_names=valid_names, callbacks=callbacks,
         )  # fmt: skip
     except lgb.basic.LightGBMError as exc:
         raise TrainingError(f"LightGBM rejected the training setup: {exc}") from None
+    finally:
+        _fitting = None
     return booster, params, kind, labels.classes
 
 
@@ -277,8 +292,11 @@ def run(paths: MLPaths, raw_hyperparameters: dict[str, Any], compile_seconds: in
             f"validation has {len(validation.feature_names)} features but train has {len(train.feature_names)}"
         )
     round_metrics = RoundMetrics(paths.output_data, json_logs)
+    checkpoints = CheckpointPolicy(
+        paths.checkpoints if paths.checkpoints.is_dir() else None, config.checkpoint_rounds, config.checkpoint_seconds
+    )
     try:
-        booster, params, kind, classes = fit(config, train, validation, round_metrics)
+        booster, params, kind, classes = fit(config, train, validation, round_metrics, checkpoints)
     finally:
         round_metrics.close()
     metadata = build_metadata(booster, params, kind, classes, config, train, validation)
@@ -303,7 +321,12 @@ def write_failure(paths: MLPaths, message: str) -> None:
 
 
 def _stop(signum: int, _frame: Any) -> None:
-    raise TrainingStopped(f"training was stopped by {signal.Signals(signum).name} before it finished")
+    """SIGTERM: a fit stops after its current round (saving a checkpoint); anything else stops now."""
+    reason = f"training was stopped by {signal.Signals(signum).name} before it finished"
+    if _fitting is not None:
+        _fitting.request_stop(reason)
+        return
+    raise TrainingStopped(reason)
 
 
 def main() -> int:
