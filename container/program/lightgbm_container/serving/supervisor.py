@@ -8,8 +8,8 @@ with LightGBM at once and switch to the compiled trees when the job has them, so
 time does not depend on the model's size. ``LIGHTGBM_PREDICTOR=lleaves`` instead waits
 for the compile before starting the workers, as before.
 
-Metrics: every worker writes prometheus-client's files to one directory (:func:`metrics_directory`, set in the
-workers' environment before they import anything). With ``LOG_FORMAT=json`` gunicorn logs
+Metrics: every worker writes prometheus-client's files to one directory
+(:func:`metrics_directory`, set in the workers' environment before they import anything). With ``LOG_FORMAT=json`` gunicorn logs
 through a JSON logging config, and whatever nginx or a worker prints some other way is
 wrapped into JSON lines here (:func:`..observability.logs.forward_lines`).
 
@@ -94,8 +94,8 @@ def prepare(settings: ServingSettings, run_dir: Path) -> tuple[ServingSettings, 
 
 
 def metrics_directory(run_dir: Path) -> Path:
-    """Where the workers' metric files live: in memory (/dev/shm) when there is one, since every
-    request writes to them (memory-mapped); a disk-backed file adds page faults at each writeback."""
+    """Where the workers' metric files live: in memory (/dev/shm) when there is one, since each
+    worker rewrites them (memory-mapped) twice a second; a disk-backed file adds writebacks."""
     shm = Path("/dev/shm")
     if shm.is_dir() and os.access(shm, os.W_OK):
         return Path(tempfile.mkdtemp(prefix="lightgbm-metrics-", dir=shm))

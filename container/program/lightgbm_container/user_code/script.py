@@ -98,4 +98,3 @@ class ScriptHandler:
             return to_response(result, accept)
         status, _ = context.get_response_status(0)
         return to_response(result, accept, status, context.get_response_headers(0))
-
