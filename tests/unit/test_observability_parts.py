@@ -3,6 +3,8 @@
 import io
 import json
 import logging
+import shutil
+import sys
 import time
 
 import pytest
@@ -12,7 +14,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from lightgbm_container.observability import logs, request_ids
 from lightgbm_container.observability.batching import Batch
 from lightgbm_container.serving.app import content_type_label
-from support import PAYLOAD_ROWS, in_process_app, json_error
+from support import PAYLOAD_ROWS, REPO, in_process_app, json_error
 
 
 def _record(message: str, **extra) -> logging.LogRecord:
@@ -87,6 +89,29 @@ def test_metrics_in_one_process_parse_and_count(trained_root):
     for _ in range(3):
         assert client.post("/invocations", data=PAYLOAD_ROWS[0], content_type="text/csv").status_code == 200
     assert count() - before == 3
+
+
+def _predict_steps_timed(client) -> float:
+    text = client.get("/metrics").get_data(as_text=True)
+    families = {family.name: family for family in text_string_to_metric_families(text)}
+    samples = families["lightgbm_inference_stage_seconds"].samples if "lightgbm_inference_stage_seconds" in families else []
+    return sum(s.value for s in samples if s.name.endswith("_count") and s.labels["stage"] == "predict")
+
+
+@pytest.mark.parametrize("example, timed", [("toolkit/pandas_inference.py", 1), ("toolkit/transform_only.py", 0)])
+def test_user_code_steps_are_timed_unless_one_transform_fn_does_them_all(tmp_path, trained_root, example, timed, monkeypatch):
+    # inference.py is imported by its name, once per process, as the toolkit does: forget the last test's.
+    monkeypatch.delitem(sys.modules, "inference", raising=False)
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    root = tmp_path / "ml"
+    shutil.copytree(trained_root / "model", root / "model")
+    (root / "model" / "code").mkdir()
+    (root / "model" / "code" / "inference.py").write_text((REPO / "examples" / example).read_text())
+    client = in_process_app(root, SAGEMAKER_PROGRAM="inference.py", SAGEMAKER_SUBMIT_DIRECTORY="/opt/ml/model/code").test_client()
+    before = _predict_steps_timed(client)
+    answer = client.post("/invocations", data=PAYLOAD_ROWS[0], content_type="text/csv")
+    assert answer.status_code == 200, answer.data
+    assert _predict_steps_timed(client) - before == timed
 
 
 def _twin_metrics():

@@ -3,8 +3,8 @@
 Why: in multiprocess mode each prometheus-client update takes a lock, checks the pid and
 writes a memory-mapped file (about 1 µs, more with the caches cold after a prediction), and
 a prediction moves 13 of them: 17 µs per request in a worker, 8 % of the requests per
-second at 8 connections (bench/run.py). Added up here, a request costs two locks and a few
-additions (about 4 µs in all), and a thread in each process publishes the sums every
+second at 8 connections (bench/run.py). Added up here, a request costs one lock and a few
+additions (about 2 µs in all), and a thread in each process publishes the sums every
 :data:`PUBLISH_SECONDS`.
 
 What that changes, and the README says: a scrape sees another worker's latest requests up

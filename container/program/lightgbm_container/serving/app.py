@@ -28,6 +28,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 TARGET_MODEL_HEADER = "X-Amzn-SageMaker-Target-Model"
+#: Where a prediction leaves its handler's StepTimes in the WSGI environ for CountedApp.
+STEPS_KEY = "lightgbm_container.steps"
 
 _HTTP_ERRORS = {
     404: errors.RouteNotFound,
@@ -75,17 +77,22 @@ def create_app(settings: ServingSettings, store: ModelStore) -> Flask:
         return _render_error(errors.ModelUnavailable(problem))
 
     def predict_with(served: Served) -> Response:
+        current = request._get_current_object()  # type: ignore[attr-defined]  # one proxy lookup, not five (~3 µs)
+        headers = current.headers
         answer = served.transform(
             InferenceRequest(
-                body=request.get_data(cache=False),
-                content_type=request.headers.get("Content-Type"),
-                accept=request.headers.get("Accept"),
-                headers=request.headers,
-                query_string=request.query_string,
+                body=current.get_data(cache=False),
+                content_type=headers.get("Content-Type"),
+                accept=headers.get("Accept"),
+                headers=headers,
+                query_string=current.query_string,
             )
         )
+        if answer.steps is not None:  # recorded with the request's other metrics by CountedApp
+            current.environ[STEPS_KEY] = answer.steps
         response = Response(answer.body, status=answer.status, content_type=answer.content_type)
-        response.headers.update(answer.headers)
+        if answer.headers:
+            response.headers.update(answer.headers)
         return response
 
     @app.post("/invocations")
@@ -140,7 +147,8 @@ def create_app(settings: ServingSettings, store: ModelStore) -> Flask:
 class CountedApp:
     """WSGI middleware: the request's id for everything done while serving it (and in the
     response when it was made here, for nginx's access line), and one
-    :func:`~..observability.metrics.request_answered` per response."""
+    :func:`~..observability.metrics.request_answered` per response, with the handler's
+    step times when it predicted."""
 
     def __init__(self, app: Callable[..., Iterable[bytes]], static_routes: set[str]) -> None:
         self.app = app
@@ -177,7 +185,7 @@ class CountedApp:
             metrics.request_answered(
                 environ.get("REQUEST_METHOD", ""), self.route(environ.get("PATH_INFO", "")), int(status[:3]),
                 content_type_label(environ.get("CONTENT_TYPE")), int(environ.get("CONTENT_LENGTH") or 0),
-                int(response_bytes), perf_counter() - started,
+                int(response_bytes), perf_counter() - started, environ.get(STEPS_KEY),
             )  # fmt: skip
         return body
 

@@ -22,10 +22,9 @@ import numpy as np
 from ..compilation.parity import disagreement
 from ..compilation.switch import switcher
 from ..errors import BadRequest, EmptyBody
-from ..observability import metrics
 from ..model import Batch, LoadedModel, ModelLoadError, find_model_file, load_compiled, load_model
 from . import codecs
-from .handler import InferenceRequest, InferenceResponse
+from .handler import InferenceRequest, InferenceResponse, StepTimes
 from .output_selection import CUSTOM_ATTRIBUTES_HEADER, choose_outputs
 
 log = logging.getLogger(__name__)
@@ -96,8 +95,8 @@ class LightGBMHandler:
             predictions = self.predict_fn(batch, model)
             predicted = perf_counter()
             body = encoder.encode(predictions)
-            metrics.inference_done(decoded - started, predicted - decoded, perf_counter() - predicted, prediction_rows(predictions))
-            return InferenceResponse(body, encoder.media_type)
+            steps = StepTimes(decoded - started, predicted - decoded, perf_counter() - predicted, prediction_rows(predictions))
+            return InferenceResponse(body, encoder.media_type, steps=steps)
         loaded = self._loaded(model)
         assert loaded is not None, "the built-in handler serves models that the built-in model_fn loads"
         kinds = choice.for_model(loaded.kind)
@@ -107,9 +106,9 @@ class LightGBMHandler:
         columns = loaded.answer(values, kinds, choice.top_k)
         predicted = perf_counter()
         body = encoder.encode_outputs(columns)
-        metrics.inference_done(decoded - started, predicted - decoded, perf_counter() - predicted, len(values))
+        steps = StepTimes(decoded - started, predicted - decoded, perf_counter() - predicted, len(values))
         headers = {CUSTOM_ATTRIBUTES_HEADER: choice.echo} if choice.echo else {}
-        return InferenceResponse(body, encoder.media_type, headers=headers)
+        return InferenceResponse(body, encoder.media_type, headers=headers, steps=steps)
 
     # ------------------------------------------------------------------ the steps (user code's defaults)
 

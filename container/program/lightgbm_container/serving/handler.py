@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Protocol
+from typing import Any, Mapping, NamedTuple, Protocol
 
 from ..observability import request_ids
 
@@ -35,12 +35,23 @@ class InferenceRequest:
         return request_ids.current()
 
 
+class StepTimes(NamedTuple):
+    """Seconds one request spent in each step, and its rows when known: a handler measures,
+    the app records them with the rest of the request's metrics (one update per request)."""
+
+    decode: float
+    predict: float
+    encode: float
+    rows: int | None
+
+
 @dataclass
 class InferenceResponse:
     body: bytes
     content_type: str
     status: int = 200
     headers: dict[str, str] = field(default_factory=dict)
+    steps: StepTimes | None = None  # None: the handler could not tell the steps apart (a transform_fn)
 
 
 class Handler(Protocol):

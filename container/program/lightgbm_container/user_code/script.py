@@ -26,9 +26,8 @@ from types import ModuleType
 from typing import Any
 
 from ..errors import BadRequest, UserCodeSetupError
-from ..observability import metrics
 from ..serving.builtin import LightGBMHandler, prediction_rows
-from ..serving.handler import InferenceRequest, InferenceResponse
+from ..serving.handler import InferenceRequest, InferenceResponse, StepTimes
 from .calls import UserFunction
 from .context import Context
 from .results import to_response
@@ -84,6 +83,7 @@ class ScriptHandler:
         content_type = request.content_type
         accept = request.accept if request.accept and request.accept.strip() != "*/*" else self.default_accept
         data = utf8_body(request) if content_type in UTF8_TYPES else request.body
+        steps = None
         if self.transform_fn is not None:
             result = self.transform_fn(context, model, data, content_type, accept)
         else:
@@ -93,8 +93,11 @@ class ScriptHandler:
             prediction = self.predict_fn(context, decoded_data, model)
             predicted = perf_counter()
             result = self.output_fn(context, prediction, accept)
-            metrics.inference_done(decoded - started, predicted - decoded, perf_counter() - predicted, prediction_rows(prediction))
+            steps = StepTimes(decoded - started, predicted - decoded, perf_counter() - predicted, prediction_rows(prediction))
         if context is None:
-            return to_response(result, accept)
-        status, _ = context.get_response_status(0)
-        return to_response(result, accept, status, context.get_response_headers(0))
+            response = to_response(result, accept)
+        else:
+            status, _ = context.get_response_status(0)
+            response = to_response(result, accept, status, context.get_response_headers(0))
+        response.steps = steps
+        return response
