@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install what running train/serve on this machine needs, and nothing that is already there:
 #   - nginx (serve's reverse proxy) and wrk (bench/) from Debian's packages,
-#   - .venv with the pinned Python dependencies (container/requirements.txt + test tools).
+#   - .venv with the pinned Python dependencies (container/requirements.txt + test tools),
+#     and .venv/training-site with those only `train` uses (container/requirements-training.txt).
 # Idempotent: a second run takes a second.
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -25,8 +26,11 @@ if [ ! -x "$venv/bin/python" ]; then
     echo "setup: creating $venv"
     "$python" -m venv "$venv"
 fi
-if [ ! -f "$stamp" ] || [ "$repo/requirements-dev.txt" -nt "$stamp" ] || [ "$repo/container/requirements.txt" -nt "$stamp" ]; then
+if [ ! -f "$stamp" ] || [ "$repo/requirements-dev.txt" -nt "$stamp" ] || [ "$repo/container/requirements.txt" -nt "$stamp" ] \
+        || [ "$repo/container/requirements-training.txt" -nt "$stamp" ]; then
     echo "setup: installing pinned Python dependencies into $venv"
     "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$repo/requirements-dev.txt"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check --no-deps --upgrade \
+        --target "$venv/training-site" -r "$repo/container/requirements-training.txt"
     touch "$stamp"
 fi

@@ -205,6 +205,21 @@ def program_env(root: Path, **extra: str) -> dict[str, str]:
     return env
 
 
+def pyarrow_module():
+    """pyarrow, from the training-only packages (container/requirements-training.txt), to write
+    Parquet test data. pandas is imported first, so this process's pandas stays as serving's
+    workers have it: without pyarrow."""
+    import pandas  # noqa: F401
+
+    from lightgbm_container.training.packages import use_training_packages
+
+    assert use_training_packages(), "the training-only packages are missing: run scripts/setup_host.sh"
+    import pyarrow
+    import pyarrow.parquet  # noqa: F401
+
+    return pyarrow
+
+
 def run_train(root: Path, **extra: str) -> subprocess.CompletedProcess:
     """The real ``train``; compiling ahead is off unless asked for (its own tests, and the
     container tier, run it: elsewhere it would only add seconds per training)."""

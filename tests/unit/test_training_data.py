@@ -1,8 +1,13 @@
+"""Reading a channel: the rules hold on both paths, pyarrow's (numbers) and pandas' (text)."""
+
+from functools import partial
+
 import numpy as np
 import pytest
 
 from lightgbm_container.errors import TrainingError
 from lightgbm_container.training.channels import list_csv_files, read_channel
+from support import pyarrow_module
 
 
 def _write(path, text):
@@ -10,72 +15,86 @@ def _write(path, text):
     path.write_text(text)
 
 
-def test_header_is_detected_and_label_chosen_by_name(tmp_path):
+@pytest.fixture(params=["pandas", "pyarrow"])
+def read(request):
+    """read_channel on one path (pyarrow hands over what it cannot read exactly to pandas)."""
+    if request.param == "pyarrow":
+        pyarrow_module()
+    return partial(read_channel, arrow=request.param == "pyarrow")
+
+
+def _matrix(features) -> np.ndarray:
+    if hasattr(features, "column_names"):  # an Arrow table
+        return np.column_stack([column.to_numpy() for column in features.columns])
+    return np.asarray(features)
+
+
+def test_header_is_detected_and_label_chosen_by_name(tmp_path, read):
     _write(tmp_path / "a.csv", "x,y,price\n1,2,10\n3,4,20\n")
-    table = read_channel("train", tmp_path, "price", None)
+    table = read("train", tmp_path, "price", None)
     assert table.has_header and table.feature_names == ["x", "y"] and table.label_name == "price"
     np.testing.assert_array_equal(table.labels, [10, 20])
 
 
-def test_no_header_first_row_is_data(tmp_path):
+def test_no_header_first_row_is_data(tmp_path, read):
     _write(tmp_path / "a.csv", "1,2,10\n3,4,20\n")
-    table = read_channel("train", tmp_path, "last", None)
+    table = read("train", tmp_path, "last", None)
     assert not table.has_header and table.rows == 2
-    table = read_channel("train", tmp_path, "first", None)
+    table = read("train", tmp_path, "first", None)
     np.testing.assert_array_equal(table.labels, [1, 3])
-    assert read_channel("train", tmp_path, 1, None).label_index == 1
+    assert read("train", tmp_path, 1, None).label_index == 1
 
 
-def test_header_can_be_forced(tmp_path):
+def test_header_can_be_forced(tmp_path, read):
     _write(tmp_path / "a.csv", "1,2,3\n4,5,6\n")
-    assert read_channel("train", tmp_path, "last", True).rows == 1
+    assert read("train", tmp_path, "last", True).rows == 1
 
 
-def test_all_csv_files_are_read_hidden_and_other_files_skipped(tmp_path):
+def test_all_csv_files_are_read_hidden_and_other_files_skipped(tmp_path, read):
     _write(tmp_path / "part-1.csv", "1,2\n")
     _write(tmp_path / "sub" / "part-2.csv", "3,4\n")
     _write(tmp_path / ".hidden.csv", "9,9\n")
     _write(tmp_path / "README.txt", "hello")
     assert [p.name for p in list_csv_files(tmp_path)] == ["part-1.csv", "part-2.csv"]
-    assert read_channel("train", tmp_path, "last", None).rows == 2
+    assert read("train", tmp_path, "last", None).rows == 2
     assert len(list_csv_files(tmp_path, "text/csv")) == 3  # the channel says every file is CSV
 
 
-def test_non_numeric_cell_is_named(tmp_path):
+def test_non_numeric_cell_is_named(tmp_path, read):
     _write(tmp_path / "a.csv", "1,2,3\n4,five,6\n")
     with pytest.raises(TrainingError, match=r"train/a.csv line 2, column 2: 'five' is not a number"):
-        read_channel("train", tmp_path, "last", None)
+        read("train", tmp_path, "last", None)
 
 
-def test_missing_labels_are_refused_not_dropped(tmp_path):
+def test_missing_labels_are_refused_not_dropped(tmp_path, read):
     _write(tmp_path / "a.csv", "1,2,3\n4,5,\n")
     with pytest.raises(TrainingError, match="1 row\\(s\\) have no label"):
-        read_channel("train", tmp_path, "last", None)
+        read("train", tmp_path, "last", None)
 
 
-def test_missing_feature_values_are_kept_as_nan(tmp_path):
+def test_missing_feature_values_are_kept_as_nan(tmp_path, read):
     _write(tmp_path / "a.csv", "1,,3\n4,nan,6\n")
-    table = read_channel("train", tmp_path, "last", None)
-    assert table.rows == 2 and np.isnan(table.features[:, 1]).all()
+    table = read("train", tmp_path, "last", None)
+    assert table.rows == 2 and np.isnan(_matrix(table.features)[:, 1]).all()
 
 
-def test_mismatched_files_and_bad_label_column(tmp_path):
+def test_mismatched_files_and_bad_label_column(tmp_path, read):
     _write(tmp_path / "a.csv", "1,2,3\n")
     _write(tmp_path / "b.csv", "1,2\n")
     with pytest.raises(TrainingError, match="b.csv has 2 columns but train/a.csv has 3"):
-        read_channel("train", tmp_path, "last", None)
+        read("train", tmp_path, "last", None)
     (tmp_path / "b.csv").unlink()
     with pytest.raises(TrainingError, match="no header row"):
-        read_channel("train", tmp_path, "price", None)
+        read("train", tmp_path, "price", None)
     with pytest.raises(TrainingError, match="out of range"):
-        read_channel("train", tmp_path, 7, None)
+        read("train", tmp_path, 7, None)
 
 
 def test_empty_or_missing_channel(tmp_path):
     with pytest.raises(TrainingError, match="channel 'train' is missing"):
         read_channel("train", tmp_path / "nope", "last", None)
-    _write(tmp_path / "data.parquet", "x")
-    with pytest.raises(TrainingError, match="no CSV files .* found data.parquet"):
+    _write(tmp_path / "data.json", "x")
+    with pytest.raises(TrainingError, match="no CSV files .* found data.json"):
         read_channel("train", tmp_path, "last", None)
 
 
@@ -86,11 +105,11 @@ def test_text_columns_become_categorical_features_with_their_categories(tmp_path
     assert list(table.features["color"].cat.codes) == [1, 0, 1, -1]  # missing stays missing
 
 
-def test_a_stray_string_in_a_numeric_column_is_an_error_not_a_category(tmp_path):
+def test_a_stray_string_in_a_numeric_column_is_an_error_not_a_category(tmp_path, read):
     _write(tmp_path / "a.csv", "x,y\n1,10\n2,20\n3,30\nthree,40\n")
     _write(tmp_path / "b.csv", "x,y\n1,10\n")
     with pytest.raises(TrainingError, match=r"train/a.csv line 5, column 1 \('x'\): 'three' is not a number.*categorical_feature"):
-        read_channel("train", tmp_path, "y", None)
+        read("train", tmp_path, "y", None)
 
 
 def test_categorical_feature_by_name_or_index_and_validation_uses_train_categories(tmp_path):
@@ -114,10 +133,10 @@ def test_text_labels_are_kept_for_classification(tmp_path):
     assert table.labels.tolist() == ["yes", "no", "yes"]
 
 
-def test_a_text_label_under_a_regression_objective_names_its_line(tmp_path):
+def test_a_text_label_under_a_regression_objective_names_its_line(tmp_path, read):
     from lightgbm_container.training.job import encode_labels
 
     _write(tmp_path / "a.csv", "x,y\n1,2\n2,3\n3,high\n4,low\n5,mid\n")
-    table = read_channel("train", tmp_path, "y", None)
+    table = read("train", tmp_path, "y", None)
     with pytest.raises(TrainingError, match=r"train/a.csv line 4, column 2 \(the label\): 'high' is not a number"):
         encode_labels("regression", table.labels, {}, table)

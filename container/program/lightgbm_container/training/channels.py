@@ -1,15 +1,20 @@
-"""Read a SageMaker channel of CSV files into features and labels, without losing a row.
+"""Read a SageMaker channel of CSV or Parquet files into features and labels, without losing a row.
 
-Every CSV file below the channel directory is read (hidden files and folders skipped, other
-files ignored unless the channel's ContentType says they are CSV); a header row is detected
-(or forced by the ``header`` hyperparameter); the label column is chosen by
-``label_column``. Non-numeric cells, rows with a missing label and files whose columns
-disagree are errors that name the file, line and column.
+Every CSV (or Parquet) file below the channel directory is read (hidden files and folders
+skipped, other files ignored unless the channel's ContentType names the format; CSV and
+Parquet in one channel is an error); a CSV header row is detected (or forced by the
+``header`` hyperparameter), Parquet columns are named by the file; the label column is
+chosen by ``label_column``. Non-numeric cells, rows with a missing label and files whose
+columns disagree are errors that name the file, line (Parquet: row) and column.
+
+Two paths, one result: a channel of plain numbers is read by pyarrow into one Arrow table
+that LightGBM bins without a float64 copy (:mod:`.arrow_tables`); anything else (text
+columns: categories or mistakes) by pandas, which the exact error messages come from.
 """
 
 from __future__ import annotations
 
-import logging
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -19,8 +24,8 @@ import numpy as np
 from ..errors import TrainingError, did_you_mean
 from ..missing_values import CSV_MISSING_TOKENS, PANDAS_NA_VALUES
 from ..model.categories import text_key
+from . import arrow_tables, progress
 
-log = logging.getLogger(__name__)
 
 CSV_SUFFIXES = (".csv", ".csv.gz", ".csv.bz2", ".csv.zip", ".csv.xz")
 _MISSING = frozenset(CSV_MISSING_TOKENS)
@@ -32,12 +37,13 @@ class _Source:
 
     first_row: int
     display: str
-    has_header: bool
+    has_header: bool  # its columns have names (a CSV header row, or Parquet)
+    unit: str = "line"  # how a position in the file is named: a CSV line, a Parquet row
 
 
 @dataclass
 class Table:
-    features: Any  # a float64 matrix, or a DataFrame with pandas categories for text features
+    features: Any  # an Arrow table of float64 columns, a float64 matrix, or a DataFrame with pandas categories
     labels: np.ndarray  # float64, or the class labels as text
     feature_names: list[str]
     label_name: str
@@ -53,17 +59,41 @@ class Table:
         return int(self.features.shape[0])
 
 
+def _visible_files(channel_dir: Path) -> list[Path]:
+    return [
+        path for path in sorted(channel_dir.rglob("*"))
+        if path.is_file() and not any(part.startswith(".") for part in path.relative_to(channel_dir).parts)
+    ]  # fmt: skip
+
+
 def list_csv_files(channel_dir: Path, content_type: str | None = None) -> list[Path]:
-    """The channel's data files, sorted for a stable row order."""
-    everything_is_csv = (content_type or "").split(";")[0].strip().lower() in ("text/csv", "application/csv")
-    files = []
-    for path in sorted(channel_dir.rglob("*")):
-        relative = path.relative_to(channel_dir)
-        if any(part.startswith(".") for part in relative.parts) or not path.is_file():
-            continue
-        if everything_is_csv or path.name.lower().endswith(CSV_SUFFIXES):
-            files.append(path)
-    return files
+    """The channel's CSV files, sorted for a stable row order."""
+    return list_data_files(channel_dir, content_type, "channel")[1] if channel_dir.is_dir() else []
+
+
+def list_data_files(channel_dir: Path, content_type: str | None, channel: str) -> tuple[str, list[Path]]:
+    """("csv" or "parquet", the channel's data files sorted for a stable row order); both kinds
+    in one channel is an error (which files are which is not a guess to make silently)."""
+    media_type = (content_type or "").split(";")[0].strip().lower()
+    files = _visible_files(channel_dir)
+    if media_type in arrow_tables.PARQUET_CONTENT_TYPES:
+        return "parquet", files
+    if media_type in ("text/csv", "application/csv"):
+        parquet = [p.name for p in files if p.name.lower().endswith(arrow_tables.PARQUET_SUFFIXES)]
+        if parquet:
+            raise TrainingError(
+                f"channel {channel!r} has ContentType {media_type} but holds Parquet files ({', '.join(parquet[:3])}); "
+                "set the channel's content_type to application/x-parquet, or leave it unset"
+            )
+        return "csv", files
+    csv = [p for p in files if p.name.lower().endswith(CSV_SUFFIXES)]
+    parquet = [p for p in files if p.name.lower().endswith(arrow_tables.PARQUET_SUFFIXES)]
+    if csv and parquet:
+        raise TrainingError(
+            f"channel {channel!r} mixes CSV ({csv[0].name}, ...) and Parquet ({parquet[0].name}, ...) files; "
+            "put each format in its own channel or convert one"
+        )
+    return ("parquet", parquet) if parquet else ("csv", csv)
 
 
 def _is_number(token: str) -> bool:
@@ -77,16 +107,21 @@ def _is_number(token: str) -> bool:
     return True
 
 
-def _first_line(path: Path) -> str:
+def _first_line(path: Path, display: str) -> str:
     import pandas as pd
 
-    frame = pd.read_csv(path, header=None, nrows=1, dtype=str, keep_default_na=False)
+    try:
+        frame = pd.read_csv(path, header=None, nrows=1, dtype=str, keep_default_na=False)
+    except pd.errors.EmptyDataError:
+        return ""
+    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
+        raise TrainingError(f"{display} is not valid CSV: {exc}") from None
     return ",".join(frame.iloc[0].tolist()) if len(frame) else ""
 
 
-def detect_header(path: Path) -> bool:
+def detect_header(path: Path, display: str = "") -> bool:
     """A first row with any non-numeric field is a header (data rows must be all numbers)."""
-    return not all(_is_number(field) for field in _first_line(path).split(","))
+    return not all(_is_number(field) for field in _first_line(path, display or path.name).split(","))
 
 
 def _read_file(path: Path, has_header: bool, display: str):
@@ -110,8 +145,9 @@ def _read_file(path: Path, has_header: bool, display: str):
 
 
 def locate(sources: list[_Source], row: int) -> tuple[_Source, int]:
+    """The file a row of the channel's table came from, and its line (Parquet: row) there, from 1."""
     source = next(s for s in reversed(sources) if s.first_row <= row)
-    return source, row - source.first_row + 1 + int(source.has_header)
+    return source, row - source.first_row + 1 + int(source.has_header and source.unit == "line")
 
 
 def not_numbers(series) -> np.ndarray:
@@ -127,7 +163,7 @@ def _stray_text_error(series, position: int, column: str, sources: list[_Source]
     source, line = locate(sources, row)
     name = f" ({column!r})" if source.has_header else ""
     return TrainingError(
-        f"{source.display} line {line}, column {position + 1}{name}: {series.iloc[row]!r} is not a number. {hint}"
+        f"{source.display} {source.unit} {line}, column {position + 1}{name}: {series.iloc[row]!r} is not a number. {hint}"
         + ("" if source.has_header else "; if the first row is a header, set the hyperparameter header=true")
     )
 
@@ -180,6 +216,62 @@ def _as_category_text(series):
     return series.map(lambda value: value if value is None or isinstance(value, str) or value != value else text_key(value))
 
 
+@dataclass
+class _Files:
+    """A channel's files as read: their column names, and Arrow tables or pandas frames."""
+
+    columns: list[str]
+    has_header: bool
+    pieces: list[Any]
+    sources: list[_Source]
+    arrow: bool  # pieces are Arrow tables of numbers (else pandas frames, columns numbered)
+
+
+def _check_columns(display: str, names: list[str], has_header: bool, first: _Files | None, first_display: str) -> None:
+    if first is None:
+        return
+    if len(names) != len(first.columns):
+        raise TrainingError(f"{display} has {len(names)} columns but {first_display} has {len(first.columns)}")
+    if has_header and first.has_header and names != first.columns:
+        raise TrainingError(f"{display}'s header differs from {first_display}'s")
+
+
+def _read_files(channel: str, channel_dir: Path, files: list[Path], file_format: str, header: bool | None,
+                arrow: bool) -> _Files:  # fmt: skip
+    """Every file, by pyarrow when ``arrow`` and it reads them all as numbers, else by pandas."""
+    read: _Files | None = None
+    rows = 0
+    for path in files:
+        display = f"{channel}/{path.relative_to(channel_dir)}"
+        if file_format == "parquet":
+            piece, has_header, unit = arrow_tables.read_parquet(path, display), True, "row"
+            names = [str(name) for name in piece.column_names]
+        else:
+            has_header, unit = (detect_header(path, display) if header is None else header), "line"
+            piece = arrow_tables.read_csv(path, has_header, display) if arrow else None
+            if piece is None:
+                if arrow:  # this file needs pandas: read the channel with pandas, one path for all its rows
+                    return _read_files(channel, channel_dir, files, file_format, header, arrow=False)
+                started = time.monotonic()
+                piece = _read_file(path, has_header, display)
+                progress.file_read(display, path, len(piece), piece.shape[1], has_header, started, "pandas")
+            names = [str(c) for c in (piece.column_names if arrow else piece.columns)] if has_header else [
+                f"Column_{i}" for i in range(piece.shape[1])
+            ]  # fmt: skip
+            if not arrow:
+                piece.columns = range(piece.shape[1])
+        _check_columns(display, names, has_header, read, f"{channel}/{files[0].relative_to(channel_dir)}")
+        if read is None:
+            read = _Files(names, has_header, [], [], arrow)
+        read.pieces.append(piece)
+        read.sources.append(_Source(rows, display, has_header, unit))
+        rows += piece.shape[0]
+    assert read is not None
+    if file_format == "parquet" and not (arrow and all(arrow_tables.numeric(piece) for piece in read.pieces)):
+        read.pieces, read.arrow = [arrow_tables.to_pandas(piece) for piece in read.pieces], False
+    return read
+
+
 def read_channel(
     channel: str,
     channel_dir: Path,
@@ -188,59 +280,41 @@ def read_channel(
     content_type: str | None = None,
     categorical: Sequence[str | int] | None = None,
     reference: Table | None = None,
+    arrow: bool | None = None,
 ) -> Table:
     """The channel as features and labels.
 
     Categorical features: the ``categorical_feature`` references when given, else every
     column most of whose values are text; ``reference`` (the train channel's table) fixes
     the categories for a validation channel. A column with a few stray strings among
-    numbers is an error naming the first one's file, line and column."""
-    import pandas as pd
-
+    numbers is an error naming the first one's file, line and column. ``arrow``: try the
+    pyarrow path first (default: when pyarrow is installed), or go straight to pandas."""
     if not channel_dir.is_dir():
         raise TrainingError(f"channel {channel!r} is missing: no directory {channel_dir}")
-    files = list_csv_files(channel_dir, content_type)
+    file_format, files = list_data_files(channel_dir, content_type, channel)
     if not files:
         present = [p.name for p in sorted(channel_dir.rglob("*")) if p.is_file()][:10]
         raise TrainingError(
-            f"channel {channel!r} has no CSV files (*.csv) in {channel_dir}"
+            f"channel {channel!r} has no CSV files (*.csv) or Parquet files (*.parquet) in {channel_dir}"
             + (f"; found {', '.join(present)}" if present else "; it is empty")
         )
-    frames, sources, has_header_all, columns, rows = [], [], None, None, 0
-    for path in files:
-        display = f"{channel}/{path.relative_to(channel_dir)}"
-        has_header = detect_header(path) if header is None else header
-        frame = _read_file(path, has_header, display)
-        names = [str(c) for c in frame.columns] if has_header else [f"Column_{i}" for i in range(frame.shape[1])]
-        if columns is None:
-            columns, has_header_all = names, has_header
-        elif len(names) != len(columns):
-            raise TrainingError(f"{display} has {len(names)} columns but {channel}/{files[0].relative_to(channel_dir)} has {len(columns)}")
-        elif has_header and has_header_all and names != columns:
-            raise TrainingError(f"{display}'s header differs from {channel}/{files[0].relative_to(channel_dir)}'s")
-        frame.columns = range(frame.shape[1])
-        frames.append(frame)
-        sources.append(_Source(rows, display, has_header))
-        rows += len(frame)
-        log.info("read %s: %d rows, %d columns%s", display, len(frame), frame.shape[1], ", with header" if has_header else "")
-    assert columns is not None
+    # Text categories of the train channel must be mapped in validation: only pandas does that.
+    arrow = (arrow_tables.available() if arrow is None else arrow) and (reference is None or not reference.categories)
+    read = _read_files(channel, channel_dir, files, file_format, header, arrow)
+    columns = read.columns
     if len(columns) < 2:
         raise TrainingError(f"channel {channel!r} has {len(columns)} column; need a label and at least one feature")
-    data = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
-    label_index = _label_position(label_column, columns, bool(has_header_all))
-    label_series = data[label_index]
-    missing = np.flatnonzero(label_series.isna().to_numpy())
-    if missing.size:
-        raise TrainingError(
-            f"channel {channel!r}: {missing.size} row(s) have no label in column {label_index} "
-            f"({columns[label_index]!r}), first at data row {int(missing[0]) + 1}; every row needs a label"
-        )
-    labels = label_series.to_numpy(dtype=np.float64) if label_series.dtype.kind in "biuf" else label_series.to_numpy(dtype=object)
+    label_index = _label_position(label_column, columns, read.has_header)
     feature_positions = [i for i in range(len(columns)) if i != label_index]
     feature_names = [columns[i] for i in feature_positions]
-    features, categorical_names, categories = _features(
-        data, feature_positions, feature_names, sources, categorical, reference
-    )
+    if read.arrow:
+        labels, features, categorical_names, categories = _from_arrow(
+            channel, read, label_index, feature_positions, feature_names, categorical, reference
+        )
+    else:
+        labels, features, categorical_names, categories = _from_pandas(
+            channel, read, label_index, feature_positions, feature_names, categorical, reference
+        )
     return Table(
         features=features,
         labels=labels,
@@ -248,11 +322,60 @@ def read_channel(
         label_name=columns[label_index],
         label_index=label_index,
         files=files,
-        has_header=bool(has_header_all),
+        has_header=read.has_header,
         categorical=categorical_names,
         categories=categories,
-        sources=sources,
+        sources=read.sources,
     )
+
+
+def _missing_label_error(channel: str, missing: np.ndarray, label_index: int, columns: list[str]) -> TrainingError:
+    return TrainingError(
+        f"channel {channel!r}: {missing.size} row(s) have no label in column {label_index} "
+        f"({columns[label_index]!r}), first at data row {int(missing[0]) + 1}; every row needs a label"
+    )
+
+
+def _from_arrow(channel: str, read: _Files, label_index: int, positions: list[int], names: list[str],
+                categorical: Sequence[str | int] | None, reference: Table | None):  # fmt: skip
+    """(labels, the features as one Arrow table of float64 columns, categorical names, {}) from
+    tables of numbers: the columns are shared with what pyarrow read, never copied as a matrix."""
+    import pyarrow as pa
+
+    table = pa.concat_tables(
+        arrow_tables.as_float64(piece.rename_columns([str(i) for i in range(piece.num_columns)])) for piece in read.pieces
+    )  # fmt: skip
+    label = table.column(label_index)
+    if label.null_count:
+        missing = np.flatnonzero(label.is_null().to_numpy(zero_copy_only=False))
+        raise _missing_label_error(channel, missing, label_index, read.columns)
+    labels = label.to_numpy()
+    features = table.select(positions).rename_columns(names)
+    if reference is not None:  # numeric codes only (text categories send validation to pandas)
+        native = [name for name in reference.categorical if name in names]
+    elif categorical is not None:
+        native = [names[i] for i in sorted(_categorical_positions(categorical, names))]
+    else:
+        native = []
+    return labels, features, native, {}
+
+
+def _from_pandas(channel: str, read: _Files, label_index: int, positions: list[int], names: list[str],
+                 categorical: Sequence[str | int] | None, reference: Table | None):  # fmt: skip
+    """(labels, features, categorical names, text categories) from pandas frames."""
+    import pandas as pd
+
+    data = pd.concat(read.pieces, ignore_index=True) if len(read.pieces) > 1 else read.pieces[0]
+    for position in data.columns:  # text that is all numbers (a Parquet string column) is numbers
+        if data[position].dtype.kind not in "biuf" and data[position].notna().any() and not len(not_numbers(data[position])):
+            data[position] = pd.to_numeric(data[position])
+    label_series = data[label_index]
+    missing = np.flatnonzero(label_series.isna().to_numpy())
+    if missing.size:
+        raise _missing_label_error(channel, missing, label_index, read.columns)
+    labels = label_series.to_numpy(dtype=np.float64) if label_series.dtype.kind in "biuf" else label_series.to_numpy(dtype=object)
+    features, categorical_names, categories = _features(data, positions, names, read.sources, categorical, reference)
+    return labels, features, categorical_names, categories
 
 
 def _features(data, positions: list[int], names: list[str], sources: list[_Source],

@@ -94,7 +94,7 @@ def _text_label_error(labels: np.ndarray, table: Table) -> TrainingError:
     row = int(not_numbers(pd.Series(labels))[0])
     source, line = locate(table.sources, row)
     return TrainingError(
-        f"{source.display} line {line}, column {table.label_index + 1} (the label): {labels[row]!r} is not a number; "
+        f"{source.display} {source.unit} {line}, column {table.label_index + 1} (the label): {labels[row]!r} is not a number; "
         "a regression label must be numeric (text labels are for classification objectives)"
     )
 

@@ -1,12 +1,26 @@
-"""Progress of a long fit in the log, in lines CloudWatch shows well: where it is, how fast it goes, how long is left."""
+"""Progress of long work in the log, in lines CloudWatch shows well: each data file read
+(rows, bytes, how fast), and the fit (where it is, how fast it goes, how long is left)."""
 
 from __future__ import annotations
 
 import logging
 import time
+from pathlib import Path
 from typing import Any
 
 log = logging.getLogger("train")
+
+
+def file_read(display: str, path: Path, rows: int, columns: int, has_header: bool, started: float, reader: str) -> None:
+    """"read train/part-1.csv: 1000000 rows, 51 columns, with header, 412.3 MB in 1.52 s
+    (657895 rows/s, 271 MB/s, pyarrow)"; ``started``: :func:`time.monotonic` before reading."""
+    seconds = max(time.monotonic() - started, 1e-6)
+    megabytes = path.stat().st_size / 1e6
+    log.info(
+        "read %s: %d rows, %d columns%s, %.1f MB in %.2f s (%.0f rows/s, %.0f MB/s, %s)",
+        display, rows, columns, ", with header" if has_header else "", megabytes, seconds,
+        rows / seconds, megabytes / seconds, reader,
+    )  # fmt: skip
 
 
 class Progress:
