@@ -215,6 +215,7 @@ def pyarrow_module():
 
     assert use_training_packages(), "the training-only packages are missing: run scripts/setup_host.sh"
     import pyarrow
+    import pyarrow.csv  # noqa: F401
     import pyarrow.parquet  # noqa: F401
 
     return pyarrow

@@ -98,10 +98,10 @@ def test_missing_train_channel_and_pipe_mode(tmp_path):
     assert run_train(root).returncode != 0
     assert "channel 'train' is missing" in (root / "output" / "failure").read_text()
 
-    root = make_root(tmp_path / "pipe")
+    root = make_root(tmp_path / "pipe")  # Pipe mode, and SageMaker made no FIFO
     (root / "input" / "config" / "inputdataconfig.json").write_text(json.dumps({"train": {"TrainingInputMode": "Pipe"}}))
     assert run_train(root).returncode != 0
-    assert "Pipe input mode" in (root / "output" / "failure").read_text()
+    assert "channel 'train' is in Pipe mode but SageMaker's FIFO" in (root / "output" / "failure").read_text()
 
 
 def test_early_stopping_without_validation_is_explained(tmp_path):

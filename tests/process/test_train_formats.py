@@ -6,7 +6,9 @@ path), byte for byte. Parquet follows the CSV rules (label column, names, exact 
 """
 
 import json
+import os
 import shutil
+import threading
 
 import lightgbm as lgb
 import numpy as np
@@ -138,3 +140,46 @@ def test_csv_and_parquet_in_one_channel_is_an_error_that_names_both(tmp_path, pa
     assert "has ContentType text/csv but holds Parquet files (extra.parquet)" in _failure(root)
     (_train_dir(root) / "extra.parquet").rename(_train_dir(root) / "extra.bin")  # binary, and the channel says CSV
     assert "train/extra.bin is not valid CSV" in _failure(root)
+
+
+def _feed(fifo, data: bytes) -> threading.Thread:
+    """A FIFO as SageMaker makes one in Pipe mode, and a writer streaming ``data`` into it
+    (its open blocks until `train` opens the FIFO to read)."""
+    os.mkfifo(fifo)
+
+    def write() -> None:
+        with open(fifo, "wb") as out:
+            for start in range(0, len(data), 1 << 16):
+                out.write(data[start:start + (1 << 16)])
+
+    writer = threading.Thread(target=write, daemon=True)
+    writer.start()
+    return writer
+
+
+def test_pipe_mode_reads_csv_and_parquet_streamed_through_fifos(tmp_path, pa):
+    file_root = _root(tmp_path, "file")
+    _trained(file_root)
+    model = (file_root / "model" / "model.txt").read_text()
+    csv = (_train_dir(file_root) / "diabetes_train.csv").read_bytes()
+    sink = pa.BufferOutputStream()
+    pa.parquet.write_table(pa.csv.read_csv(pa.py_buffer(csv), read_options=pa.csv.ReadOptions(autogenerate_column_names=True)), sink)
+    parquet = sink.getvalue().to_pybytes()
+
+    for name, data, content_type in (("csv", csv, "text/csv"), ("parquet", parquet, None)):
+        root = _root(tmp_path, f"pipe-{name}")
+        data_dir = root / "input" / "data"
+        shutil.rmtree(data_dir / "train")
+        channel = {"TrainingInputMode": "Pipe", **({"ContentType": content_type} if content_type else {})}
+        (root / "input" / "config" / "inputdataconfig.json").write_text(json.dumps({"train": channel}))
+        writer = _feed(data_dir / "train_0", data)
+        log = _trained(root)
+        writer.join(10)
+        assert not writer.is_alive()
+        assert f"Pipe mode: received train_0: {len(data) / 1e6:.1f} MB" in log
+        assert [p.name for p in data_dir.iterdir()] == ["train_0"]  # the received copy is gone
+        if name == "csv":
+            assert (root / "model" / "model.txt").read_text() == model
+        else:  # the Parquet file names its columns f0..f10: the same trees under other names
+            assert lgb.Booster(model_file=str(root / "model" / "model.txt")).dump_model()["tree_info"] == \
+                lgb.Booster(model_str=model).dump_model()["tree_info"]  # fmt: skip

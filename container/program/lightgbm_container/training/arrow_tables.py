@@ -42,25 +42,33 @@ def available() -> bool:
     return _pyarrow() is not None
 
 
-def read_csv(path: Path, has_header: bool, display: str) -> Any | None:
-    """The file as an Arrow table of numbers, or None when the pandas path must read it."""
+def read_csv(path: Path, columns: int, has_header: bool, display: str) -> Any | None:
+    """The file's ``columns`` columns as float64 (numbered "0", "1", ...), or None when the
+    pandas path must read it: a cell that is not a number or missing, a row of another length.
+
+    The types are given, not inferred: inference keeps every column's text until it has
+    decided (3x the table's memory for 1M x 51), and every column becomes float64 anyway.
+    Read as a stream (``input_stream``, compression by extension), not memory-mapped."""
     pa = _pyarrow()
     if pa is None:
         return None
     started = time.monotonic()
+    names = [str(i) for i in range(columns)]
     try:
-        table = pa.csv.read_csv(
-            path,
-            read_options=pa.csv.ReadOptions(autogenerate_column_names=not has_header),
-            parse_options=pa.csv.ParseOptions(newlines_in_values=False),
-            convert_options=pa.csv.ConvertOptions(
-                null_values=PANDAS_NA_VALUES, strings_can_be_null=True, quoted_strings_can_be_null=True
-            ),
-        )
+        with pa.input_stream(str(path)) as stream:
+            table = pa.csv.read_csv(
+                stream,
+                read_options=pa.csv.ReadOptions(column_names=names, skip_rows=int(has_header)),
+                parse_options=pa.csv.ParseOptions(newlines_in_values=False),
+                convert_options=pa.csv.ConvertOptions(
+                    column_types={name: pa.float64() for name in names},
+                    null_values=PANDAS_NA_VALUES, strings_can_be_null=True, quoted_strings_can_be_null=True,
+                ),  # fmt: skip
+            )
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, OSError, ValueError):
         return None  # the pandas path reads it, or says exactly what is wrong
-    if table.num_rows == 0 or not numeric(table) or (has_header and len(set(table.column_names)) != table.num_columns):
-        return None  # text (a category or a mistake) or repeated header names: the pandas path decides
+    if table.num_rows == 0:
+        return None
     progress.file_read(display, path, table.num_rows, table.num_columns, has_header, started, "pyarrow")
     return table
 
@@ -74,13 +82,22 @@ def read_parquet(path: Path, display: str) -> Any:
         )
     started = time.monotonic()
     try:
-        table = pa.parquet.read_table(path)
+        # Without pre-buffering the whole file's column chunks: the same speed here, 30 % less peak memory.
+        table = pa.parquet.read_table(path, pre_buffer=False)
     except (pa.ArrowException, OSError) as exc:
         raise TrainingError(f"{display} is not a readable Parquet file: {exc}") from None
     if table.num_rows == 0:
         raise TrainingError(f"{display} is empty")
     progress.file_read(display, path, table.num_rows, table.num_columns, True, started, "pyarrow")
     return table
+
+
+def release_unused() -> None:
+    """Hand the memory pyarrow's allocator keeps for reuse back to the system (the reading
+    buffers: ~300 MB for 1M x 51) before LightGBM bins the table beside it."""
+    pa = _pyarrow()
+    if pa is not None:
+        pa.default_memory_pool().release_unused()
 
 
 def numeric(table: Any) -> bool:

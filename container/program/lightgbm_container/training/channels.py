@@ -53,10 +53,18 @@ class Table:
     categorical: list[str] = field(default_factory=list)  # every categorical feature
     categories: dict[str, list[Any]] = field(default_factory=dict)  # text categories per feature, in code order
     sources: list[_Source] = field(default_factory=list)
+    #: (path in the channel, bytes) per file, taken when read: a Pipe channel's copy is gone by training.
+    file_sizes: list[tuple[str, int]] = field(default_factory=list)
+    rows: int = -1  # the features' rows (kept when they are let go)
 
-    @property
-    def rows(self) -> int:
-        return int(self.features.shape[0])
+    def __post_init__(self) -> None:
+        if self.rows < 0:
+            self.rows = int(self.features.shape[0])
+
+    def let_go_of_features(self) -> None:
+        """Once LightGBM has binned them: the raw features are the largest thing in memory
+        (1M x 50: 400 MB, against 50 MB of bins), and training never looks at them again."""
+        self.features = None
 
 
 def _visible_files(channel_dir: Path) -> list[Path]:
@@ -107,21 +115,23 @@ def _is_number(token: str) -> bool:
     return True
 
 
-def _first_line(path: Path, display: str) -> str:
+def first_row(path: Path, display: str) -> list[str]:
+    """The file's first row's fields as written (a header's names, or the first data row)."""
     import pandas as pd
 
     try:
         frame = pd.read_csv(path, header=None, nrows=1, dtype=str, keep_default_na=False)
     except pd.errors.EmptyDataError:
-        return ""
+        return []
     except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
         raise TrainingError(f"{display} is not valid CSV: {exc}") from None
-    return ",".join(frame.iloc[0].tolist()) if len(frame) else ""
+    return frame.iloc[0].tolist() if len(frame) else []
 
 
-def detect_header(path: Path, display: str = "") -> bool:
+def detect_header(path: Path, display: str = "", fields: list[str] | None = None) -> bool:
     """A first row with any non-numeric field is a header (data rows must be all numbers)."""
-    return not all(_is_number(field) for field in _first_line(path, display or path.name).split(","))
+    fields = first_row(path, display or path.name) if fields is None else fields
+    return not all(_is_number(field) for field in ",".join(fields).split(","))
 
 
 def _read_file(path: Path, has_header: bool, display: str):
@@ -247,15 +257,18 @@ def _read_files(channel: str, channel_dir: Path, files: list[Path], file_format:
             piece, has_header, unit = arrow_tables.read_parquet(path, display), True, "row"
             names = [str(name) for name in piece.column_names]
         else:
-            has_header, unit = (detect_header(path, display) if header is None else header), "line"
-            piece = arrow_tables.read_csv(path, has_header, display) if arrow else None
+            fields = first_row(path, display)
+            has_header, unit = (detect_header(path, display, fields) if header is None else header), "line"
+            # Names pandas would rewrite ("a" twice -> "a", "a.1"; "" -> "Unnamed: 2") are for its path.
+            renamed = has_header and (len(set(fields)) != len(fields) or "" in fields)
+            piece = arrow_tables.read_csv(path, len(fields), has_header, display) if arrow and fields and not renamed else None
             if piece is None:
                 if arrow:  # this file needs pandas: read the channel with pandas, one path for all its rows
                     return _read_files(channel, channel_dir, files, file_format, header, arrow=False)
                 started = time.monotonic()
                 piece = _read_file(path, has_header, display)
                 progress.file_read(display, path, len(piece), piece.shape[1], has_header, started, "pandas")
-            names = [str(c) for c in (piece.column_names if arrow else piece.columns)] if has_header else [
+            names = [str(c) for c in (fields if arrow else piece.columns)] if has_header else [
                 f"Column_{i}" for i in range(piece.shape[1])
             ]  # fmt: skip
             if not arrow:
@@ -326,6 +339,7 @@ def read_channel(
         categorical=categorical_names,
         categories=categories,
         sources=read.sources,
+        file_sizes=[(str(path.relative_to(channel_dir)), path.stat().st_size) for path in files],
     )
 
 
@@ -345,6 +359,7 @@ def _from_arrow(channel: str, read: _Files, label_index: int, positions: list[in
     table = pa.concat_tables(
         arrow_tables.as_float64(piece.rename_columns([str(i) for i in range(piece.num_columns)])) for piece in read.pieces
     )  # fmt: skip
+    arrow_tables.release_unused()
     label = table.column(label_index)
     if label.null_count:
         missing = np.flatnonzero(label.is_null().to_numpy(zero_copy_only=False))

@@ -58,9 +58,8 @@ def fingerprint(params: dict[str, Any], train: Table, validation: Table | None) 
     def channel(table: Table | None) -> dict[str, Any] | None:
         if table is None:
             return None
-        root = os.path.commonpath([str(path.parent) for path in table.files]) if table.files else ""
         return {
-            "files": [[os.path.relpath(path, root), path.stat().st_size] for path in table.files],
+            "files": [[name, size] for name, size in table.file_sizes],
             "rows": table.rows,
             "features": hashlib.sha256("\x1f".join(table.feature_names).encode()).hexdigest()[:16],
         }

@@ -8,6 +8,7 @@ failure file says so.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -31,7 +32,7 @@ from ..settings import MLPaths, SettingsError, compile_ahead_seconds, compile_me
 from .channels import Table, locate, not_numbers, read_channel
 from .checkpoints import CheckpointPolicy, Checkpointer, TrainingStopped, fingerprint, resume_from
 from .progress import Progress
-from . import user_script
+from . import arrow_tables, pipe_mode, user_script
 from .round_metrics import RoundMetrics
 from .hyperparameters import TrainingConfig, parse_hyperparameters
 
@@ -55,16 +56,6 @@ def _read_json(path: Path, what: str) -> dict[str, Any]:
     if not isinstance(document, dict):
         raise TrainingError(f"{what} ({path}) must be a JSON object")
     return document
-
-
-def _check_input_modes(input_config: dict[str, Any]) -> None:
-    for channel, config in input_config.items():
-        mode = (config or {}).get("TrainingInputMode", "File")
-        if mode.lower() == "pipe":
-            raise TrainingError(
-                f"channel {channel!r} uses Pipe input mode, which this container does not read; "
-                "use input_mode='File' (or 'FastFile')"
-            )
 
 
 def _check_single_host(resource_config: dict[str, Any]) -> None:
@@ -169,27 +160,37 @@ def fit(config: TrainingConfig, train: Table, validation: Table | None, round_me
     labels = encode_labels(kind, train.labels, params, train)
     if validation is not None and validation.labels.dtype == object and kind == "regression":
         raise _text_label_error(validation.labels, validation)
+    checkpoints = checkpoints or CheckpointPolicy(None, config.checkpoint_rounds, config.checkpoint_seconds)
+    expected = fingerprint(params, train, validation)
+    resumed = resume_from(checkpoints, expected, config.num_boost_round)
+    init_model, start_round = resumed if resumed is not None else (None, 0)
     categorical = train.categorical or "auto"
-    data = lgb.Dataset(
-        train.features, labels.values, feature_name=train.feature_names, categorical_feature=categorical, free_raw_data=True
-    )
+    # Binned now, so the raw features can go before training (the peak of memory otherwise);
+    # a resumed fit needs them for the checkpoint's scores: LightGBM bins those in train().
+    construct = init_model is None
+
+    def binned(table: Table, labels: np.ndarray, reference: Any = None) -> Any:
+        dataset = lgb.Dataset(table.features, labels, feature_name=train.feature_names, categorical_feature=categorical,
+                              reference=reference, params=params, free_raw_data=True)  # fmt: skip
+        if construct:
+            try:
+                dataset.construct()
+            except lgb.basic.LightGBMError as exc:
+                raise TrainingError(f"LightGBM rejected the training setup: {exc}") from None
+            table.let_go_of_features()
+            arrow_tables.release_unused()  # what pyarrow's allocator kept of them goes back to the system
+        return dataset
+
+    data = binned(train, labels.values)
     valid_sets, valid_names = [data], ["train"]
     if validation is not None:
-        valid_labels = _encode_with(labels.classes, validation.labels, VALIDATION_CHANNEL)
-        valid_sets.append(
-            lgb.Dataset(validation.features, valid_labels, feature_name=train.feature_names,
-                        categorical_feature=categorical, reference=data)
-        )  # fmt: skip
+        valid_sets.append(binned(validation, _encode_with(labels.classes, validation.labels, VALIDATION_CHANNEL), data))
         valid_names.append(VALIDATION_CHANNEL)
     if train.categorical:
         log.info("categorical features: %s", ", ".join(
             f"{name} ({len(train.categories[name])} categories)" if name in train.categories else f"{name} (codes)"
             for name in train.categorical
         ))  # fmt: skip
-    checkpoints = checkpoints or CheckpointPolicy(None, config.checkpoint_rounds, config.checkpoint_seconds)
-    expected = fingerprint(params, train, validation)
-    resumed = resume_from(checkpoints, expected, config.num_boost_round)
-    init_model, start_round = resumed if resumed is not None else (None, 0)
     checkpointer = Checkpointer(checkpoints, expected, start_round)
     callbacks: list[Any] = [checkpointer, Progress()] + ([round_metrics] if round_metrics is not None else [])
     if config.early_stopping_rounds:
@@ -270,7 +271,6 @@ def run(paths: MLPaths, raw_hyperparameters: dict[str, Any], compile_seconds: in
     or as JSON log lines with ``json_logs``, and written to ``output/data/metrics.jsonl``."""
     started = time.monotonic()
     input_config = _read_json(paths.input_data_config, "inputdataconfig.json")
-    _check_input_modes(input_config)
     _check_single_host(_read_json(paths.resource_config, "resourceconfig.json"))
     config = parse_hyperparameters(raw_hyperparameters)
     if config.ignored:
@@ -278,15 +278,24 @@ def run(paths: MLPaths, raw_hyperparameters: dict[str, Any], compile_seconds: in
 
     def channel(name: str, reference: Table | None = None) -> Table:
         content_type = (input_config.get(name) or {}).get("ContentType")
-        table = read_channel(
-            name, paths.channel(name), config.label_column, config.header, content_type,
-            categorical=config.categorical_feature, reference=reference,
-        )  # fmt: skip
+        with contextlib.ExitStack() as received:
+            directory = paths.channel(name)
+            if pipe_mode.is_pipe(input_config.get(name)):  # the stream, as a file, while it is read
+                directory = received.enter_context(pipe_mode.received(paths.channel(name).parent, name, content_type))
+            table = read_channel(
+                name, directory, config.label_column, config.header, content_type,
+                categorical=config.categorical_feature, reference=reference,
+            )  # fmt: skip
         _log_table(name, table)
         return table
 
+    def present(name: str) -> bool:
+        if pipe_mode.is_pipe(input_config.get(name)):
+            return pipe_mode.fifo(paths.channel(name).parent, name).exists()
+        return paths.channel(name).is_dir()
+
     train = channel(TRAIN_CHANNEL)
-    validation = channel(VALIDATION_CHANNEL, train) if paths.channel(VALIDATION_CHANNEL).is_dir() else None
+    validation = channel(VALIDATION_CHANNEL, train) if present(VALIDATION_CHANNEL) else None
     if validation is not None and len(validation.feature_names) != len(train.feature_names):
         raise TrainingError(
             f"validation has {len(validation.feature_names)} features but train has {len(train.feature_names)}"
