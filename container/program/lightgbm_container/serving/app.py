@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from time import perf_counter
-from typing import TYPE_CHECKING, Any, Callable, Iterable
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
 import orjson
 from flask import Flask, Response, request
@@ -179,15 +179,41 @@ class CountedApp:
             body = self.app(environ, start)
         finally:
             request_ids.end()
-        if answered:
-            status, headers = answered
-            response_bytes = next((value for name, value in headers if name == "Content-Length"), "0")
-            metrics.request_answered(
-                environ.get("REQUEST_METHOD", ""), self.route(environ.get("PATH_INFO", "")), int(status[:3]),
-                content_type_label(environ.get("CONTENT_TYPE")), int(environ.get("CONTENT_LENGTH") or 0),
-                int(response_bytes), perf_counter() - started, environ.get(STEPS_KEY),
-            )  # fmt: skip
-        return body
+        if not answered:
+            return body
+        return RecordedWhenClosed(body, lambda: self.record(environ, answered, started))
+
+    def record(self, environ: dict[str, Any], answered: list[Any], started: float) -> None:
+        status, headers = answered
+        response_bytes = next((value for name, value in headers if name == "Content-Length"), "0")
+        metrics.request_answered(
+            environ.get("REQUEST_METHOD", ""), self.route(environ.get("PATH_INFO", "")), int(status[:3]),
+            content_type_label(environ.get("CONTENT_TYPE")), int(environ.get("CONTENT_LENGTH") or 0),
+            int(response_bytes), perf_counter() - started, environ.get(STEPS_KEY),
+        )  # fmt: skip
+
+
+class RecordedWhenClosed:
+    """A response body that records its request's metrics when the server closes it, which a
+    WSGI server does after the body is sent: the caller does not wait for the recording (at one
+    connection it was ~15 µs of the latency with the caches cold, bench/run.py)."""
+
+    __slots__ = ("body", "record")
+
+    def __init__(self, body: Iterable[bytes], record: Callable[[], None]) -> None:
+        self.body = body
+        self.record = record
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter(self.body)
+
+    def close(self) -> None:
+        try:
+            close = getattr(self.body, "close", None)
+            if close is not None:
+                close()
+        finally:
+            self.record()
 
 
 def _json(document: object, status: int = 200) -> Response:
