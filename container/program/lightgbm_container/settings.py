@@ -331,3 +331,28 @@ def _output_kinds(env: Mapping[str, str], name: str) -> tuple[str, ...]:
                 f"the kinds are {', '.join(KIND_NAMES)}"
             )
     return kinds
+
+
+def network_timeout_seconds(env: Mapping[str, str] | None = None) -> int:
+    """How long `train` on several instances waits for every host to resolve and answer
+    (``LIGHTGBM_NETWORK_TIMEOUT``, default 300 s) before failing with the silent hosts' names."""
+    env = os.environ if env is None else env
+    return _int(env, "LIGHTGBM_NETWORK_TIMEOUT", default=300, maximum=24 * 3600)
+
+
+def host_addresses(env: Mapping[str, str] | None = None) -> dict[str, tuple[str, int]] | None:
+    """``LIGHTGBM_HOST_ADDRESSES`` (``algo-1=10.0.0.5:12400,algo-2=10.0.0.6:12400``): every
+    host's address and LightGBM port, instead of resolving the names with one common port
+    (several `train` processes on one machine in tests; custom networks). None when unset."""
+    env = os.environ if env is None else env
+    raw = _text(env, "LIGHTGBM_HOST_ADDRESSES")
+    if raw is None:
+        return None
+    addresses = {}
+    for entry in raw.split(","):
+        host, _, address = entry.strip().partition("=")
+        ip, _, port = address.rpartition(":")
+        if not host or not ip or not port.isdigit():
+            raise SettingsError(f"LIGHTGBM_HOST_ADDRESSES entry {entry.strip()!r} is not host=address:port")
+        addresses[host] = (ip, int(port))
+    return addresses

@@ -14,6 +14,7 @@ columns: categories or mistakes) by pandas, which the exact error messages come 
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -60,6 +61,18 @@ class Table:
     def __post_init__(self) -> None:
         if self.rows < 0:
             self.rows = int(self.features.shape[0])
+
+    def rows_between(self, start: int, stop: int) -> "Table":
+        """Rows ``start`` to ``stop`` only (a host's share of a channel every host has whole);
+        errors still name the rows' files and lines."""
+        if hasattr(self.features, "column_names"):  # Arrow: a view, no copy
+            features = self.features.slice(start, stop - start)
+        elif hasattr(self.features, "iloc"):
+            features = self.features.iloc[start:stop].reset_index(drop=True)
+        else:
+            features = self.features[start:stop]
+        sources = [dataclasses.replace(s, first_row=s.first_row - start) for s in self.sources]
+        return dataclasses.replace(self, features=features, labels=self.labels[start:stop], sources=sources, rows=stop - start)
 
     def let_go_of_features(self) -> None:
         """Once LightGBM has binned them: the raw features are the largest thing in memory

@@ -28,17 +28,20 @@ from ..errors import TrainingError
 from ..observability.logs import configure_logging
 from ..model import METADATA_FILE, MODEL_FILE, output_kind
 from ..compilation.launch import ship_compiled
-from ..settings import MLPaths, SettingsError, compile_ahead_seconds, compile_memory_mb, log_format, ml_paths
+from ..settings import (MLPaths, SettingsError, compile_ahead_seconds, compile_memory_mb, host_addresses, log_format, ml_paths,
+                        network_timeout_seconds)
 from .channels import Table, locate, not_numbers, read_channel
 from .checkpoints import CheckpointPolicy, Checkpointer, TrainingStopped, fingerprint, resume_from
 from .progress import Progress
-from . import arrow_tables, pipe_mode, user_script
+from . import arrow_tables, distributed, pipe_mode, user_script
 from .round_metrics import RoundMetrics
 from .hyperparameters import TrainingConfig, parse_hyperparameters
 
 log = logging.getLogger("train")
 
 FAILURE_LIMIT = 1024
+#: Set per host by distributed training: not the user's hyperparameters, left out of metadata.json.
+NETWORK_PARAMS = ("machines", "num_machines", "local_listen_port", "time_out", "pre_partition")
 TRAIN_CHANNEL, VALIDATION_CHANNEL = "train", "validation"
 
 
@@ -58,13 +61,16 @@ def _read_json(path: Path, what: str) -> dict[str, Any]:
     return document
 
 
-def _check_single_host(resource_config: dict[str, Any]) -> None:
-    hosts = resource_config.get("hosts") or []
-    if len(hosts) > 1:
-        raise TrainingError(
-            f"this container trains on one instance, but the job has {len(hosts)} ({', '.join(hosts)}); "
-            "set instance_count=1"
-        )
+def _share(job: distributed.Cluster, table: Table, channel_config: dict[str, Any] | None) -> Table:
+    """This host's rows of the train channel: all of a ShardedByS3Key channel (its own files),
+    a contiguous range of a FullyReplicated one (every host has every row)."""
+    if (channel_config or {}).get("S3DistributionType") == "ShardedByS3Key":
+        log.info("train is ShardedByS3Key: this host trains on its own %d rows", table.rows)
+        return table
+    start, stop = job.row_range(table.rows)
+    log.info("train is FullyReplicated: this host (rank %d of %d) trains on rows %d-%d of %d",
+             job.rank, job.size, start + 1, stop, table.rows)  # fmt: skip
+    return table.rows_between(start, stop)
 
 
 @dataclass
@@ -150,12 +156,13 @@ def _log_table(channel: str, table: Table) -> None:
 
 
 def fit(config: TrainingConfig, train: Table, validation: Table | None, round_metrics: RoundMetrics | None = None,
-        checkpoints: CheckpointPolicy | None = None):  # fmt: skip
-    """Train; with ``checkpoints``, resume from a matching checkpoint and save new ones as it goes."""
+        checkpoints: CheckpointPolicy | None = None, network: dict[str, Any] | None = None):  # fmt: skip
+    """Train; with ``checkpoints``, resume from a matching checkpoint and save new ones as it
+    goes; with ``network`` (:meth:`.distributed.Cluster.lightgbm_params`), with the other hosts."""
     global _fitting
     import lightgbm as lgb
 
-    params = {"objective": "regression", "verbosity": -1, **config.params}
+    params = {"objective": "regression", "verbosity": -1, **config.params, **(network or {})}
     kind = output_kind(str(params["objective"]))
     labels = encode_labels(kind, train.labels, params, train)
     if validation is not None and validation.labels.dtype == object and kind == "regression":
@@ -166,8 +173,9 @@ def fit(config: TrainingConfig, train: Table, validation: Table | None, round_me
     init_model, start_round = resumed if resumed is not None else (None, 0)
     categorical = train.categorical or "auto"
     # Binned now, so the raw features can go before training (the peak of memory otherwise);
-    # a resumed fit needs them for the checkpoint's scores: LightGBM bins those in train().
-    construct = init_model is None
+    # a resumed fit needs them for the checkpoint's scores, and on several hosts the bins are
+    # agreed over the network LightGBM starts in train(): there, LightGBM bins in train().
+    construct = init_model is None and not network
 
     def binned(table: Table, labels: np.ndarray, reference: Any = None) -> Any:
         dataset = lgb.Dataset(table.features, labels, feature_name=train.feature_names, categorical_feature=categorical,
@@ -207,6 +215,8 @@ def fit(config: TrainingConfig, train: Table, validation: Table | None, round_me
             valid_sets=valid_sets, valid_names=valid_names, callbacks=callbacks,
         )  # fmt: skip
     except lgb.basic.LightGBMError as exc:
+        if network:  # a host lost mid-training shows as a socket error on the others
+            raise TrainingError(f"training across {network['num_machines']} hosts failed: {exc}") from None
         raise TrainingError(f"LightGBM rejected the training setup: {exc}") from None
     finally:
         _fitting = None
@@ -237,7 +247,7 @@ def build_metadata(booster: Any, params: dict[str, Any], kind: str, classes: Any
         "num_boost_round": config.num_boost_round,
         "early_stopping_rounds": config.early_stopping_rounds,
         "metrics": _metrics(booster),
-        "hyperparameters": {k: v for k, v in params.items() if k != "verbosity"},
+        "hyperparameters": {k: v for k, v in params.items() if k != "verbosity" and k not in NETWORK_PARAMS},
         "rows": {TRAIN_CHANNEL: train.rows, VALIDATION_CHANNEL: validation.rows if validation else 0},
         "versions": {
             "lightgbm": lgb.__version__,
@@ -265,16 +275,21 @@ def write_model(model_dir: Path, booster: Any, metadata: dict[str, Any]) -> None
 
 
 def run(paths: MLPaths, raw_hyperparameters: dict[str, Any], compile_seconds: int = 0, compile_memory: int = 0,
-        json_logs: bool = False) -> None:  # fmt: skip
+        json_logs: bool = False, host_addresses: dict[str, tuple[str, int]] | None = None,
+        network_timeout: int = 300) -> None:  # fmt: skip
     """Train and write the model; then, given ``compile_seconds``, compile it ahead within
     ``compile_memory`` MB (:func:`..settings.compile_memory_mb`). Metric lines are printed bare,
-    or as JSON log lines with ``json_logs``, and written to ``output/data/metrics.jsonl``."""
+    or as JSON log lines with ``json_logs``, and written to ``output/data/metrics.jsonl``.
+    On several hosts (resourceconfig.json), with the others (:mod:`.distributed`): only the
+    first writes the model and the metric lines; ``host_addresses`` and ``network_timeout``
+    come from :func:`..settings.host_addresses` and :func:`..settings.network_timeout_seconds`."""
     started = time.monotonic()
     input_config = _read_json(paths.input_data_config, "inputdataconfig.json")
-    _check_single_host(_read_json(paths.resource_config, "resourceconfig.json"))
     config = parse_hyperparameters(raw_hyperparameters)
     if config.ignored:
         log.info("ignoring SageMaker's own hyperparameters: %s", ", ".join(config.ignored))
+    port = int(config.params.get("local_listen_port", distributed.DEFAULT_PORT))
+    job = distributed.cluster(_read_json(paths.resource_config, "resourceconfig.json"), port, host_addresses, network_timeout)
 
     def channel(name: str, reference: Table | None = None) -> Table:
         content_type = (input_config.get(name) or {}).get("ContentType")
@@ -300,14 +315,28 @@ def run(paths: MLPaths, raw_hyperparameters: dict[str, Any], compile_seconds: in
         raise TrainingError(
             f"validation has {len(validation.feature_names)} features but train has {len(train.feature_names)}"
         )
-    round_metrics = RoundMetrics(paths.output_data, json_logs)
-    checkpoints = CheckpointPolicy(
-        paths.checkpoints if paths.checkpoints.is_dir() else None, config.checkpoint_rounds, config.checkpoint_seconds
-    )
+    checkpoint_dir = paths.checkpoints if paths.checkpoints.is_dir() else None
+    network = None
+    if job is not None:
+        train = _share(job, train, input_config.get(TRAIN_CHANNEL))
+        distributed.rendezvous(job, network_timeout)
+        network = job.lightgbm_params(config.params, network_timeout)
+        if checkpoint_dir is not None:  # each host's share differs: one host's checkpoint fits no other
+            log.warning("checkpoints are not kept when training on %d instances", job.size)
+            checkpoint_dir = None
+    leads = job is None or job.leads
+    round_metrics = RoundMetrics(paths.output_data, json_logs) if leads else None
+    checkpoints = CheckpointPolicy(checkpoint_dir, config.checkpoint_rounds, config.checkpoint_seconds)
     try:
-        booster, params, kind, classes = fit(config, train, validation, round_metrics, checkpoints)
+        booster, params, kind, classes = fit(config, train, validation, round_metrics, checkpoints, network)
     finally:
-        round_metrics.close()
+        if round_metrics is not None:
+            round_metrics.close()
+    if not leads:
+        assert job is not None
+        log.info("host %s trained as rank %d of %d; %s writes the model", job.current, job.rank, job.size, job.hosts[0])
+        return
+    assert round_metrics is not None
     metadata = build_metadata(booster, params, kind, classes, config, train, validation)
     write_model(paths.model, booster, metadata)
     for data, scores in metadata["metrics"].items():
@@ -348,7 +377,8 @@ def main() -> int:
         raw_hyperparameters = _read_json(paths.hyperparameters, "hyperparameters.json")
         if user_script.requested(raw_hyperparameters):
             return user_script.run(raw_hyperparameters, paths)
-        run(paths, raw_hyperparameters, compile_ahead_seconds(), compile_memory_mb(), json_logs=logs == "json")
+        run(paths, raw_hyperparameters, compile_ahead_seconds(), compile_memory_mb(), json_logs=logs == "json",
+            host_addresses=host_addresses(), network_timeout=network_timeout_seconds())
     except (TrainingError, SettingsError) as exc:
         log.error("training failed: %s", exc)
         write_failure(paths, f"ClientError: {exc}")
