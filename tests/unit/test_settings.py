@@ -63,3 +63,23 @@ def test_inference_output_default_kinds_are_checked_at_start():
     assert serving_settings({}).inference_output == ()
     with pytest.raises(SettingsError, match="unknown output kind 'probabilites' \\(did you mean 'probabilities'\\?\\)"):
         serving_settings({"SAGEMAKER_INFERENCE_OUTPUT": "predicted_label,probabilites"})
+
+
+def test_host_addresses_and_network_timeout_for_training_on_several_instances():
+    from lightgbm_container.settings import host_addresses, network_timeout_seconds
+
+    assert host_addresses({}) is None and network_timeout_seconds({}) == 300
+    both = {"LIGHTGBM_HOST_ADDRESSES": "algo-1=10.0.0.5:12400, algo-2=10.0.0.6:12402"}
+    assert host_addresses(both) == {"algo-1": ("10.0.0.5", 12400), "algo-2": ("10.0.0.6", 12402)}
+    with pytest.raises(SettingsError, match="'algo-1=10.0.0.5' is not host=address:port"):
+        host_addresses({"LIGHTGBM_HOST_ADDRESSES": "algo-1=10.0.0.5"})
+
+
+def test_every_row_of_a_replicated_channel_goes_to_exactly_one_host():
+    from lightgbm_container.training.distributed import Cluster
+
+    for size in (2, 3, 5):
+        hosts = tuple(f"algo-{i}" for i in range(1, size + 1))
+        for rows in (0, 1, 7, 353, 1000):
+            ranges = [Cluster(hosts, host, {}).row_range(rows) for host in hosts]
+            assert [i for start, stop in ranges for i in range(start, stop)] == list(range(rows))
