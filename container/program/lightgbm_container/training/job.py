@@ -41,7 +41,7 @@ log = logging.getLogger("train")
 
 FAILURE_LIMIT = 1024
 #: Set per host by distributed training: not the user's hyperparameters, left out of metadata.json.
-NETWORK_PARAMS = ("machines", "num_machines", "local_listen_port", "time_out", "pre_partition")
+NETWORK_PARAMS = ("machines", "num_machines", "local_listen_port", "pre_partition")
 TRAIN_CHANNEL, VALIDATION_CHANNEL = "train", "validation"
 
 
@@ -320,7 +320,7 @@ def run(paths: MLPaths, raw_hyperparameters: dict[str, Any], compile_seconds: in
     if job is not None:
         train = _share(job, train, input_config.get(TRAIN_CHANNEL))
         distributed.rendezvous(job, network_timeout)
-        network = job.lightgbm_params(config.params, network_timeout)
+        network = job.lightgbm_params(config.params)
         if checkpoint_dir is not None:  # each host's share differs: one host's checkpoint fits no other
             log.warning("checkpoints are not kept when training on %d instances", job.size)
             checkpoint_dir = None
