@@ -63,13 +63,13 @@ def session(client_engine, leftover_guard, aws_calls, tmp_path_factory):  # noqa
     return sagemaker_local.local_session(serving_port=free_port(), container_root=root / "containers")
 
 
-def make_estimator(session, image: str, output: Path, hyperparameters: dict):
+def make_estimator(session, image: str, output: Path, hyperparameters: dict, instance_count: int = 1):
     from sagemaker.estimator import Estimator
 
     return Estimator(
         image_uri=image,
         role=sagemaker_local.DUMMY_ROLE,
-        instance_count=1,
+        instance_count=instance_count,
         instance_type="local",
         hyperparameters=hyperparameters,
         output_path=f"file://{output}",
@@ -133,6 +133,29 @@ def test_failing_training_makes_fit_raise(session, client_image, timings, tmp_pa
         reason = tar.extractfile(member).read().decode()
     assert "unknown hyperparameter 'lerning_rate'" in reason
     assert "learning_rate" in reason
+
+
+def test_two_instances_train_one_model_together(session, client_image, timings, tmp_path, capfd):
+    """instance_count=2: two containers on local mode's compose network train over LightGBM's
+    network; the first host's model is the job's, and it validates like one instance's."""
+    import lightgbm
+
+    # One LightGBM thread per container: both "instances" share this machine's cores.
+    hyperparameters = {"objective": "regression", "num_boost_round": 40, "num_threads": 1}
+    estimator = make_estimator(session, client_image, tmp_path / "out", hyperparameters, instance_count=2)
+    started = time.monotonic()
+    estimator.fit({"train": f"file://{TRAIN}", "validation": f"file://{VALIDATION}"})
+    timings["fit on 2 instances (40 rounds)"] = time.monotonic() - started
+    output = capfd.readouterr().out
+    assert "is rank 0 of 2" in output and "is rank 1 of 2" in output  # both hosts took part
+    assert output.count("all hosts finished") == 2  # and left together: compose stops the rest at the first exit
+    metadata = json.loads((extract_model(estimator.model_data, tmp_path / "model") / "metadata.json").read_text())
+    assert metadata["hyperparameters"]["tree_learner"] == "data"
+
+    train, validation = (np.loadtxt(next(path.glob("*.csv")), delimiter=",") for path in (TRAIN, VALIDATION))
+    single = lightgbm.train({"objective": "regression", "verbosity": -1}, lightgbm.Dataset(train[:, :-1], train[:, -1]), 40)
+    single_l2 = float(np.mean((single.predict(validation[:, :-1]) - validation[:, -1]) ** 2))
+    assert abs(metadata["metrics"]["validation"]["l2"] - single_l2) <= 0.05 * single_l2, (metadata["metrics"], single_l2)
 
 
 # --------------------------------------------------------------------------- real-time endpoint

@@ -96,6 +96,7 @@ def test_two_hosts_train_one_model_written_by_the_first(tmp_path, single_l2, dis
     assert "[1] train-l2=" in first and "[1] " not in second  # metric lines from the first host only
     assert (roots[HOSTS[0]] / "model" / "model.txt").is_file()
     assert not (roots[HOSTS[1]] / "model" / "model.txt").exists() and f"{HOSTS[0]} writes the model" in second
+    assert "all hosts finished" in first and "all hosts finished" in second  # they leave together
     metadata = json.loads((roots[HOSTS[0]] / "model" / "metadata.json").read_text())
     assert metadata["hyperparameters"]["tree_learner"] == "data" and "machines" not in metadata["hyperparameters"]
     assert abs(_l2(roots[HOSTS[0]]) - single_l2) <= L2_TOLERANCE * single_l2, (_l2(roots[HOSTS[0]]), single_l2)

@@ -103,7 +103,18 @@ def _resolve(host: str, deadline: float, timeout_seconds: int) -> str:
             time.sleep(1.0)
 
 
-def rendezvous(job: Cluster, timeout_seconds: int) -> None:
+def finish_together(job: Cluster, timeout_seconds: int) -> None:
+    """Wait, at the end, until every host is done (the first writes the model after training):
+    local mode runs the hosts with ``compose up --abort-on-container-exit``, which stops every
+    container as soon as one exits, so a host leaving first could cut the first host's model
+    short. A host that does not arrive in time is logged, not an error: its own failure is the job's."""
+    try:
+        rendezvous(job, timeout_seconds, "finished")
+    except TrainingError as exc:
+        log.warning("not every host finished together: %s", exc)
+
+
+def rendezvous(job: Cluster, timeout_seconds: int, what: str = "answered") -> None:
     """Return once every other host has answered on its port; else fail naming those that did not.
 
     Each host listens on the port after its LightGBM port and connects to every other host's
@@ -142,8 +153,8 @@ def rendezvous(job: Cluster, timeout_seconds: int) -> None:
                         "did their containers start, and is the port open between the instances?"
                     )
                 break  # every host was reached; one that has not connected back is already on its way
-    log.info("distributed training: host %s is rank %d of %d (%s); all hosts answered",
-             job.current, job.rank, job.size, ", ".join(job.hosts))  # fmt: skip
+    log.info("distributed training: host %s is rank %d of %d (%s); all hosts %s",
+             job.current, job.rank, job.size, ", ".join(job.hosts), what)  # fmt: skip
 
 
 def _rendezvous_address(lightgbm_address: tuple[str, int]) -> tuple[str, int]:

@@ -335,6 +335,7 @@ def run(paths: MLPaths, raw_hyperparameters: dict[str, Any], compile_seconds: in
     if not leads:
         assert job is not None
         log.info("host %s trained as rank %d of %d; %s writes the model", job.current, job.rank, job.size, job.hosts[0])
+        distributed.finish_together(job, network_timeout + compile_seconds)
         return
     assert round_metrics is not None
     metadata = build_metadata(booster, params, kind, classes, config, train, validation)
@@ -348,6 +349,8 @@ def run(paths: MLPaths, raw_hyperparameters: dict[str, Any], compile_seconds: in
     )  # fmt: skip
     if compile_seconds:
         ship_compiled(paths.model / MODEL_FILE, compile_seconds, compile_memory)
+    if job is not None:
+        distributed.finish_together(job, network_timeout)
 
 
 def write_failure(paths: MLPaths, message: str) -> None:
