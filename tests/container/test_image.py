@@ -227,6 +227,42 @@ def test_train_bad_hyperparameter_fails_with_reason(engine: str, image: str, tmp
     assert "num_boost_round" in reason
 
 
+def test_a_spot_interrupted_job_resumes_from_its_checkpoint(engine: str, image: str, tmp_path: Path) -> None:
+    """Managed Spot training as SageMaker does it: /opt/ml/checkpoints mounted, the instance lost
+    without warning (SIGKILL to the container) and the job started again with the same
+    checkpoints; the second run resumes and finishes every round. (SDK local mode has no
+    checkpoint support, so this is the image run directly.)"""
+    rounds = 300
+    root = make_ml_root(tmp_path / "ml", {"num_boost_round": str(rounds), "num_leaves": "255", "min_data_in_leaf": "5",
+                                          "checkpoint_rounds": "10", "deterministic": "true"})  # fmt: skip
+    (root / "input" / "data" / "train" / "train.csv").write_text(csv_text(make_rows(20000, seed=3)) + "\n")
+    (root / "checkpoints").mkdir()
+    name = f"lgbm-test-{uuid.uuid4().hex[:10]}"
+    log = tmp_path / "first.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [engine, "run", "--rm", "--name", name, "-eLIGHTGBM_COMPILE_AHEAD=false", "-v", f"{root}:/opt/ml", image, "train"],
+            stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 120
+        while "checkpoint saved at round 20" not in log.read_text(errors="replace"):
+            assert process.poll() is None, f"train ended early ({process.returncode}):\n{log.read_text()[-3000:]}"
+            assert time.monotonic() < deadline, f"no checkpoint:\n{log.read_text()[-3000:]}"
+            time.sleep(0.2)
+        subprocess.run([engine, "kill", "-s", "KILL", name], capture_output=True, timeout=60, check=False)
+        process.wait(timeout=60)
+    finally:
+        subprocess.run([engine, "rm", "-f", name], capture_output=True, timeout=120, check=False)
+    saved = json.loads((root / "checkpoints" / "lightgbm-checkpoint.json").read_text())["round"]
+    assert 20 <= saved < rounds and not (root / "model" / "model.txt").exists()
+
+    result = run_train(engine, image, root, env=("LIGHTGBM_COMPILE_AHEAD=false",))
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert f"at round {saved} of {rounds}" in result.stdout + result.stderr
+    assert json.loads((root / "model" / "metadata.json").read_text())["num_trees"] == rounds
+
+
 def test_train_stops_on_sigterm_as_pid1(engine: str, image: str, tmp_path: Path) -> None:
     """`train` runs as PID 1 (no init in the image): SIGTERM must still stop it, well before SIGKILL."""
     root = make_ml_root(

@@ -43,9 +43,15 @@ def _train_together(roots: dict, **extra: str) -> dict:
         for host, root in roots.items()
     }  # fmt: skip
     results = {}
-    for host, process in running.items():
-        output, _ = process.communicate(timeout=120)
-        results[host] = (process.returncode, output)
+    try:
+        for host, process in running.items():
+            output, _ = process.communicate(timeout=120)
+            results[host] = (process.returncode, output)
+    finally:  # a host left waiting for the other must not outlive the test
+        for process in running.values():
+            if process.poll() is None:
+                process.kill()
+                process.wait()
     return results
 
 
