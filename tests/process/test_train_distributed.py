@@ -114,3 +114,7 @@ def test_a_host_that_never_answers_is_named_within_the_timeout(tmp_path):
     assert result.returncode == 1
     failure = (root / "output" / "failure").read_text()
     assert f"host(s) {HOSTS[1]} (127.0.0.1:" in failure and "never answered within 3 s" in failure
+
+    alone = _host_root(tmp_path / "second", HOSTS[1], "FullyReplicated", {})  # a host whose first host never came
+    assert run_train(alone, LIGHTGBM_HOST_ADDRESSES=_addresses(), LIGHTGBM_NETWORK_TIMEOUT="3").returncode == 1
+    assert f"the first host {HOSTS[0]} (127.0.0.1:" in (alone / "output" / "failure").read_text()

@@ -3,11 +3,11 @@
 SageMaker starts the same container on every instance with ``resourceconfig.json`` naming
 all hosts (``algo-1``, ... on SageMaker; ``algo-1-xxxxx`` in local mode: never assume a
 name) and this one. Every host resolves every name (retried: names can resolve late), then
-all meet at a rendezvous on the port after LightGBM's (``local_listen_port``, default 12400,
-so 12401), so a host that never answers fails the job within ``LIGHTGBM_NETWORK_TIMEOUT``
-seconds with its name instead of a socket error hours later. (Not on LightGBM's own port: a
-host that left the rendezvous first would start LightGBM and knock on a port the rendezvous
-still held.)
+all meet at a rendezvous with the first host on the port after LightGBM's
+(``local_listen_port``, default 12400, so 12401), so a host that never answers fails the job
+within ``LIGHTGBM_NETWORK_TIMEOUT`` seconds with its name instead of a socket error hours
+later. (Not on LightGBM's own port: LightGBM, started on a host that left the rendezvous,
+would knock on a port the rendezvous still held.)
 LightGBM then trains with ``tree_learner=data`` (or ``voting``/``feature`` when given):
 each host bins and histograms its own rows, and all hosts build the same trees.
 
@@ -34,7 +34,6 @@ from ..errors import TrainingError
 log = logging.getLogger("train")
 
 DEFAULT_PORT = 12400  # LightGBM's own default local_listen_port
-_HELLO = b"lightgbm-container rendezvous\n"
 
 
 @dataclass(frozen=True)
@@ -115,56 +114,101 @@ def finish_together(job: Cluster, timeout_seconds: int) -> None:
 
 
 def rendezvous(job: Cluster, timeout_seconds: int, what: str = "answered") -> None:
-    """Return once every other host has answered on its port; else fail naming those that did not.
+    """Return once every host has arrived; else fail naming the hosts that did not.
 
-    Each host listens on the port after its LightGBM port and connects to every other host's
-    until that one answers; listening goes on until every other host has connected too (so
-    no host leaves while another still waits for it)."""
-    ip, lightgbm_port = job.addresses[job.current]
-    port = lightgbm_port + 1
-    others = [h for h in job.hosts if h != job.current]
+    A star, on the port after each host's LightGBM port: every other host connects to the
+    first one (retrying until it listens) and says its name, keeping the connection open; the
+    first host answers "go" to all once all have come, or "stop" and fails naming the missing
+    ones when the time is up. Nobody leaves while another still counts on it: an open
+    connection is a host that is there, whatever the timing of retries."""
     deadline = time.monotonic() + timeout_seconds
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as server:
-        server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        server.bind(("", port) if ip not in ("127.0.0.1", "localhost") else (ip, port))
-        server.listen(len(others) + 4)
-        server.settimeout(0.2)
-        reached: set[str] = set()
-        heard = 0
-        while len(reached) < len(others) or heard < len(others):
-            for host in others:
-                if host not in reached and _hello(_rendezvous_address(job.addresses[host])):
-                    reached.add(host)
-            try:
-                connection, _ = server.accept()
-                with connection:
-                    connection.sendall(_HELLO)
-                    connection.settimeout(1.0)
-                    connection.recv(1)  # the caller closes first: its side, not LightGBM's port, keeps TIME_WAIT
-                heard += 1
-            except OSError:  # socket.timeout included: nobody this time round
-                pass
-            if time.monotonic() >= deadline:
-                silent = [h for h in others if h not in reached]
-                if silent:
-                    raise TrainingError(
-                        "host(s) " + ", ".join(f"{h} ({job.addresses[h][0]}:{job.addresses[h][1] + 1})" for h in silent)
-                        + f" never answered within {timeout_seconds} s (LIGHTGBM_NETWORK_TIMEOUT); "
-                        "did their containers start, and is the port open between the instances?"
-                    )
-                break  # every host was reached; one that has not connected back is already on its way
+    if job.leads:
+        _gather(job, deadline, timeout_seconds)
+    else:
+        _join(job, deadline, timeout_seconds)
     log.info("distributed training: host %s is rank %d of %d (%s); all hosts %s",
              job.current, job.rank, job.size, ", ".join(job.hosts), what)  # fmt: skip
 
 
-def _rendezvous_address(lightgbm_address: tuple[str, int]) -> tuple[str, int]:
-    return lightgbm_address[0], lightgbm_address[1] + 1
+def _rendezvous_address(job: Cluster, host: str) -> tuple[str, int]:
+    ip, lightgbm_port = job.addresses[host]
+    return ip, lightgbm_port + 1
 
 
-def _hello(address: tuple[str, int]) -> bool:
+def _gather(job: Cluster, deadline: float, timeout_seconds: int) -> None:
+    ip, port = _rendezvous_address(job, job.current)
+    waiting = {h for h in job.hosts if h != job.current}
+    arrived: list[socket.socket] = []
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as server:
+        server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        server.bind((ip, port) if ip.startswith("127.") else ("", port))
+        server.listen(len(waiting) + 4)
+        server.settimeout(0.2)
+        try:
+            while waiting:
+                if time.monotonic() >= deadline:
+                    _tell(arrived, b"stop\n")
+                    raise TrainingError(
+                        "host(s) " + ", ".join(f"{h} ({':'.join(map(str, _rendezvous_address(job, h)))})" for h in sorted(waiting))
+                        + f" never answered within {timeout_seconds} s (LIGHTGBM_NETWORK_TIMEOUT); "
+                        "did their containers start, and is the port open between the instances?"
+                    )
+                try:
+                    connection, _ = server.accept()
+                except OSError:  # socket.timeout included: nobody this time round
+                    continue
+                connection.settimeout(5.0)
+                name = _line(connection)
+                if name in waiting:
+                    waiting.discard(name)
+                    arrived.append(connection)
+                else:
+                    connection.close()
+            _tell(arrived, b"go\n")
+        finally:
+            for connection in arrived:
+                connection.close()
+
+
+def _join(job: Cluster, deadline: float, timeout_seconds: int) -> None:
+    first = job.hosts[0]
+    address = _rendezvous_address(job, first)
+    while True:
+        try:
+            connection = socket.create_connection(address, timeout=2.0)
+            break
+        except OSError:
+            if time.monotonic() >= deadline:
+                raise TrainingError(
+                    f"the first host {first} ({address[0]}:{address[1]}) never answered within {timeout_seconds} s "
+                    "(LIGHTGBM_NETWORK_TIMEOUT); did its container start, and is the port open between the instances?"
+                ) from None
+            time.sleep(0.2)
+    with connection:
+        connection.sendall(job.current.encode() + b"\n")
+        connection.settimeout(max(deadline - time.monotonic(), 0.0) + 10.0)  # the first host decides in time
+        reply = _line(connection)
+    if reply != "go":
+        raise TrainingError(f"the first host {first} gave up waiting for the other hosts (see its log)")
+
+
+def _line(connection: socket.socket) -> str:
+    """One short line from a peer ("" if it closed or said nothing in time)."""
+    data = b""
     try:
-        with socket.create_connection(address, timeout=0.5) as connection:
-            connection.settimeout(0.5)
-            return connection.recv(len(_HELLO)) == _HELLO
+        while not data.endswith(b"\n") and len(data) < 512:
+            chunk = connection.recv(512)
+            if not chunk:
+                break
+            data += chunk
     except OSError:
-        return False
+        pass
+    return data.decode(errors="replace").strip()
+
+
+def _tell(connections: list[socket.socket], message: bytes) -> None:
+    for connection in connections:
+        try:
+            connection.sendall(message)
+        except OSError:
+            pass
