@@ -98,6 +98,41 @@ def run_train(engine: str, image: str, root: Path, timeout: float = 600, command
 
 
 @dataclass
+class TrainingContainer:
+    """``IMAGE train`` running in a named container, its output going to ``log``."""
+
+    name: str
+    process: subprocess.Popen
+    log: Path
+
+    def wait_for_log(self, text: str, what: str, timeout: float = 120) -> None:
+        """Until ``text`` is in the log; fails with ``what`` and the log's end if it never comes."""
+        deadline = time.monotonic() + timeout
+        while text not in self.log.read_text(errors="replace"):
+            assert self.process.poll() is None, f"train ended early ({self.process.returncode}):\n{self.log.read_text()[-3000:]}"
+            assert time.monotonic() < deadline, f"{what}:\n{self.log.read_text()[-3000:]}"
+            time.sleep(0.2)
+
+
+@contextlib.contextmanager
+def training_container(engine: str, image: str, root: Path, log: Path, env: tuple[str, ...] = ()) -> Iterator[TrainingContainer]:
+    """``IMAGE train`` with ``root`` as /opt/ml, in the background; removed (and waited for) at the end."""
+    name = f"lgbm-test-{uuid.uuid4().hex[:10]}"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [engine, "run", "--rm", "--name", name, *(f"-e{setting}" for setting in env), "-v", f"{root}:/opt/ml", image, "train"],
+            stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        )  # fmt: skip
+    try:
+        yield TrainingContainer(name, process, log)
+    finally:
+        subprocess.run([engine, "rm", "-f", name], capture_output=True, timeout=120, check=False)
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+@dataclass
 class Server:
     engine: str
     name: str
@@ -237,23 +272,10 @@ def test_a_spot_interrupted_job_resumes_from_its_checkpoint(engine: str, image: 
                                           "checkpoint_rounds": "10", "deterministic": "true"})  # fmt: skip
     (root / "input" / "data" / "train" / "train.csv").write_text(csv_text(make_rows(20000, seed=3)) + "\n")
     (root / "checkpoints").mkdir()
-    name = f"lgbm-test-{uuid.uuid4().hex[:10]}"
-    log = tmp_path / "first.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [engine, "run", "--rm", "--name", name, "-eLIGHTGBM_COMPILE_AHEAD=false", "-v", f"{root}:/opt/ml", image, "train"],
-            stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-        )  # fmt: skip
-    try:
-        deadline = time.monotonic() + 120
-        while "checkpoint saved at round 20" not in log.read_text(errors="replace"):
-            assert process.poll() is None, f"train ended early ({process.returncode}):\n{log.read_text()[-3000:]}"
-            assert time.monotonic() < deadline, f"no checkpoint:\n{log.read_text()[-3000:]}"
-            time.sleep(0.2)
-        subprocess.run([engine, "kill", "-s", "KILL", name], capture_output=True, timeout=60, check=False)
-        process.wait(timeout=60)
-    finally:
-        subprocess.run([engine, "rm", "-f", name], capture_output=True, timeout=120, check=False)
+    with training_container(engine, image, root, tmp_path / "first.log", env=("LIGHTGBM_COMPILE_AHEAD=false",)) as job:
+        job.wait_for_log("checkpoint saved at round 20", "no checkpoint")
+        subprocess.run([engine, "kill", "-s", "KILL", job.name], capture_output=True, timeout=60, check=False)
+        job.process.wait(timeout=60)
     saved = json.loads((root / "checkpoints" / "lightgbm-checkpoint.json").read_text())["round"]
     assert 20 <= saved < rounds and not (root / "model" / "model.txt").exists()
 
@@ -270,29 +292,13 @@ def test_train_stops_on_sigterm_as_pid1(engine: str, image: str, tmp_path: Path)
         {"objective": "regression", "num_boost_round": "100000", "learning_rate": "0.0001", "num_leaves": "127", "min_data_in_leaf": "1"},
     )
     (root / "input" / "data" / "train" / "train.csv").write_text(csv_text(make_rows(20000, seed=1)) + "\n")
-    name = f"lgbm-test-{uuid.uuid4().hex[:10]}"
-    log = tmp_path / "train.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [engine, "run", "--rm", "--name", name, "-v", f"{root}:/opt/ml", image, "train"],
-            stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-        )  # fmt: skip
-    try:
-        deadline = time.monotonic() + 120
+    with training_container(engine, image, root, tmp_path / "train.log") as job:
         # Wait until boosting has started (a per-round metric line such as "[3] train-l2=...").
-        while "[3] " not in log.read_text(errors="replace"):
-            assert process.poll() is None, f"train ended early ({process.returncode}):\n{log.read_text()[-3000:]}"
-            assert time.monotonic() < deadline, f"train did not start boosting:\n{log.read_text()[-3000:]}"
-            time.sleep(0.2)
+        job.wait_for_log("[3] ", "train did not start boosting")
         started = time.monotonic()
-        subprocess.run([engine, "stop", "-t", str(STOP_GRACE), name], capture_output=True, timeout=STOP_GRACE + 60, check=False)
-        code = process.wait(timeout=STOP_GRACE + 30)
+        subprocess.run([engine, "stop", "-t", str(STOP_GRACE), job.name], capture_output=True, timeout=STOP_GRACE + 60, check=False)
+        code = job.process.wait(timeout=STOP_GRACE + 30)
         elapsed = time.monotonic() - started
-    finally:
-        subprocess.run([engine, "rm", "-f", name], capture_output=True, timeout=120, check=False)
-        if process.poll() is None:
-            process.kill()
-            process.wait()
     assert elapsed < STOP_GRACE, f"train ignored SIGTERM ({elapsed:.1f} s): a PID 1 needs a handler or an init"
     assert code not in (0, 137), f"train exited with {code} after SIGTERM"
     failure = root / "output" / "failure"
