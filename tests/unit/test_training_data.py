@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from lightgbm_container.errors import TrainingError
-from lightgbm_container.training.channels import list_csv_files, read_channel
+from lightgbm_container.training.channels import list_data_files, read_channel
 from support import pyarrow_module
 
 
@@ -55,9 +55,10 @@ def test_all_csv_files_are_read_hidden_and_other_files_skipped(tmp_path, read):
     _write(tmp_path / "sub" / "part-2.csv", "3,4\n")
     _write(tmp_path / ".hidden.csv", "9,9\n")
     _write(tmp_path / "README.txt", "hello")
-    assert [p.name for p in list_csv_files(tmp_path)] == ["part-1.csv", "part-2.csv"]
+    kind, files = list_data_files(tmp_path, None, "train")
+    assert kind == "csv" and [p.name for p in files] == ["part-1.csv", "part-2.csv"]
     assert read("train", tmp_path, "last", None).rows == 2
-    assert len(list_csv_files(tmp_path, "text/csv")) == 3  # the channel says every file is CSV
+    assert len(list_data_files(tmp_path, "text/csv", "train")[1]) == 3  # the channel says every file is CSV
 
 
 def test_non_numeric_cell_is_named(tmp_path, read):

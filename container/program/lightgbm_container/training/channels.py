@@ -87,11 +87,6 @@ def _visible_files(channel_dir: Path) -> list[Path]:
     ]  # fmt: skip
 
 
-def list_csv_files(channel_dir: Path, content_type: str | None = None) -> list[Path]:
-    """The channel's CSV files, sorted for a stable row order."""
-    return list_data_files(channel_dir, content_type, "channel")[1] if channel_dir.is_dir() else []
-
-
 def list_data_files(channel_dir: Path, content_type: str | None, channel: str) -> tuple[str, list[Path]]:
     """("csv" or "parquet", the channel's data files sorted for a stable row order); both kinds
     in one channel is an error (which files are which is not a guess to make silently)."""
