@@ -38,13 +38,18 @@ class Progress:
 
     def __call__(self, env: Any) -> None:
         now = time.monotonic()
-        if self.started is None:  # the first round of this run (a resumed one starts past 0)
-            self.started, self.first_round, self.logged_at = now, env.iteration, now
+        if self.started is None:
+            # Called after a round: the clock starts at the end of this run's first round (a
+            # resumed run starts past 0), so the rate counts the rounds after it.
+            self.started, self.first_round, self.logged_at = now, env.iteration + 1, now
         round_, last = env.iteration + 1, env.end_iteration
         step = max(1, (last - env.begin_iteration) // 10)
         if round_ == last or (round_ - env.begin_iteration) % step == 0 or now - self.logged_at >= self.every_seconds:
-            done = round_ - self.first_round
-            rate = done / max(now - self.started, 1e-9)
-            log.info("progress: round %d/%d (%d %%), %.1f rounds/s, about %.1f s left",
-                     round_, last, 100 * round_ // last, rate, (last - round_) / rate)  # fmt: skip
+            done, seconds = round_ - self.first_round, now - self.started
+            if done > 0 and seconds > 0:
+                rate = done / seconds
+                log.info("progress: round %d/%d (%d %%), %.1f rounds/s, about %.1f s left",
+                         round_, last, 100 * round_ // last, rate, (last - round_) / rate)  # fmt: skip
+            else:  # no round timed yet (the first one's start is LightGBM's): no rate to guess
+                log.info("progress: round %d/%d (%d %%)", round_, last, 100 * round_ // last)
             self.logged_at = now
