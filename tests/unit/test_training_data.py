@@ -141,3 +141,10 @@ def test_a_text_label_under_a_regression_objective_names_its_line(tmp_path, read
     table = read("train", tmp_path, "y", None)
     with pytest.raises(TrainingError, match=r"train/a.csv line 4, column 2 \(the label\): 'high' is not a number"):
         encode_labels("regression", table.labels, {}, table)
+
+
+def test_a_nan_label_stored_as_a_number_in_parquet_is_a_missing_label(tmp_path):
+    pa = pyarrow_module()
+    pa.parquet.write_table(pa.table({"x": [1.0, 2.0, 3.0], "y": [1.0, float("nan"), 3.0]}), tmp_path / "a.parquet")
+    with pytest.raises(TrainingError, match="1 row\\(s\\) have no label in column 1 \\('y'\\), first at data row 2"):
+        read_channel("train", tmp_path, "y", None)

@@ -368,11 +368,10 @@ def _from_arrow(channel: str, read: _Files, label_index: int, positions: list[in
         arrow_tables.as_float64(piece.rename_columns([str(i) for i in range(piece.num_columns)])) for piece in read.pieces
     )  # fmt: skip
     arrow_tables.release_unused()
-    label = table.column(label_index)
-    if label.null_count:
-        missing = np.flatnonzero(label.is_null().to_numpy(zero_copy_only=False))
+    labels = table.column(label_index).to_numpy()  # float64: nulls become NaN
+    missing = np.flatnonzero(np.isnan(labels))  # a null, or a NaN Parquet stores as a number
+    if missing.size:
         raise _missing_label_error(channel, missing, label_index, read.columns)
-    labels = label.to_numpy()
     features = table.select(positions).rename_columns(names)
     if reference is not None:  # numeric codes only (text categories send validation to pandas)
         native = [name for name in reference.categorical if name in names]
