@@ -153,6 +153,12 @@ def run_ours(kind: str, paths: dict[str, Path], rounds: int, work: Path) -> Run:
     return Run(loaded - started, first - started, ended - started, peak, metadata["metrics"]["validation"]["l2"])
 
 
+def _version(package: str) -> str:
+    from importlib.metadata import version
+
+    return version(package)
+
+
 def report(results: dict[str, list[Run]], rows: int, features: int, rounds: int) -> str:
     def median(name: str, field: str) -> float:
         return statistics.median(getattr(run, field) for run in results[name])
@@ -164,6 +170,8 @@ def report(results: dict[str, list[Run]], rows: int, features: int, rounds: int)
         f"- data: {rows:,} rows x {features} features (+ a label; validation {max(rows // 10, 1000):,} rows); "
         f"{rounds} rounds, regression, LightGBM defaults",
         f"- runs: {len(next(iter(results.values())))} per path, median; each a fresh process, times from its start",
+        f"- versions: pandas {_version('pandas')} (from 3.1 its read_csv parses a large file on up to 6 cores), "
+        f"pyarrow {_version('pyarrow')}, lightgbm {_version('lightgbm')}",
         "",
         "| data | path | loading (s) | first round (s) | total (s) | peak RSS (MB) | validation l2 |",
         "|---|---|---:|---:|---:|---:|---:|",

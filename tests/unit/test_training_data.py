@@ -1,4 +1,4 @@
-"""Reading a channel: the rules hold on both paths, pyarrow's (numbers) and pandas' (text)."""
+"""Reading a channel: the rules hold on both paths, into Arrow (numbers) and pandas' (text)."""
 
 from functools import partial
 
@@ -15,12 +15,12 @@ def _write(path, text):
     path.write_text(text)
 
 
-@pytest.fixture(params=["pandas", "pyarrow"])
+@pytest.fixture(params=["pandas", "arrow"])
 def read(request):
-    """read_channel on one path (pyarrow hands over what it cannot read exactly to pandas)."""
-    if request.param == "pyarrow":
+    """read_channel on one path (the Arrow path hands over what it cannot read exactly to pandas)."""
+    if request.param == "arrow":
         pyarrow_module()
-    return partial(read_channel, arrow=request.param == "pyarrow")
+    return partial(read_channel, arrow=request.param == "arrow")
 
 
 def _matrix(features) -> np.ndarray:

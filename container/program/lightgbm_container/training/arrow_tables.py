@@ -1,16 +1,12 @@
-"""pyarrow's readers for a channel: Parquet files, and the fast path for CSV files of plain numbers.
+"""pyarrow for training: Parquet files, and the Arrow tables LightGBM bins without a copy.
 
-Why: pandas' ``read_csv`` makes a float64 DataFrame and LightGBM's pandas path copies it
-into a float64 matrix before binning, so a table of numbers is held twice (and read on one
-core). pyarrow reads CSV with every core into one columnar table, and LightGBM bins an
-Arrow table directly (``lgb.Dataset`` takes it through the Arrow C stream interface), so
-the numbers are held once, and the model is the same (tests/process/test_train_formats.py).
-
-The fast path only takes what it reads exactly as the pandas path would: a CSV file it
-cannot parse (a ragged row, text in a column, an encoding, a compression it lacks) gives
-``None`` here, and the channel is read again by the pandas path, whose errors name the
-file, line and column. pyarrow lives in the training-only packages (:mod:`.packages`); where
-it is missing, CSV takes the pandas path and Parquet is refused with that reason.
+Why Arrow: pandas' ``read_csv`` makes a float64 DataFrame and LightGBM's pandas path copies
+it into a float64 matrix before binning, so a table of numbers would be held twice. LightGBM
+bins an Arrow table directly (``lgb.Dataset`` takes it through the Arrow C stream
+interface), so the numbers are held once, and the model is the same
+(tests/process/test_train_formats.py). CSV files of numbers become Arrow tables in
+:mod:`.csv_numbers`. pyarrow lives in the training-only packages (:mod:`.packages`); where it
+is missing, CSV takes the pandas path and Parquet is refused with that reason.
 """
 
 from __future__ import annotations
@@ -20,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import TrainingError
-from ..missing_values import PANDAS_NA_VALUES
 from . import progress
 
 PARQUET_SUFFIXES = (".parquet", ".parq", ".pq")
@@ -30,7 +25,6 @@ PARQUET_CONTENT_TYPES = ("application/x-parquet", "application/parquet", "applic
 def _pyarrow() -> Any | None:
     try:
         import pyarrow  # noqa: F401
-        import pyarrow.csv  # noqa: F401
         import pyarrow.parquet  # noqa: F401
     except ImportError:
         return None
@@ -40,37 +34,6 @@ def _pyarrow() -> Any | None:
 def available() -> bool:
     """Whether pyarrow is importable here (``train`` puts the training-only packages on its path)."""
     return _pyarrow() is not None
-
-
-def read_csv(path: Path, columns: int, has_header: bool, display: str) -> Any | None:
-    """The file's ``columns`` columns as float64 (numbered "0", "1", ...), or None when the
-    pandas path must read it: a cell that is not a number or missing, a row of another length.
-
-    The types are given, not inferred: inference keeps every column's text until it has
-    decided (3x the table's memory for 1M x 51), and every column becomes float64 anyway.
-    Read as a stream (``input_stream``, compression by extension), not memory-mapped."""
-    pa = _pyarrow()
-    if pa is None:
-        return None
-    started = time.monotonic()
-    names = [str(i) for i in range(columns)]
-    try:
-        with pa.input_stream(str(path)) as stream:
-            table = pa.csv.read_csv(
-                stream,
-                read_options=pa.csv.ReadOptions(column_names=names, skip_rows=int(has_header)),
-                parse_options=pa.csv.ParseOptions(newlines_in_values=False),
-                convert_options=pa.csv.ConvertOptions(
-                    column_types={name: pa.float64() for name in names},
-                    null_values=PANDAS_NA_VALUES, strings_can_be_null=True, quoted_strings_can_be_null=True,
-                ),  # fmt: skip
-            )
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, OSError, ValueError):
-        return None  # the pandas path reads it, or says exactly what is wrong
-    if table.num_rows == 0:
-        return None
-    progress.file_read(display, path, table.num_rows, table.num_columns, has_header, started, "pyarrow")
-    return table
 
 
 def read_parquet(path: Path, display: str) -> Any:

@@ -7,9 +7,10 @@ Parquet in one channel is an error); a CSV header row is detected (or forced by 
 chosen by ``label_column``. Non-numeric cells, rows with a missing label and files whose
 columns disagree are errors that name the file, line (Parquet: row) and column.
 
-Two paths, one result: a channel of plain numbers is read by pyarrow into one Arrow table
-that LightGBM bins without a float64 copy (:mod:`.arrow_tables`); anything else (text
-columns: categories or mistakes) by pandas, which the exact error messages come from.
+Two paths, one result: a channel of plain numbers is read into one Arrow table that LightGBM
+bins without a float64 copy (CSV: pandas' parser on every core, :mod:`.csv_numbers`; Parquet:
+pyarrow, :mod:`.arrow_tables`); anything else (text columns: categories or mistakes) by
+pandas into a frame, which the exact error messages come from.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import numpy as np
 from ..errors import TrainingError, did_you_mean
 from ..missing_values import CSV_MISSING_TOKENS, PANDAS_NA_VALUES
 from ..model.categories import text_key
-from . import arrow_tables, progress
+from . import arrow_tables, csv_numbers, progress
 
 
 CSV_SUFFIXES = (".csv", ".csv.gz", ".csv.bz2", ".csv.zip", ".csv.xz")
@@ -269,7 +270,7 @@ def _read_files(channel: str, channel_dir: Path, files: list[Path], file_format:
             has_header, unit = (detect_header(path, display, fields) if header is None else header), "line"
             # Names pandas would rewrite ("a" twice -> "a", "a.1"; "" -> "Unnamed: 2") are for its path.
             renamed = has_header and (len(set(fields)) != len(fields) or "" in fields)
-            piece = arrow_tables.read_csv(path, len(fields), has_header, display) if arrow and fields and not renamed else None
+            piece = csv_numbers.read_numbers(path, len(fields), has_header, display) if arrow and fields and not renamed else None
             if piece is None:
                 if arrow:  # this file needs pandas: read the channel with pandas, one path for all its rows
                     return _read_files(channel, channel_dir, files, file_format, header, arrow=False)
