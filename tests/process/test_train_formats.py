@@ -49,7 +49,7 @@ def _failure(root) -> str:
     return (root / "output" / "failure").read_text()
 
 
-def test_csv_of_numbers_is_read_into_arrow_and_gives_the_model_a_float64_matrix_gives(tmp_path):
+def test_csv_of_numbers_read_into_arrow_gives_the_model_a_float64_matrix_gives(tmp_path):
     root = _root(tmp_path, "csv")
     log = _trained(root)
     assert "read train/diabetes_train.csv: 353 rows, 11 columns" in log and "pandas C parser, " in log
