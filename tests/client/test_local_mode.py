@@ -148,6 +148,7 @@ def test_two_instances_train_one_model_together(session, client_image, timings, 
     timings["fit on 2 instances (40 rounds)"] = time.monotonic() - started
     output = capfd.readouterr().out
     assert "is rank 0 of 2" in output and "is rank 1 of 2" in output  # both hosts took part
+    assert output.count(" on eth0 (network_interface_name)") == 2  # local mode's resourceconfig.json names eth0
     assert output.count("all hosts finished") == 2  # and left together: compose stops the rest at the first exit
     metadata = json.loads((extract_model(estimator.model_data, tmp_path / "model") / "metadata.json").read_text())
     assert metadata["hyperparameters"]["tree_learner"] == "data"

@@ -83,3 +83,16 @@ def test_every_row_of_a_replicated_channel_goes_to_exactly_one_host():
         for rows in (0, 1, 7, 353, 1000):
             ranges = [Cluster(hosts, host, {}).row_range(rows) for host in hosts]
             assert [i for start, stop in ranges for i in range(start, stop)] == list(range(rows))
+
+
+def test_this_hosts_address_is_the_one_on_network_interface_name():
+    from lightgbm_container.errors import TrainingError
+    from lightgbm_container.training.distributed import cluster, interface_address
+
+    assert interface_address("lo") == "127.0.0.1" and interface_address("ethwe") is None
+    config = {"hosts": ["algo-2", "localhost"], "current_host": "algo-2", "network_interface_name": "lo"}
+    # algo-2 resolves nowhere: its address comes from the interface; the other host's from its name.
+    assert dict(cluster(config, 12400, None, 1).addresses) == {"algo-2": ("127.0.0.1", 12400), "localhost": ("127.0.0.1", 12400)}
+    config["network_interface_name"] = "ethwe"  # SDK v3's local mode names an interface containers lack
+    with pytest.raises(TrainingError, match="host algo-2 did not resolve within 1 s"):
+        cluster(config, 12400, None, 1)

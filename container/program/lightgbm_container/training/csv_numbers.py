@@ -30,6 +30,7 @@ from typing import Any, Callable, Iterator
 import numpy as np
 
 from ..missing_values import PANDAS_NA_VALUES
+from ..settings import available_cores
 from . import arrow_tables, progress
 
 # A file is cut into ~2 pieces per thread, of 4-64 MB: few and large ones parse fastest (1 GB
@@ -55,7 +56,7 @@ def read_numbers(path: Path, columns: int, has_header: bool, display: str) -> An
 
     started = time.monotonic()
     names = [str(i) for i in range(columns)]
-    threads = max(1, len(os.sched_getaffinity(0)))
+    threads = available_cores()
     try:
         with ThreadPoolExecutor(threads) as pool:
             if suffix in _DECOMPRESSORS:

@@ -2,7 +2,9 @@
 
 SageMaker starts the same container on every instance with ``resourceconfig.json`` naming
 all hosts (``algo-1``, ... on SageMaker; ``algo-1-xxxxx`` in local mode: never assume a
-name) and this one. Every host resolves every name (retried: names can resolve late), then
+name), this one, and the network interface they share (``network_interface_name``: this
+host's own address is the one on it). Every host resolves every other name (retried: names
+can resolve late), then
 all meet at a rendezvous with the first host on the port after LightGBM's
 (``local_listen_port``, default 12400, so 12401), so a host that never answers fails the job
 within ``LIGHTGBM_NETWORK_TIMEOUT`` seconds with its name instead of a socket error hours
@@ -89,7 +91,33 @@ def cluster(resource_config: Mapping[str, Any], port: int, host_addresses: Mappi
             raise TrainingError(f"LIGHTGBM_HOST_ADDRESSES has no address for {', '.join(missing)} (hosts: {', '.join(hosts)})")
         return Cluster(hosts, current, {h: host_addresses[h] for h in hosts})
     deadline = time.monotonic() + timeout_seconds
-    return Cluster(hosts, current, {h: (_resolve(h, deadline, timeout_seconds), port) for h in hosts})
+    own = _own_address(resource_config.get("network_interface_name"), current)
+    return Cluster(hosts, current, {h: (own if h == current and own else _resolve(h, deadline, timeout_seconds), port) for h in hosts})
+
+
+def interface_address(interface: str) -> str | None:
+    """The IPv4 address of the network interface named so, or None where it has none."""
+    import psutil
+
+    for address in psutil.net_if_addrs().get(interface, []):
+        if address.family == socket.AF_INET:
+            return address.address
+    return None
+
+
+def _own_address(interface: str | None, current: str) -> str | None:
+    """This host's address on SageMaker's ``network_interface_name`` (the one the instances
+    share; LightGBM finds its own rank by looking for one of its addresses in ``machines``),
+    or None to resolve its name like the others'. Local mode names interfaces that may not
+    exist (SDK v3 writes "ethwe"): then the name is resolved, and the log says so."""
+    if not interface:
+        return None
+    address = interface_address(interface)
+    if address is None:
+        log.info("network_interface_name %s has no IPv4 address here; host %s is found by its name", interface, current)
+    else:
+        log.info("host %s is %s on %s (network_interface_name)", current, address, interface)
+    return address
 
 
 def _resolve(host: str, deadline: float, timeout_seconds: int) -> str:
