@@ -4,12 +4,11 @@ SageMaker starts the same container on every instance with ``resourceconfig.json
 all hosts (``algo-1``, ... on SageMaker; ``algo-1-xxxxx`` in local mode: never assume a
 name), this one, and the network interface they share (``network_interface_name``: this
 host's own address is the one on it). Every host resolves every other name (retried: names
-can resolve late), then
-all meet at a rendezvous with the first host on the port after LightGBM's
-(``local_listen_port``, default 12400, so 12401), so a host that never answers fails the job
-within ``LIGHTGBM_NETWORK_TIMEOUT`` seconds with its name instead of a socket error hours
-later. (Not on LightGBM's own port: LightGBM, started on a host that left the rendezvous,
-would knock on a port the rendezvous still held.)
+can resolve late), then all meet at a rendezvous with the first host on the port after
+LightGBM's (``local_listen_port``, default 12400, so 12401), so a host that never answers
+fails the job within ``LIGHTGBM_NETWORK_TIMEOUT`` seconds with its name instead of a socket
+error hours later. (Not on LightGBM's own port: LightGBM, started on a host that left the
+rendezvous, would knock on a port the rendezvous still held.)
 LightGBM then trains with ``tree_learner=data`` (or ``voting``/``feature`` when given):
 each host bins and histograms its own rows, and all hosts build the same trees.
 
