@@ -4,3 +4,6 @@
 CSV_MISSING_TOKENS = ("", "nan", "na", "n/a", "null", "none")
 #: The same, spelled out for pandas' ``na_values`` (which compares exactly).
 PANDAS_NA_VALUES = [*CSV_MISSING_TOKENS, *(token.upper() for token in CSV_MISSING_TOKENS), "NaN", "N/A"]
+#: How every pandas ``read_csv`` here reads missing values: these tokens and no others (pandas'
+#: defaults add "#N/A", "<NA>", "-nan", ..., which the exact request parser does not take).
+PANDAS_MISSING_OPTIONS = {"keep_default_na": False, "na_values": PANDAS_NA_VALUES}

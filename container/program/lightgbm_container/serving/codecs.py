@@ -24,7 +24,7 @@ import numpy as np
 import orjson
 
 from ..errors import BadRequest, EmptyBody, NotAcceptable, UnsupportedMediaType
-from ..missing_values import CSV_MISSING_TOKENS, PANDAS_NA_VALUES
+from ..missing_values import CSV_MISSING_TOKENS, PANDAS_MISSING_OPTIONS
 from ..model.batch import Batch
 from ..model.outputs import Column
 
@@ -122,9 +122,8 @@ def _parse_csv_fast(body: bytes) -> np.ndarray | None:
             io.BytesIO(body),
             header=None,
             dtype=np.float64,
-            keep_default_na=False,
-            na_values=PANDAS_NA_VALUES,
             skip_blank_lines=False,
+            **PANDAS_MISSING_OPTIONS,
             quoting=3,  # csv.QUOTE_NONE: a quote is data, as in the exact parser
             engine="c",
         )

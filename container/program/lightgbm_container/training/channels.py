@@ -24,7 +24,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..errors import TrainingError, did_you_mean
-from ..missing_values import CSV_MISSING_TOKENS, PANDAS_NA_VALUES
+from ..missing_values import CSV_MISSING_TOKENS, PANDAS_MISSING_OPTIONS
 from ..model.categories import text_key
 from . import arrow_tables, csv_numbers, progress
 
@@ -152,10 +152,9 @@ def _read_file(path: Path, has_header: bool, display: str):
         return pd.read_csv(
             path,
             header=0 if has_header else None,
-            keep_default_na=False,
-            na_values=PANDAS_NA_VALUES,
             skip_blank_lines=True,
             low_memory=False,
+            **PANDAS_MISSING_OPTIONS,
         )
     except pd.errors.EmptyDataError:
         raise TrainingError(f"{display} is empty") from None
@@ -257,7 +256,7 @@ def _check_columns(display: str, names: list[str], has_header: bool, first: _Fil
 
 def _read_files(channel: str, channel_dir: Path, files: list[Path], file_format: str, header: bool | None,
                 arrow: bool) -> _Files:  # fmt: skip
-    """Every file, by pyarrow when ``arrow`` and it reads them all as numbers, else by pandas."""
+    """Every file into Arrow when ``arrow`` and all of them are numbers, else by pandas."""
     read: _Files | None = None
     rows = 0
     for path in files:
@@ -310,7 +309,7 @@ def read_channel(
     column most of whose values are text; ``reference`` (the train channel's table) fixes
     the categories for a validation channel. A column with a few stray strings among
     numbers is an error naming the first one's file, line and column. ``arrow``: try the
-    pyarrow path first (default: when pyarrow is installed), or go straight to pandas."""
+    Arrow path first (default: when pyarrow is installed), or go straight to pandas."""
     if not channel_dir.is_dir():
         raise TrainingError(f"channel {channel!r} is missing: no directory {channel_dir}")
     file_format, files = list_data_files(channel_dir, content_type, channel)
@@ -362,7 +361,7 @@ def _missing_label_error(channel: str, missing: np.ndarray, label_index: int, co
 def _from_arrow(channel: str, read: _Files, label_index: int, positions: list[int], names: list[str],
                 categorical: Sequence[str | int] | None, reference: Table | None):  # fmt: skip
     """(labels, the features as one Arrow table of float64 columns, categorical names, {}) from
-    tables of numbers: the columns are shared with what pyarrow read, never copied as a matrix."""
+    tables of numbers: the columns are shared with what was read, never copied as a matrix."""
     import pyarrow as pa
 
     table = pa.concat_tables(

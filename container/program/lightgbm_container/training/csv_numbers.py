@@ -29,7 +29,7 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
-from ..missing_values import PANDAS_NA_VALUES
+from ..missing_values import PANDAS_MISSING_OPTIONS
 from ..settings import available_cores
 from . import arrow_tables, progress
 
@@ -155,8 +155,8 @@ def _parse(data: Any, names: list[str]) -> Any:
 
     try:
         frame = pd.read_csv(
-            io.BytesIO(data) if isinstance(data, bytes) else data, header=None, dtype=np.float64, keep_default_na=False,
-            na_values=PANDAS_NA_VALUES, skip_blank_lines=True,
+            io.BytesIO(data) if isinstance(data, bytes) else data, header=None, dtype=np.float64,
+            skip_blank_lines=True, **PANDAS_MISSING_OPTIONS,
         )  # fmt: skip
     except pd.errors.EmptyDataError:  # blank lines only
         return pa.table({name: pa.array([], pa.float64()) for name in names})
