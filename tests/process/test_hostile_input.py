@@ -80,6 +80,19 @@ def test_npy_refuses_non_numeric_dtypes_and_empty_arrays(server, array, fragment
     json_error(server.post(_npy(array), "application/x-npy"), 400, None, fragment)
 
 
+@pytest.mark.parametrize("content_type", ["application/x-npy", "application/octet-stream"])
+def test_npy_with_a_format_version_numpy_does_not_know_is_refused_naming_it(server, trained_root, content_type):
+    """Bytes 6 and 7 of the magic are the format version; numpy knows 1.0, 2.0 and 3.0. A 9.9
+    header used to be read as 2.0's and answered 200."""
+    buffer = io.BytesIO()
+    np.lib.format.write_array(buffer, np.array([[float(v) for v in ROW.split(",")]]), version=(2, 0))
+    valid = buffer.getvalue()
+    assert valid[6:8] == b"\x02\x00" and server.post(valid, content_type).status_code == 200
+    body = json_error(server.post(valid[:6] + b"\x09\x09" + valid[8:], content_type), 400, "bad_request", "version 9.9")
+    assert body["version"] == "9.9"
+    _still_correct(server, trained_root)
+
+
 # ------------------------------------------------------------------ 4. cheap facts checked before allocating
 
 

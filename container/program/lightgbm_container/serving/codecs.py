@@ -359,11 +359,21 @@ def encode_jsonlines(predictions: np.ndarray) -> bytes:
 # --------------------------------------------------------------------------- NPY
 
 
+#: The .npy format versions numpy writes and reads (3.0 is 2.0 with a UTF-8 header).
+_NPY_VERSIONS = ((1, 0), (2, 0), (3, 0))
+
+
 def _npy_header(body: bytes) -> tuple[tuple[int, ...], bool, np.dtype, int]:
     """(shape, fortran order, dtype, data offset) from the .npy header, nothing allocated."""
     stream = io.BytesIO(body)
     try:
         version = np.lib.format.read_magic(stream)
+        if version not in _NPY_VERSIONS:  # numpy's 2.0 reader would read any other version's header as 2.0's
+            raise BadRequest(
+                f"the .npy header declares format version {version[0]}.{version[1]}, which numpy does not know; "
+                f"write the array with numpy.save (versions {', '.join(f'{a}.{b}' for a, b in _NPY_VERSIONS)})",
+                version=f"{version[0]}.{version[1]}",
+            )
         read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
         shape, fortran_order, dtype = read_header(stream)
     except (ValueError, OSError, EOFError, SyntaxError, TypeError) as exc:
