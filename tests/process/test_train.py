@@ -3,6 +3,7 @@
 import json
 import re
 import shutil
+import time
 
 import lightgbm as lgb
 import numpy as np
@@ -161,3 +162,32 @@ def test_a_user_scripts_requirements_are_installed_first(tmp_path):
     assert result.returncode != 0 and "never reached" not in result.stdout
     assert "installing requirements.txt for train.py failed" in (root / "output" / "failure").read_text()
     assert "no-such-package-anywhere" in result.stdout + result.stderr  # pip's own error, in the log
+
+
+def test_a_user_script_missing_from_the_submitted_code_is_named_with_where_it_was_looked_for(tmp_path):
+    source = tmp_path / "src"
+    source.mkdir()
+    (source / "prepare.py").write_text("print('not the entry point')\n")
+    root = _script_root(tmp_path, {}, source)  # sagemaker_program "train.py"
+    result = run_train(root)
+    assert result.returncode != 0
+    failure = (root / "output" / "failure").read_text()
+    assert failure.startswith("ClientError: sagemaker_program='train.py': there is no train.py in the submitted code"), failure
+    assert str(source) in failure and "prepare.py" in failure, failure
+
+
+def test_a_host_name_that_never_resolves_fails_the_user_script_job_in_bounded_time(tmp_path):
+    """Outside SageMaker (a copied resourceconfig.json) the job's own name may not resolve:
+    sagemaker-training would retry for 15 minutes; LIGHTGBM_NETWORK_TIMEOUT bounds the wait."""
+    source = tmp_path / "src"
+    source.mkdir()
+    (source / "train.py").write_text("print('never reached')\n")
+    root = _script_root(tmp_path, {}, source)
+    resource = {"current_host": "algo-1-nowhere.invalid", "hosts": ["algo-1-nowhere.invalid"]}
+    (root / "input" / "config" / "resourceconfig.json").write_text(json.dumps(resource))
+    started = time.monotonic()
+    result = run_train(root, LIGHTGBM_NETWORK_TIMEOUT="2")
+    assert result.returncode != 0 and time.monotonic() - started < 60
+    assert "never reached" not in result.stdout
+    failure = (root / "output" / "failure").read_text()
+    assert "host algo-1-nowhere.invalid did not resolve within 2 s" in failure, failure

@@ -28,7 +28,7 @@ import logging
 import socket
 import time
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 from ..errors import TrainingError
 
@@ -125,8 +125,19 @@ def _resolve(host: str, deadline: float, timeout_seconds: int) -> str:
             return socket.gethostbyname(host)
         except OSError as exc:
             if time.monotonic() >= deadline:
-                raise TrainingError(f"host {host} did not resolve within {timeout_seconds} s ({exc})") from None
-            time.sleep(1.0)
+                raise TrainingError(
+                    f"host {host} did not resolve within {timeout_seconds} s ({exc}); on SageMaker every host of "
+                    "the job resolves; elsewhere (a copied resourceconfig.json) make the names in its hosts "
+                    "resolvable, e.g. in /etc/hosts (LIGHTGBM_NETWORK_TIMEOUT bounds this wait)"
+                ) from None
+            time.sleep(min(1.0, max(0.0, deadline - time.monotonic())))
+
+
+def resolve_hosts(hosts: Sequence[str], timeout_seconds: int) -> dict[str, str]:
+    """Every host's address, each retried until ``timeout_seconds`` from now have passed
+    (names can resolve late as a cluster boots); a name that never does fails the job naming it."""
+    deadline = time.monotonic() + timeout_seconds
+    return {host: _resolve(host, deadline, timeout_seconds) for host in hosts}
 
 
 def finish_together(job: Cluster, timeout_seconds: int) -> None:

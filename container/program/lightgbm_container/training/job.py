@@ -379,7 +379,7 @@ def main() -> int:
         configure_logging(log_format=logs)
         raw_hyperparameters = _read_json(paths.hyperparameters, "hyperparameters.json")
         if user_script.requested(raw_hyperparameters):
-            return user_script.run(raw_hyperparameters, paths)
+            return user_script.run(raw_hyperparameters, paths, network_timeout_seconds())
         run(paths, raw_hyperparameters, compile_ahead_seconds(), compile_memory_mb(), json_logs=logs == "json",
             host_addresses=host_addresses(), network_timeout=network_timeout_seconds())
     except (TrainingError, SettingsError) as exc:
