@@ -113,6 +113,7 @@ class ServingSettings:
     compile_status: Path | None = None  # set by `serve`: the background compile its workers switch after
     inference_output: tuple[str, ...] = ()  # SAGEMAKER_INFERENCE_OUTPUT: default output kinds (model/outputs.py)
     metrics_dir: Path | None = None  # set by `serve`: where every worker's metrics files live (observability/metrics.py)
+    health_dir: Path | None = None  # set by `serve`: where each worker publishes its state for /ping (serving/health.py)
 
     @property
     def max_payload_bytes(self) -> int:
@@ -127,7 +128,7 @@ def settings_from_json(text: str) -> ServingSettings:
     """The settings ``serve`` handed to its workers: read, never re-derived from the environment."""
     raw: dict[str, Any] = json.loads(text)
     raw["paths"] = MLPaths(Path(raw["paths"]["root"]))
-    for name in ("compile_cache_dir", "compiled_model", "compile_status", "state_dir", "code_dir", "metrics_dir"):
+    for name in ("compile_cache_dir", "compiled_model", "compile_status", "state_dir", "code_dir", "metrics_dir", "health_dir"):
         if raw.get(name) is not None:
             raw[name] = Path(raw[name])
     raw["inference_output"] = tuple(raw.get("inference_output") or ())

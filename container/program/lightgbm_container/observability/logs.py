@@ -129,3 +129,29 @@ def forward_lines(stream: IO[bytes], logger: str, level: str, out: IO[bytes] | N
     for line in iter(stream.readline, b""):
         target.write(wrap_line(line, logger, level, pid, time.time()))
         target.flush()
+
+
+def relay_lines(stream: IO[bytes], out_fd: int = 1) -> None:
+    """Copy a child's output to our file descriptor ``out_fd`` unchanged, in whole lines.
+
+    For nginx's access log: opened as ``/dev/stdout`` by nginx itself, a redirected stdout
+    (``serve > file``) would be a second open file with its own offset, and the workers' lines
+    would overwrite nginx's. Through a pipe relayed here, every line goes through our one file
+    description. Whole lines only, so no other process' line lands inside one; a chunk of
+    many lines is one write (cheap at thousands of requests a second)."""
+    source = stream.fileno()
+    pending = b""
+    while chunk := os.read(source, 65536):
+        pending += chunk
+        end = pending.rfind(b"\n") + 1
+        if end:
+            _write_all(out_fd, pending[:end])
+            pending = pending[end:]
+    if pending:
+        _write_all(out_fd, pending + b"\n")
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]

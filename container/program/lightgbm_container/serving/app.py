@@ -20,6 +20,7 @@ from ..observability import exposition, metrics, request_ids
 from ..settings import ServingSettings
 from .codecs import CODECS, base_media_type
 from .handler import InferenceRequest, Served
+from .health import publish_worker
 from .store import ModelStore
 
 if TYPE_CHECKING:
@@ -68,9 +69,12 @@ def create_app(settings: ServingSettings, store: ModelStore) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = settings.max_payload_bytes
     batch_parameters = orjson.dumps(execution_parameters(settings))
     metrics.worker_started()
+    if settings.health_dir is not None:  # serve's nginx answers /ping from what the workers publish
+        publish_worker(settings.health_dir, store.ready())
 
     @app.get("/ping")
     def ping() -> Response:
+        """What a worker says of itself; behind ``serve``, nginx answers /ping (:mod:`.health`)."""
         problem = store.ready()
         if problem is None:
             return Response(b"", status=200)

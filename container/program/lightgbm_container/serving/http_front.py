@@ -14,6 +14,7 @@ from pathlib import Path
 
 from ..errors import FRONT_ERRORS, front_error_body
 from ..settings import ServingSettings
+from .health import health_directory
 
 PROGRAM_DIR = Path(__file__).resolve().parents[2]
 NGINX_TEMPLATE = PROGRAM_DIR / "nginx.conf.template"
@@ -72,6 +73,7 @@ def nginx_error_pages(settings: ServingSettings) -> str:
 def render_nginx_conf(settings: ServingSettings, run_dir: Path, socket: Path, access_log: str = "/dev/stdout") -> str:
     values = {
         "RUN_DIR": str(run_dir),
+        "HEALTH_DIR": str(health_directory(run_dir)),
         "SOCKET": str(socket),
         "LISTEN": settings.listen_address,
         "PORT": str(settings.port),

@@ -13,6 +13,14 @@ Metrics: every worker writes prometheus-client's files to one directory
 through a JSON logging config, and whatever nginx or a worker prints some other way is
 wrapped into JSON lines here (:func:`..observability.logs.forward_lines`).
 
+Health: nginx starts first and answers ``GET /ping`` itself from the verdict this process
+keeps (:mod:`.health`), so a ping never queues behind busy workers, and says why the server is
+not ready yet while ``requirements.txt`` installs, a strict compile runs or the workers load.
+
+Logs: nginx's access lines reach our stdout through a pipe this process relays in whole lines
+(:func:`..observability.logs.relay_lines`). nginx would otherwise open ``/dev/stdout`` as a new
+file with its own offset, and with ``serve > file`` the workers' lines would overwrite its lines.
+
 Shutdown order on SIGTERM matters for draining: nginx stops accepting and waits for the
 requests it has in flight (which gunicorn is serving), then gunicorn stops gracefully.
 """
@@ -31,18 +39,23 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import IO
+from typing import IO, Callable
 
 from ..compilation.launch import CompileJob
 from ..compilation.status import READY
 from ..errors import UserCodeSetupError
 from ..model.files import ModelLoadError, check_model_text, find_model_file
-from ..observability.logs import JSON, configure_logging, forward_lines, gunicorn_log_config
+from ..observability.logs import JSON, configure_logging, forward_lines, gunicorn_log_config, relay_lines
 from ..settings import ServingSettings, SettingsError, serving_settings
 from ..user_code.setup import prepare_user_code
+from .health import STOPPING, HealthBoard, health_directory
 from .http_front import GRACE_SECONDS, PROGRAM_DIR, gunicorn_command, render_nginx_conf
 
 log = logging.getLogger("serve")
+
+#: How often the supervisor re-judges health and looks at its children: a worker that died is
+#: out of ``/ping``'s verdict within this time.
+WATCH_SECONDS = 0.1
 
 
 def worker_environment(settings: ServingSettings) -> dict[str, str]:
@@ -55,16 +68,18 @@ def worker_environment(settings: ServingSettings) -> dict[str, str]:
     return env
 
 
-def prepare(settings: ServingSettings, run_dir: Path) -> tuple[ServingSettings, CompileJob | None]:
+def prepare(settings: ServingSettings, run_dir: Path,
+            announce: Callable[[str], None] = lambda _phase: None) -> tuple[ServingSettings, CompileJob | None]:  # fmt: skip
     """Everything decided once, before any worker starts: the settings the workers get, and
     the compile job to run beside them (None when there is nothing to compile).
 
     User code first (fetch, install requirements, decide the mode: :mod:`..user_code.setup`).
     Then, in single-model mode, the LightGBM model file is checked (a damaged file would crash
     every worker inside LightGBM, over and over). With user code whose ``model_fn`` loads
-    something else, there may be no LightGBM file at all.
+    something else, there may be no LightGBM file at all. ``announce`` tells ``/ping`` each
+    long step (installing requirements, a strict compile).
     """
-    settings, code = prepare_user_code(settings, run_dir)
+    settings, code = prepare_user_code(settings, run_dir, announce)
     if settings.multi_model:
         return settings, None
     try:
@@ -82,6 +97,7 @@ def prepare(settings: ServingSettings, run_dir: Path) -> tuple[ServingSettings, 
     if not strict:
         return dataclasses.replace(settings, compile_status=job.status_file), job
     log.info("LIGHTGBM_PREDICTOR=lleaves: compiling %s before the workers start (at most %d s)", model_file, settings.compile_timeout_seconds)
+    announce(f"the model server is starting: LIGHTGBM_PREDICTOR=lleaves, so {model_file.name} is compiled before the workers start")
     job.start()
     try:
         status = job.wait()
@@ -104,20 +120,42 @@ def metrics_directory(run_dir: Path) -> Path:
 
 
 class Supervisor:
-    def __init__(self, settings: ServingSettings, run_dir: Path, compile_job: CompileJob | None = None) -> None:
+    """Starts nginx (at once: it answers ``/ping`` from :attr:`health`), then gunicorn when
+    :func:`prepare` is done, watches both, and stops both in order."""
+
+    def __init__(self, settings: ServingSettings, run_dir: Path) -> None:
         self.settings = settings
         self.run_dir = run_dir
-        self.compile_job = compile_job
-        self.compile_reported = compile_job is None
+        self.compile_job: CompileJob | None = None
+        self.compile_reported = True
         self.socket = self.run_dir / "gunicorn.sock"
+        self.health = HealthBoard(health_directory(run_dir))
         self.stopping = False
-        self.children: dict[str, subprocess.Popen] = {}
+        self.children: dict[str, subprocess.Popen[bytes]] = {}
         self.log_forwarders: list[threading.Thread] = []
 
-    def start(self) -> None:
-        # What the workers share: the multi-model registry (multi_model/registry.py), their metrics' files.
-        state = self.run_dir / "multi-model" if self.settings.multi_model else None
-        self.settings = dataclasses.replace(self.settings, state_dir=state, metrics_dir=metrics_directory(self.run_dir))
+    def start_front(self) -> None:
+        """nginx, before anything slow: ``/ping`` answers 503 with the reason until the workers are up."""
+        conf = self.run_dir / "nginx.conf"
+        conf.write_text(render_nginx_conf(self.settings, self.run_dir, self.socket))
+        json_logs = self.settings.log_format == JSON
+        # Own session: a terminal's Ctrl-C reaches only us, and we stop the children in order.
+        self.children["nginx"] = subprocess.Popen(
+            ["nginx", "-c", str(conf), "-p", str(self.run_dir), "-e", "stderr"], start_new_session=True,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE if json_logs else None,
+        )  # fmt: skip
+        self._start_thread(relay_lines, self.children["nginx"].stdout, name="log-nginx-access")
+        if json_logs:
+            self._forward(self.children["nginx"].stderr, "nginx", "ERROR")
+
+    def start_workers(self, settings: ServingSettings, compile_job: CompileJob | None) -> None:
+        """gunicorn and its workers with the settings :func:`prepare` resolved; the compile job beside them."""
+        # What the workers share: the multi-model registry (multi_model/registry.py), their metrics' files, their health.
+        state = self.run_dir / "multi-model" if settings.multi_model else None
+        self.settings = dataclasses.replace(settings, state_dir=state, metrics_dir=metrics_directory(self.run_dir),
+                                            health_dir=self.health.directory)  # fmt: skip
+        self.compile_job = compile_job
+        self.compile_reported = compile_job is None
         json_logs = self.settings.log_format == JSON
         log_config = None
         if json_logs:
@@ -129,9 +167,6 @@ class Supervisor:
             self.compile_job.start()
         settings_file = self.run_dir / "settings.json"
         settings_file.write_text(self.settings.to_json())
-        conf = self.run_dir / "nginx.conf"
-        conf.write_text(render_nginx_conf(self.settings, self.run_dir, self.socket))
-        # Own sessions: a terminal's Ctrl-C reaches only us, and we stop the children in order.
         self.children["gunicorn"] = subprocess.Popen(  # cwd: gunicorn imports its config module before --chdir
             gunicorn_command(self.settings, self.socket, self.run_dir, settings_file, log_config),
             env=worker_environment(self.settings),
@@ -140,23 +175,18 @@ class Supervisor:
             stdout=piped,
             stderr=piped,
         )
-        # nginx only once gunicorn listens: until then it could only answer 502 and log errors.
-        deadline = time.monotonic() + 30
-        while not self.socket.exists() and self.children["gunicorn"].poll() is None and time.monotonic() < deadline:
-            time.sleep(0.05)
-        self.children["nginx"] = subprocess.Popen(  # its access log goes to stdout itself, already JSON
-            ["nginx", "-c", str(conf), "-p", str(self.run_dir), "-e", "stderr"], start_new_session=True, stderr=piped
-        )
         if json_logs:
             self._forward(self.children["gunicorn"].stdout, "gunicorn", "INFO")
             self._forward(self.children["gunicorn"].stderr, "gunicorn", "WARNING")
-            self._forward(self.children["nginx"].stderr, "nginx", "ERROR")
+
+    def _start_thread(self, target: Callable[..., None], *args: object, name: str) -> None:
+        thread = threading.Thread(target=target, args=args, name=name, daemon=True)
+        thread.start()
+        self.log_forwarders.append(thread)
 
     def _forward(self, stream: IO[bytes] | None, logger: str, level: str) -> None:
         assert stream is not None
-        forwarder = threading.Thread(target=forward_lines, args=(stream, logger, level), name=f"log-{logger}", daemon=True)
-        forwarder.start()
-        self.log_forwarders.append(forwarder)
+        self._start_thread(forward_lines, stream, logger, level, name=f"log-{logger}")
 
     def request_stop(self, signum: int, _frame: object) -> None:
         if not self.stopping:
@@ -166,6 +196,7 @@ class Supervisor:
     def watch(self) -> int:
         """Wait for a stop signal or a child's death; returns serve's exit code."""
         while not self.stopping:
+            self.health.refresh(self.children["gunicorn"].pid)
             self.report_compile()
             for name, child in self.children.items():
                 code = child.poll()
@@ -173,7 +204,7 @@ class Supervisor:
                     log.error("%s exited unexpectedly with code %s; stopping", name, code)
                     self.shutdown()
                     return 1
-            time.sleep(0.2)
+            time.sleep(WATCH_SECONDS)
         self.shutdown()
         return 0
 
@@ -190,6 +221,7 @@ class Supervisor:
                 log.warning("compiled model %s; predicting with LightGBM", status.describe())
 
     def shutdown(self) -> None:
+        self.health.announce(STOPPING)
         if self.compile_job is not None:
             self.compile_job.stop()
         deadline = time.monotonic() + GRACE_SECONDS
@@ -221,6 +253,14 @@ def _stop_before_start(_signum: int, _frame: object) -> None:
     raise StoppedBeforeStart()
 
 
+def _stop_early(supervisor: Supervisor, code: int) -> int:
+    """Stop what runs (nginx) when serve ends before the workers started; another signal meanwhile changes nothing."""
+    signal.signal(signal.SIGTERM, supervisor.request_stop)
+    signal.signal(signal.SIGINT, supervisor.request_stop)
+    supervisor.shutdown()
+    return code
+
+
 def main() -> int:
     try:
         settings = serving_settings()
@@ -236,17 +276,17 @@ def main() -> int:
     signal.signal(signal.SIGINT, _stop_before_start)
     run_dir = Path(tempfile.mkdtemp(prefix="lightgbm-serve-"))
     run_dir.chmod(0o755)  # nginx workers drop root privileges and must reach the socket
+    supervisor = Supervisor(settings, run_dir)
     try:
-        settings, compile_job = prepare(settings, run_dir)
+        supervisor.health.announce("the model server is starting: checking the model and any user code")
+        supervisor.start_front()
+        settings, compile_job = prepare(settings, run_dir, supervisor.health.announce)
     except (ModelLoadError, UserCodeSetupError) as exc:
         log.error("cannot serve: %s", exc)
-        shutil.rmtree(run_dir, ignore_errors=True)
-        return 1
+        return _stop_early(supervisor, 1)
     except StoppedBeforeStart:
         log.info("stopped before the servers started")
-        shutil.rmtree(run_dir, ignore_errors=True)
-        return 0
-    supervisor = Supervisor(settings, run_dir, compile_job)
+        return _stop_early(supervisor, 0)
     signal.signal(signal.SIGTERM, supervisor.request_stop)
     signal.signal(signal.SIGINT, supervisor.request_stop)
     mode = "multi-model" if settings.multi_model else "single-model"
@@ -259,5 +299,5 @@ def main() -> int:
         settings.timeout_seconds, settings.max_payload_mb,
         settings.paths.models if settings.multi_model else settings.paths.model,
     )  # fmt: skip
-    supervisor.start()
+    supervisor.start_workers(settings, compile_job)
     return supervisor.watch()

@@ -10,7 +10,7 @@
 3. In single-model mode, decide the serving mode now (:func:`..locate.locate`) and log it
    and why, so a named program that is missing stops ``serve`` with the reason.
 
-``/ping`` cannot answer before all this is done: nginx starts after the workers.
+Until all this is done, ``/ping`` answers 503 saying which step runs (``announce``, :mod:`..serving.health`).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Callable
 
 from ..errors import BadRequest, UserCodeSetupError
 from ..safe_tar import extract_archive, is_archive
@@ -30,19 +31,21 @@ from .locate import UserCode, locate
 log = logging.getLogger("serve")
 
 
-def prepare_user_code(settings: ServingSettings, run_dir: Path) -> tuple[ServingSettings, UserCode | None]:
-    """(the settings with ``code_dir`` resolved, the user code serving the single model if any)."""
-    code_dir = resolve_code_dir(settings, run_dir)
+def prepare_user_code(settings: ServingSettings, run_dir: Path,
+                      announce: Callable[[str], None] = lambda _phase: None) -> tuple[ServingSettings, UserCode | None]:  # fmt: skip
+    """(the settings with ``code_dir`` resolved, the user code serving the single model if any);
+    ``announce`` tells ``/ping`` what takes long (fetching the code, installing its requirements)."""
+    code_dir = resolve_code_dir(settings, run_dir, announce)
     settings = dataclasses.replace(settings, code_dir=code_dir)
     if code_dir is not None:
-        install_requirements(code_dir)
+        install_requirements(code_dir, announce)
     if settings.multi_model:
         log.info("user code for every model: %s; a model's own code/ directory takes precedence",
                  code_dir or "none (no SAGEMAKER_SUBMIT_DIRECTORY)")  # fmt: skip
         return settings, None
     code = locate(settings.paths.model, settings)
     if code is not None and code.code_dir != code_dir:
-        install_requirements(code.code_dir)
+        install_requirements(code.code_dir, announce)
     log.info(
         "serving mode: %s",
         code.describe() if code else "built-in LightGBM (no SAGEMAKER_PROGRAM, no code/inference.py, no MMS manifest)",
@@ -50,12 +53,14 @@ def prepare_user_code(settings: ServingSettings, run_dir: Path) -> tuple[Serving
     return settings, code
 
 
-def resolve_code_dir(settings: ServingSettings, run_dir: Path) -> Path | None:
+def resolve_code_dir(settings: ServingSettings, run_dir: Path,
+                     announce: Callable[[str], None] = lambda _phase: None) -> Path | None:  # fmt: skip
     raw = settings.submit_directory
     default = settings.paths.model / "code"
     if raw is None:
         return default if not settings.multi_model and default.is_dir() else None
     if raw.startswith("s3://"):
+        announce(f"the model server is starting: downloading the user code {raw}")
         return _download(raw, run_dir, settings.max_archive_bytes)
     path = Path(raw.removeprefix("file://"))
     if path.is_relative_to(DEFAULT_ML_ROOT) and settings.paths.root != Path(DEFAULT_ML_ROOT):
@@ -89,10 +94,11 @@ def _extract(archive: Path, run_dir: Path, max_bytes: int) -> Path:
         raise UserCodeSetupError(f"the user code archive {archive}: {exc.message}") from None
 
 
-def install_requirements(code_dir: Path) -> None:
+def install_requirements(code_dir: Path, announce: Callable[[str], None] = lambda _phase: None) -> None:
     requirements = code_dir / "requirements.txt"
     if not requirements.is_file():
         return
+    announce(f"the model server is starting: installing {requirements} with pip")
     command = [sys.executable, "-m", "pip", "install", "--disable-pip-version-check", "--no-cache-dir", "--no-input",
                "-r", str(requirements)]  # fmt: skip
     lib = code_dir / "lib"
