@@ -188,13 +188,12 @@ def in_process_app(root: Path, **extra: str):
     """
     from lightgbm_container.serving.app import create_app
     from lightgbm_container.serving.store import create_store
-    from lightgbm_container.settings import serving_settings
+    from lightgbm_container.settings import Runtime, serving_settings
 
     env = {"SAGEMAKER_BASE_DIR": str(root), "SAGEMAKER_MODEL_SERVER_WORKERS": "1", "LIGHTGBM_PREDICTOR": "lightgbm", **extra}
-    if env.get("SAGEMAKER_MULTI_MODEL") == "true":
-        env.setdefault("LIGHTGBM_STATE_DIR", str(root / ".state"))
     settings = serving_settings(env)
-    return create_app(settings, create_store(settings))
+    runtime = Runtime(state_dir=root / ".state" if settings.multi_model else None)
+    return create_app(settings, runtime, create_store(settings, runtime))
 
 
 def program_env(root: Path, **extra: str) -> dict[str, str]:
@@ -264,21 +263,35 @@ class Server:
         """Until ``/ping`` answers 200 and, with ``every_worker``, every worker has started:
         ``/ping`` answers as soon as one worker is up, and gunicorn starts the next one up to
         0.1 s later, so a test that counts workers or their boots needs them all."""
-        deadline = time.monotonic() + timeout
+        deadline, last = time.monotonic() + timeout, "/ping never answered 200"
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise AssertionError(f"serve exited with {self.process.returncode}:\n{self.logs()[-20000:]}")
             try:
-                if requests.get(self.url + "/ping", timeout=2).status_code == 200 and (
-                        not every_worker or self.stats()["workers"] >= self.workers):
-                    return
+                if requests.get(self.url + "/ping", timeout=2).status_code == 200:
+                    if not every_worker:
+                        return
+                    stats = requests.get(self.url + "/stats", timeout=5)  # answered by a worker, unlike /ping
+                    last = f"/stats answered {stats.status_code}: {stats.text[:500]}"
+                    if stats.status_code == 200 and stats.json()["workers"] >= self.workers:
+                        return
             except (requests.ConnectionError, requests.Timeout):  # not listening yet, or workers still booting
                 pass
             time.sleep(0.2)
-        raise AssertionError(f"serve never became healthy (with {self.workers} workers):\n{self.logs()[-20000:]}")
+        raise AssertionError(f"serve never became healthy (with {self.workers} workers; {last}):\n{self.logs()[-20000:]}")
 
     def stats(self) -> dict:
-        return requests.get(self.url + "/stats", timeout=5).json()
+        response = requests.get(self.url + "/stats", timeout=5)
+        assert response.status_code == 200, (response.status_code, response.text[:1000])
+        return response.json()
+
+    def wait_for_log(self, text: str, timeout: float = 5) -> str:
+        """The log once it holds ``text`` (nginx writes its access lines at least every second)."""
+        deadline = time.monotonic() + timeout
+        while text not in (logs := self.logs()) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert text in logs, f"{text!r} never appeared in the log:\n{logs[-3000:]}"
+        return logs
 
     def wait_compiled(self, workers: int = 2, timeout: float = 120) -> dict:
         """Until the background compile is done (fully optimised) and every worker predicts

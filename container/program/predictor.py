@@ -17,23 +17,23 @@ from flask import Flask
 from lightgbm_container.observability.logs import configure_logging
 from lightgbm_container.serving.app import create_app
 from lightgbm_container.serving.store import create_store
-from lightgbm_container.settings import ServingSettings, serving_settings, settings_from_json
+from lightgbm_container.settings import Runtime, ServingSettings, read_handoff, serving_settings
 
 
-def build_app(settings: ServingSettings) -> Flask:
+def build_app(settings: ServingSettings, runtime: Runtime) -> Flask:
     configure_logging(settings.log_level, settings.log_format)
-    return create_app(settings, create_store(settings))
+    return create_app(settings, runtime, create_store(settings, runtime))
 
 
 def app_from_settings(path: str) -> Flask:
-    """The app for the settings file ``serve`` wrote for its workers."""
-    return build_app(settings_from_json(Path(path).read_text()))
+    """The app for the settings file ``serve`` wrote for its workers (configuration and run-time decisions)."""
+    return build_app(*read_handoff(Path(path).read_text()))
 
 
 def __getattr__(name: str) -> Flask:
     """``predictor.app``: built from the environment on first use (``gunicorn wsgi:app``)."""
     if name == "app":
-        app = build_app(serving_settings())
+        app = build_app(serving_settings(), Runtime())
         globals()["app"] = app
         return app
     raise AttributeError(name)

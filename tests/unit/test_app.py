@@ -12,7 +12,7 @@ import lightgbm as lgb
 import numpy as np
 import pytest
 
-from lightgbm_container.settings import serving_settings, settings_from_json
+from lightgbm_container.settings import Runtime, handoff_json, read_handoff, serving_settings
 from support import in_process_app, json_error
 
 ROW = "59,2,32.1,101,157,93.2,38,4,4.8598,87"
@@ -89,7 +89,8 @@ def test_a_too_large_body_is_refused_by_the_app_too(trained_root):
 def test_settings_are_handed_to_workers_as_they_were_resolved(tmp_path):
     settings = serving_settings({"SAGEMAKER_BASE_DIR": str(tmp_path), "SAGEMAKER_MODEL_SERVER_WORKERS": "3",
                                  "SAGEMAKER_PROGRAM": "inference.py", "SAGEMAKER_CONTAINER_LOG_LEVEL": "30"})
-    assert settings_from_json(settings.to_json()) == settings
+    runtime = Runtime(code_dir=tmp_path / "code", compile_status=tmp_path / "compile.json", metrics_dir=tmp_path / "metrics")
+    assert read_handoff(handoff_json(settings, runtime)) == (settings, runtime)
     assert settings.program == "inference.py" and settings.log_level == "WARNING"
 
 

@@ -4,9 +4,10 @@ import lightgbm as lgb
 import numpy as np
 import pytest
 
-from lightgbm_container.model import Batch
+from lightgbm_container.model.batch import Batch
 from lightgbm_container.errors import BadRequest, PayloadTooLarge
-from lightgbm_container.model import ModelLoadError, check_model_text, find_model_file, load_model, output_kind
+from lightgbm_container.model.files import ModelLoadError, check_model_text, find_model_file
+from lightgbm_container.model.loaded import load_model, output_kind
 
 
 LIMIT = 6 * 1024 * 1024  # the default payload limit, in values

@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 
 from lightgbm_container.model.outputs import valid_kinds
-from lightgbm_container.serving.output_selection import CUSTOM_ATTRIBUTES_HEADER
+from lightgbm_container.builtin.output_selection import CUSTOM_ATTRIBUTES_HEADER
 from support import assert_outputs_equal, expected_outputs, in_process_app, json_error, lightgbm_frame, read_outputs
 
 ACCEPTS = ("application/json", "application/jsonlines", "text/csv", "application/x-npy")

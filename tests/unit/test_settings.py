@@ -1,6 +1,13 @@
+import re
+from pathlib import Path
+
 import pytest
 
-from lightgbm_container.settings import SettingsError, available_cores, serving_settings
+from lightgbm_container.builtin.output_selection import check_default_kinds
+from lightgbm_container.settings import SettingsError, serving_settings, training_settings
+from lightgbm_container.settings.resources import available_cores, cpu_quota, memory_limit_bytes
+from lightgbm_container.settings.serving import WORKER_OVERHEAD_MB
+from support import PROGRAM
 
 
 def test_defaults():
@@ -45,34 +52,88 @@ def test_batch_settings():
 
 
 def test_multi_model_budget_defaults_from_memory_and_workers():
-    from lightgbm_container.settings import WORKER_OVERHEAD_MB, memory_limit_bytes
-
     one = serving_settings({"SAGEMAKER_MODEL_SERVER_WORKERS": "1"}).model_cache_bytes
     two = serving_settings({"SAGEMAKER_MODEL_SERVER_WORKERS": "2"}).model_cache_bytes
     usable_mb = memory_limit_bytes() * 3 // 4 // (1024 * 1024)
     assert one == (usable_mb - WORKER_OVERHEAD_MB) * 1024 * 1024
     assert two < one and 2 * (two + WORKER_OVERHEAD_MB * 1024 * 1024) <= memory_limit_bytes()
     assert serving_settings({"LIGHTGBM_MODEL_CACHE_MB": "64"}).model_cache_bytes == 64 * 1024 * 1024
-    assert serving_settings({"LIGHTGBM_STATE_DIR": "/run/x"}).state_dir.as_posix() == "/run/x"
 
 
 def test_inference_output_default_kinds_are_checked_at_start():
-    assert serving_settings({"SAGEMAKER_INFERENCE_OUTPUT": "Predicted_Label, probabilities"}).inference_output == (
-        "predicted_label", "probabilities",
-    )
+    settings = serving_settings({"SAGEMAKER_INFERENCE_OUTPUT": "Predicted_Label, probabilities"})
+    assert check_default_kinds(settings.inference_output) == ("predicted_label", "probabilities")
     assert serving_settings({}).inference_output == ()
     with pytest.raises(SettingsError, match="unknown output kind 'probabilites' \\(did you mean 'probabilities'\\?\\)"):
-        serving_settings({"SAGEMAKER_INFERENCE_OUTPUT": "predicted_label,probabilites"})
+        check_default_kinds(serving_settings({"SAGEMAKER_INFERENCE_OUTPUT": "predicted_label,probabilites"}).inference_output)
 
 
 def test_host_addresses_and_network_timeout_for_training_on_several_instances():
-    from lightgbm_container.settings import host_addresses, network_timeout_seconds
-
-    assert host_addresses({}) is None and network_timeout_seconds({}) == 300
+    default = training_settings({})
+    assert default.host_addresses is None and default.network_timeout_seconds == 300
     both = {"LIGHTGBM_HOST_ADDRESSES": "algo-1=10.0.0.5:12400, algo-2=10.0.0.6:12402"}
-    assert host_addresses(both) == {"algo-1": ("10.0.0.5", 12400), "algo-2": ("10.0.0.6", 12402)}
+    assert training_settings(both).host_addresses == {"algo-1": ("10.0.0.5", 12400), "algo-2": ("10.0.0.6", 12402)}
     with pytest.raises(SettingsError, match="'algo-1=10.0.0.5' is not host=address:port"):
-        host_addresses({"LIGHTGBM_HOST_ADDRESSES": "algo-1=10.0.0.5"})
+        training_settings({"LIGHTGBM_HOST_ADDRESSES": "algo-1=10.0.0.5"})
+
+
+def test_training_settings_apply_the_log_level_and_compile_ahead():
+    settings = training_settings({"LOG_LEVEL": "warning", "LOG_FORMAT": "json", "LIGHTGBM_COMPILE_AHEAD": "false"})
+    assert (settings.logs.level, settings.logs.format, settings.compile_ahead_seconds) == ("WARNING", "json", 0)
+    assert training_settings({"LIGHTGBM_COMPILE_TIMEOUT": "90"}).compile_ahead_seconds == 90
+    with pytest.raises(SettingsError, match="LOG_LEVEL='loud'"):
+        training_settings({"LOG_LEVEL": "loud"})
+
+
+def _cgroup(tmp_path: Path, files: dict[str, str]) -> Path:
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text + "\n")
+    return tmp_path
+
+
+@pytest.mark.parametrize(
+    "files, quota",
+    [
+        ({"cpu.max": "max 100000"}, None),
+        ({"cpu.max": "50000 100000"}, 0.5),
+        ({"cpu.max": "250000 100000"}, 2.5),
+        ({"cpu/cpu.cfs_quota_us": "-1", "cpu/cpu.cfs_period_us": "100000"}, None),
+        ({"cpu/cpu.cfs_quota_us": "150000", "cpu/cpu.cfs_period_us": "100000"}, 1.5),
+        ({"cpu,cpuacct/cpu.cfs_quota_us": "50000", "cpu,cpuacct/cpu.cfs_period_us": "100000"}, 0.5),
+        ({}, None),
+    ],
+)
+def test_cpu_quota_from_cgroup_v2_and_v1(tmp_path, files, quota):
+    root = _cgroup(tmp_path, files)
+    assert cpu_quota(root) == quota
+    affinity = len(__import__("os").sched_getaffinity(0))
+    expected = affinity if quota is None else min(affinity, max(1, int(quota)))  # 0.5 CPU -> 1 core, 2.5 -> 2
+    assert available_cores(root) == expected
+
+
+@pytest.mark.parametrize(
+    "files, limit",
+    [({"memory.max": "1073741824"}, 1 << 30), ({"memory/memory.limit_in_bytes": "536870912"}, 1 << 29)],
+)
+def test_memory_limit_from_cgroup_v2_and_v1(tmp_path, files, limit):
+    assert memory_limit_bytes(_cgroup(tmp_path, files)) == limit
+    unlimited = {"memory.max": "max"} if "memory.max" in files else {"memory/memory.limit_in_bytes": str(2**63 - 4096)}
+    machine = __import__("os").sysconf("SC_PAGE_SIZE") * __import__("os").sysconf("SC_PHYS_PAGES")
+    assert memory_limit_bytes(_cgroup(tmp_path / "none", unlimited)) == machine
+
+
+def test_nothing_outside_the_settings_package_reads_the_environment():
+    """The SageMaker contract's variables are read in one place (ruff's banned-api rule says the same)."""
+    package = PROGRAM / "lightgbm_container"
+    readers = [
+        f"{path.relative_to(package)}:{number}"
+        for path in package.rglob("*.py")
+        if "settings" not in path.relative_to(package).parts
+        for number, line in enumerate(path.read_text().splitlines(), start=1)
+        if re.search(r"\bos\.(environ|getenv|putenv)\b|\bgetenv\(", line)
+    ]
+    assert readers == []
 
 
 def test_every_row_of_a_replicated_channel_goes_to_exactly_one_host():

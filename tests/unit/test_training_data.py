@@ -135,7 +135,7 @@ def test_text_labels_are_kept_for_classification(tmp_path):
 
 
 def test_a_text_label_under_a_regression_objective_names_its_line(tmp_path, read):
-    from lightgbm_container.training.job import encode_labels
+    from lightgbm_container.training.labels import encode_labels
 
     _write(tmp_path / "a.csv", "x,y\n1,2\n2,3\n3,high\n4,low\n5,mid\n")
     table = read("train", tmp_path, "y", None)

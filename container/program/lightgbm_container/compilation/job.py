@@ -31,12 +31,12 @@ from pathlib import Path
 from typing import Callable
 
 from ..observability.logs import configure_logging
-from ..settings import log_format
+from ..settings import log_settings
 from .artifact import (
     FULL, QUICK, ArtifactKey, artifact_key, cached_object, count_leaves, estimated_compile_mb, shipped_keys,
     shipped_object, write_shipped_key,
 )
-from .status import COMPILING, FAILED, READY, CompileStatus, write_status
+from .status import FAILED, READY, CompileStatus, write_status
 
 log = logging.getLogger("compile")
 
@@ -229,7 +229,8 @@ def main(argv: list[str] | None = None) -> int:
         command.add_argument("--memory-mb", type=int, default=0,
                              help="do not start a compile estimated to need more (0: no limit)")
     args = parser.parse_args(argv)
-    configure_logging(os.environ.get("SAGEMAKER_CONTAINER_LOG_LEVEL_NAME", "INFO"), log_format())
+    logs = log_settings()  # the same LOG_LEVEL and LOG_FORMAT as the program that started the job
+    configure_logging(logs.level, logs.format)
     if args.command == "ship":
         started = time.monotonic()
         try:

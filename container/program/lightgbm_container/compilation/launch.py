@@ -9,13 +9,13 @@ notices a job that died without reporting, and reports that in its place.
 from __future__ import annotations
 
 import logging
-import os
 import shutil
 import subprocess
 import sys
 import threading
 from pathlib import Path
 
+from ..settings import child_environment
 from .artifact import SHIPPED_DIR
 from .status import COMPILING, FAILED, CompileStatus, read_status, write_status
 
@@ -48,7 +48,7 @@ class CompileJob:
             command += ["--one-at-a-time", str(self.one_at_a_time)]
         if self.full_only:
             command.append("--full-only")
-        env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
+        env = child_environment(OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
         self.process = subprocess.Popen(command, cwd=PROGRAM_DIR, env=env, stdin=subprocess.DEVNULL, start_new_session=True)
 
     def poll(self) -> CompileStatus | None:

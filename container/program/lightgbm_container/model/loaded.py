@@ -113,8 +113,10 @@ class LoadedModel:
             f"predictor={self.predictor.name}"
         )
 
-    def answer(self, values: np.ndarray, kinds: tuple[str, ...], top_k: int | None = None) -> list[outputs.Column]:
-        """The requested output kinds for ``values`` (a matrix from :meth:`validate`)."""
+    def answer(self, values: np.ndarray, kinds: tuple[str, ...] | None = None, top_k: int | None = None) -> outputs.Table:
+        """The requested output kinds for ``values`` (a matrix from :meth:`validate`); no kinds: the default answer."""
+        if kinds is None:
+            return outputs.Table.default(self.predict(values))
         return outputs.compute(self, values, kinds, top_k)
 
     def validate(self, batch: Batch, max_values: int) -> np.ndarray:

@@ -1,9 +1,16 @@
 """Output kinds: the answers a request can ask a model for, besides the default value.
 
 This module is the one home of every kind: which models it fits, how it is computed and
-with which predictor, and its shape per record. Codecs only lay the shapes out (JSON
-object, JSON Lines, CSV columns, NPY fields); choosing kinds from a request lives in
-:mod:`..serving.output_selection`. A new kind is one :class:`OutputKind` in :data:`KINDS`.
+with which predictor, and its shape per record. A request's answer is a :class:`Table` of
+:class:`Column` s, one per kind; codecs lay a table out (JSON objects, JSON Lines, CSV
+columns, NPY fields) without knowing any kind, because each column renders itself. A new
+kind is one :class:`OutputKind` in :data:`KINDS`; a kind with a shape of its own (like
+``contributions`` or ``top_k``) is one :class:`Column` subclass beside it. Choosing kinds
+from a request lives in :mod:`..builtin.output_selection`.
+
+The default answer (a request that chose no kind) is the kind :data:`DEFAULT_KIND` in a
+*bare* table: one unnamed column, laid out as it has been since the first release
+(``{"predictions": [21.3, ...]}``, one value per CSV line, a plain NPY array).
 
 Predictors per kind: values and probabilities come from the model's predictor (the
 compiled trees when ``serve`` compiled them); raw scores, contributions and leaf indices
@@ -13,20 +20,32 @@ most once per request, however many kinds share it.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from typing import Any, Protocol
 
 import numpy as np
 
 from ..errors import BadRequest, did_you_mean
 
-if TYPE_CHECKING:
-    from .loaded import LoadedModel
-
 DEFAULT_TOP_K = 3
 #: The bias term's key in a contributions object (SHAP's expected value).
 BIAS = "bias"
+
+
+class Scorer(Protocol):
+    """What the kinds need of a model (:class:`..loaded.LoadedModel` is one)."""
+
+    kind: str  # "regression", "binary" or "multiclass"
+    booster: Any  # LightGBM's, for the kinds only it computes
+    threads: int
+    feature_names: tuple[str, ...]
+
+    @property
+    def class_labels(self) -> tuple[Any, ...]: ...
+
+    def predict(self, values: np.ndarray) -> np.ndarray: ...
 
 
 # --------------------------------------------------------------------------- one kind's answer
@@ -34,51 +53,90 @@ BIAS = "bias"
 
 @dataclass(frozen=True)
 class Column:
-    """One kind's answer for every record of a request.
-
-    ``values`` has one entry per record: a scalar (shape ``(n,)``), a list (``(n, w)``), or
-    for ``top_k`` pairs. Every layout a codec needs is derived here, so the codecs stay
-    ignorant of kinds.
-    """
+    """One kind's answer for every record of a request: ``values`` has one entry per record, a
+    scalar (shape ``(n,)``) or a list (``(n, w)``). Each layout a codec needs is a method, so a
+    kind with another shape overrides them (:class:`ContributionsColumn`, :class:`TopKColumn`)."""
 
     kind: str
     values: np.ndarray
-    #: JSON rendering: "plain" (numbers or labels as they are), "contributions", "top_k".
-    style: str = "plain"
-    feature_names: tuple[str, ...] = ()
-    probabilities: np.ndarray | None = None  # top_k: the probabilities beside the labels in ``values``
 
     def json_values(self) -> list[Any]:
         """One JSON value per record."""
-        if self.style == "contributions":
-            return [_contribution_objects(row, self.feature_names) for row in self.values]
-        if self.style == "top_k":
-            assert self.probabilities is not None
-            return [
-                [{"label": label, "probability": probability} for label, probability in zip(labels, probabilities)]
-                for labels, probabilities in zip(self.values.tolist(), self.probabilities.tolist())
-            ]
         return self.values.tolist()
 
     def cells(self) -> list[list[Any]]:
         """The CSV columns of every record (documented order: see README)."""
-        rows = len(self.values)
-        if self.style == "top_k":
-            assert self.probabilities is not None
-            interleaved = np.empty((rows, self.values.shape[1] * 2), dtype=object)
-            interleaved[:, 0::2] = self.values
-            interleaved[:, 1::2] = self.probabilities
-            return interleaved.tolist()
-        return self.values.reshape(rows, -1).tolist()
+        return self.values.reshape(len(self.values), -1).tolist()
 
     def npy_fields(self) -> list[tuple[str, np.ndarray]]:
         """Named arrays for a structured .npy answer (labels as text or numbers, never objects)."""
-        if self.style == "top_k":
-            assert self.probabilities is not None
-            return [(f"{self.kind}_labels", _plain_array(self.values)), (f"{self.kind}_probabilities", self.probabilities)]
-        if self.style == "contributions":
-            return [(self.kind, self.values.reshape(len(self.values), -1))]
         return [(self.kind, _plain_array(self.values))]
+
+
+@dataclass(frozen=True)
+class ContributionsColumn(Column):
+    """SHAP values per record: ``{"bias": b, "features": {name: value}}`` (a list of those, one per class)."""
+
+    feature_names: tuple[str, ...] = ()
+
+    def json_values(self) -> list[Any]:
+        return [_contribution_objects(row, self.feature_names) for row in self.values]
+
+    def npy_fields(self) -> list[tuple[str, np.ndarray]]:
+        return [(self.kind, self.values.reshape(len(self.values), -1))]
+
+
+@dataclass(frozen=True)
+class TopKColumn(Column):
+    """The k most probable classes per record: labels in ``values``, their probabilities beside them."""
+
+    probabilities: np.ndarray | None = None
+
+    def json_values(self) -> list[Any]:
+        assert self.probabilities is not None
+        return [
+            [{"label": label, "probability": probability} for label, probability in zip(labels, probabilities, strict=True)]
+            for labels, probabilities in zip(self.values.tolist(), self.probabilities.tolist(), strict=True)
+        ]
+
+    def cells(self) -> list[list[Any]]:
+        """``label, probability`` pairs."""
+        assert self.probabilities is not None
+        interleaved = np.empty((len(self.values), self.values.shape[1] * 2), dtype=object)
+        interleaved[:, 0::2] = self.values
+        interleaved[:, 1::2] = self.probabilities
+        return interleaved.tolist()  # type: ignore[no-any-return]
+
+    def npy_fields(self) -> list[tuple[str, np.ndarray]]:
+        assert self.probabilities is not None
+        return [(f"{self.kind}_labels", _plain_array(self.values)), (f"{self.kind}_probabilities", self.probabilities)]
+
+
+@dataclass(frozen=True)
+class Table:
+    """A request's answer: one column per kind, in the order asked for. ``bare``: the default
+    answer (a single column, laid out without its kind's name)."""
+
+    columns: tuple[Column, ...]
+    bare: bool = False
+
+    @classmethod
+    def default(cls, values: np.ndarray) -> Table:
+        """The default answer for ``values`` (one value, or one list of class probabilities, per record)."""
+        return cls((Column(DEFAULT_KIND, values),), bare=True)
+
+    @property
+    def rows(self) -> int:
+        return len(self.columns[0].values)
+
+    @property
+    def kinds(self) -> list[str]:
+        return [column.kind for column in self.columns]
+
+    def records(self) -> list[dict[str, Any]]:
+        """One object per record, keyed by kind (JSON and JSON Lines)."""
+        names = self.kinds
+        return [dict(zip(names, values, strict=True)) for values in zip(*(column.json_values() for column in self.columns), strict=True)]
 
 
 def _plain_array(values: np.ndarray) -> np.ndarray:
@@ -87,8 +145,9 @@ def _plain_array(values: np.ndarray) -> np.ndarray:
 
 def _contribution_objects(row: np.ndarray, names: Sequence[str]) -> Any:
     """``{"bias": b, "features": {name: value}}``; a list of those, one per class, for multiclass."""
+
     def one(values: list[float]) -> dict[str, Any]:
-        return {BIAS: values[-1], "features": dict(zip(names, values[:-1]))}
+        return {BIAS: values[-1], "features": dict(zip(names, values[:-1], strict=True))}
 
     if row.ndim == 1:
         return one(row.tolist())
@@ -101,7 +160,7 @@ def _contribution_objects(row: np.ndarray, names: Sequence[str]) -> Any:
 class Answers:
     """Predictions for one validated matrix, each predictor run at most once."""
 
-    def __init__(self, model: LoadedModel, values: np.ndarray, top_k: int | None = None) -> None:
+    def __init__(self, model: Scorer, values: np.ndarray, top_k: int | None = None) -> None:
         self.model = model
         self.values = values
         self.top_k = top_k or DEFAULT_TOP_K
@@ -162,7 +221,7 @@ def _contributions(answers: Answers) -> Column:
     raw = answers.lightgbm(pred_contrib=True).astype(np.float64)
     width = model.num_features + 1
     values = raw.reshape(len(raw), -1, width) if model.kind == "multiclass" else raw
-    return Column("contributions", values, style="contributions", feature_names=model.feature_names)
+    return ContributionsColumn("contributions", values, feature_names=model.feature_names)
 
 
 def _leaf(answers: Answers) -> Column:
@@ -174,12 +233,7 @@ def _top_k(answers: Answers) -> Column:
     probabilities = answers.probabilities
     k = min(answers.top_k, probabilities.shape[1])
     order = np.argsort(-probabilities, axis=1, kind="stable")[:, :k]
-    return Column(
-        "top_k",
-        answers.classes[order],
-        style="top_k",
-        probabilities=np.take_along_axis(probabilities, order, axis=1),
-    )
+    return TopKColumn("top_k", answers.classes[order], probabilities=np.take_along_axis(probabilities, order, axis=1))
 
 
 # --------------------------------------------------------------------------- the registry
@@ -210,6 +264,9 @@ KINDS: dict[str, OutputKind] = {
     )
 }
 KIND_NAMES = tuple(KINDS)
+#: The kind of the default answer: the model's value (regression), P(positive class) (binary) or
+#: every class's probability (multiclass).
+DEFAULT_KIND = "predicted_score"
 
 #: What ``Accept: application/json;verbose`` (SageMaker's built-in LightGBM) asks for, per model kind.
 VERBOSE = {
@@ -247,7 +304,7 @@ def check_kinds(requested: Sequence[str], model_kind: str, source: str) -> tuple
     return tuple(chosen)
 
 
-def compute(model: LoadedModel, values: np.ndarray, kinds: Sequence[str], top_k: int | None = None) -> list[Column]:
+def compute(model: Scorer, values: np.ndarray, kinds: Sequence[str], top_k: int | None = None) -> Table:
     """Every requested kind for every row of ``values`` (kinds already checked)."""
     answers = Answers(model, values, top_k)
-    return [KINDS[name].compute(answers) for name in kinds]
+    return Table(tuple(KINDS[name].compute(answers) for name in kinds))

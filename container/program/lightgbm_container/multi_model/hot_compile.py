@@ -21,13 +21,13 @@ import os
 import threading
 from pathlib import Path
 
+from ..builtin.handler import LightGBMHandler
 from ..compilation.launch import CompileJob
 from ..compilation.status import read_status
 from ..compilation.switch import switcher
+from ..contract.handler import Served
 from ..model.files import file_identity
 from ..observability import metrics
-from ..serving.builtin import LightGBMHandler
-from ..serving.handler import Served
 
 log = logging.getLogger(__name__)
 

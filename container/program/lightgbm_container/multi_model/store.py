@@ -28,20 +28,19 @@ import logging
 import threading
 import time
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
-from ..errors import BadRequest, Conflict, InsufficientStorage, ModelNotFound, UserCodeSetupError
-from ..model import ModelLoadError
-from ..model.files import file_identity
+from .. import codecs
 from ..compilation.switch import switcher
+from ..contract.handler import Handler, Served
+from ..errors import BadRequest, Conflict, InsufficientStorage, ModelNotFound, UserCodeSetupError
+from ..model.files import ModelLoadError, file_identity
 from ..observability import metrics
 from ..observability.exposition import totals
-from ..serving import codecs
-from ..serving.handler import Served
-from ..serving.handlers import handler_for
-from ..settings import ServingSettings
-from . import api
 from ..safe_tar import extract_archive, is_archive
+from ..settings import Runtime, ServingSettings
+from . import api
 from .archives import resolve_model_path, resolve_model_url
 from .hot_compile import HotCompiler
 from .registry import Entry, ModelRegistry
@@ -50,6 +49,8 @@ from .worker_copies import WorkerCopies
 log = logging.getLogger(__name__)
 
 SWEEP_SECONDS = 0.5
+#: ``(model directory, settings, runtime, root, model name) -> handler``.
+HandlerFor = Callable[[Path, ServingSettings, Runtime, Path | None, str], Handler]
 
 #: ``GET /stats`` key -> the metric it shows (summed over the workers; counters keep a replaced worker's counts).
 STATS_METRICS = {
@@ -72,29 +73,33 @@ def _mb(size: int) -> str:
 
 
 class MultiModelStore:
-    def __init__(self, settings: ServingSettings) -> None:
-        if settings.state_dir is None:
+    def __init__(self, settings: ServingSettings, runtime: Runtime, handler_for: HandlerFor) -> None:
+        """``handler_for``: which handler serves a model directory (the serving layer decides, as
+        for the single model: :func:`..serving.handlers.handler_for`)."""
+        if runtime.state_dir is None:
             raise RuntimeError("multi-model mode needs the shared state directory (serve sets it)")
         self.settings = settings
+        self.runtime = runtime
+        self.handler_for = handler_for
         self.models_dir = settings.paths.models
         self.budget = settings.model_cache_bytes
-        self.registry = ModelRegistry(settings.state_dir)
-        self.extracted_dir = settings.state_dir / "extracted"
+        self.registry = ModelRegistry(runtime.state_dir)
+        self.extracted_dir = runtime.state_dir / "extracted"
         self.copies = WorkerCopies()
-        self.metrics_dir = settings.metrics_dir
+        self.metrics_dir = runtime.metrics_dir
         metrics.BUDGET_BYTES.set(self.budget)
-        self.hot = (
-            HotCompiler(settings.state_dir, settings.compile_cache_dir, settings.compile_timeout_seconds,
-                        settings.compile_memory_mb)
-            if settings.predictor_backend != "lightgbm" else None
-        )  # fmt: skip
+        self.hot = None
+        if settings.predictor_backend != "lightgbm":
+            self.hot = HotCompiler(
+                runtime.state_dir, settings.compile_cache_dir, settings.compile_timeout_seconds, settings.compile_memory_mb
+            )
         switcher().listeners.append(lambda _counts: self._publish_gauges())
-        import lightgbm  # noqa: F401  # paid at start, not by the first cold load
+        import lightgbm  # noqa: F401, PLC0415  # paid at start, not by the first cold load
 
         codecs.warm_up()
         log.info(
             "multi-model store: models under %s, budget %s per worker, shared state in %s",
-            self.models_dir, _mb(self.budget), settings.state_dir,
+            self.models_dir, _mb(self.budget), runtime.state_dir,
         )  # fmt: skip
         threading.Thread(target=self._sweep_forever, name="model-sweeper", daemon=True).start()
 
@@ -187,7 +192,7 @@ class MultiModelStore:
         extracted from (every member of which was checked)."""
         root = self.extracted_dir if model_dir.is_relative_to(self.extracted_dir) else self.models_dir
         try:
-            handler = handler_for(model_dir, self.settings, root, model_name=name)
+            handler = self.handler_for(model_dir, self.settings, self.runtime, root, name)
             model = handler.load(model_dir)
         except (ModelLoadError, UserCodeSetupError) as exc:
             raise BadRequest(f"model {name!r} cannot be loaded: {exc}", model=name) from None

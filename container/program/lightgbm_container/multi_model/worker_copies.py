@@ -11,7 +11,7 @@ import threading
 from collections import OrderedDict
 from typing import Callable
 
-from ..serving.handler import Served
+from ..contract.handler import Served
 
 Version = tuple[int, int]
 

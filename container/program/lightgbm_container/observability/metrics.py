@@ -19,15 +19,14 @@ so label values stay few and known (no unbounded label from a request header).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.values import ValueClass
 
 from .batching import Batch, PendingCounter, PendingHistogram
 
-if TYPE_CHECKING:
-    from ..serving.handler import StepTimes
+#: A request's step times as a handler reports them (``contract.handler.StepTimes`` is one):
+#: seconds to decode, predict and encode, and the rows when known.
+Steps = tuple[float, float, float, int | None]
 
 #: Our metrics only (no process/GC collectors: in multiprocess mode they would describe the scraper).
 REGISTRY = CollectorRegistry(auto_describe=True)
@@ -114,7 +113,7 @@ _model_hits = BATCH.counter(MODEL_HITS)
 
 
 def request_answered(method: str, route: str, status: int, content_type: str, request_bytes: int,
-                     response_bytes: int, seconds: float, steps: StepTimes | None = None) -> None:  # fmt: skip
+                     response_bytes: int, seconds: float, steps: Steps | None = None) -> None:  # fmt: skip
     """One request the app answered, with the seconds its handler spent in each step when it
     predicted: every per-request update under one lock (the children per label set are made once)."""
     key = (method, route, str(status), content_type)

@@ -9,22 +9,22 @@ from __future__ import annotations
 
 import logging
 from time import perf_counter
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
 
 import orjson
 from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 
 from .. import errors
+from ..codecs import CODECS, base_media_type
+from ..compilation.metrics import CompileJobCollector
+from ..contract.handler import InferenceRequest, Served
+from ..multi_model.store import MultiModelStore
 from ..observability import exposition, metrics, request_ids
-from ..settings import ServingSettings
-from .codecs import CODECS, base_media_type
-from .handler import InferenceRequest, Served
+from ..settings import Runtime, ServingSettings
 from .health import publish_worker
 from .store import ModelStore
-
-if TYPE_CHECKING:
-    from ..multi_model.store import MultiModelStore
 
 log = logging.getLogger(__name__)
 
@@ -62,15 +62,16 @@ def execution_parameters(settings: ServingSettings) -> dict[str, object]:
     return {"MaxConcurrentTransforms": concurrency, "BatchStrategy": settings.batch_strategy, "MaxPayloadInMB": payload}
 
 
-def create_app(settings: ServingSettings, store: ModelStore) -> Flask:
+def create_app(settings: ServingSettings, runtime: Runtime, store: ModelStore) -> Flask:
     app = Flask("lightgbm_container")
     # Werkzeug would answer "//invocations" with an HTML 308 redirect; a path is matched as sent.
     app.url_map.merge_slashes = False
     app.config["MAX_CONTENT_LENGTH"] = settings.max_payload_bytes
     batch_parameters = orjson.dumps(execution_parameters(settings))
     metrics.worker_started()
-    if settings.health_dir is not None:  # serve's nginx answers /ping from what the workers publish
-        publish_worker(settings.health_dir, store.ready())
+    if runtime.health_dir is not None:  # serve's nginx answers /ping from what the workers publish
+        publish_worker(runtime.health_dir, store.ready())
+    compile_job = [CompileJobCollector(runtime.compile_status)] if runtime.compile_status is not None else []
 
     @app.get("/ping")
     def ping() -> Response:
@@ -113,10 +114,10 @@ def create_app(settings: ServingSettings, store: ModelStore) -> Flask:
 
     @app.get("/metrics")
     def prometheus_metrics() -> Response:
-        text = exposition.metrics_text(settings.metrics_dir, settings.compile_status)
+        text = exposition.metrics_text(runtime.metrics_dir, compile_job)
         return Response(text, status=200, content_type=exposition.CONTENT_TYPE)
 
-    if settings.multi_model:
+    if isinstance(store, MultiModelStore):
         _add_multi_model_routes(app, store, predict_with)
     # Counted and timed around Flask, not in its request hooks: those cost ~20 µs per request.
     app.wsgi_app = CountedApp(app.wsgi_app, {rule.rule for rule in app.url_map.iter_rules() if "<" not in rule.rule})
@@ -224,7 +225,7 @@ def _json(document: object, status: int = 200) -> Response:
     return Response(orjson.dumps(document), status=status, content_type="application/json")
 
 
-def _add_multi_model_routes(app: Flask, store: "MultiModelStore", predict_with: Callable[[Served], Response]) -> None:
+def _add_multi_model_routes(app: Flask, store: MultiModelStore, predict_with: Callable[[Served], Response]) -> None:
     """SageMaker's multi-model container API (load, list, describe, unload, invoke)."""
 
     @app.post("/models")

@@ -52,7 +52,7 @@ gunicorn.util.write_error = write_json_error
 #: What a worker imports in any mode, heaviest first; the app itself is still built per worker.
 SHARED_IMPORTS = (
     "numpy", "pandas", "scipy.sparse", "lightgbm", "llvmlite.binding", "lleaves", "flask",
-    "lightgbm_container.serving.app", "lightgbm_container.serving.store", "lightgbm_container.serving.builtin",
+    "lightgbm_container.serving.app", "lightgbm_container.serving.store", "lightgbm_container.builtin.handler",
 )  # fmt: skip
 
 

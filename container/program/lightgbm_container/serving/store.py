@@ -12,14 +12,15 @@ import logging
 from dataclasses import asdict
 from typing import Any, Protocol
 
+from .. import codecs
 from ..compilation.status import read_status
 from ..compilation.switch import SwitchCounts, switcher
+from ..contract.handler import Served
 from ..errors import ModelUnavailable
+from ..multi_model.store import MultiModelStore
 from ..observability import metrics
 from ..observability.exposition import totals
-from ..settings import ServingSettings
-from . import codecs
-from .handler import Served
+from ..settings import Runtime, ServingSettings
 from .handlers import handler_for
 
 log = logging.getLogger(__name__)
@@ -40,9 +41,9 @@ class ModelStore(Protocol):
 
 
 class SingleModelStore:
-    def __init__(self, settings: ServingSettings) -> None:
+    def __init__(self, settings: ServingSettings, runtime: Runtime) -> None:
         model_dir = settings.paths.model
-        handler = handler_for(model_dir, settings)
+        handler = handler_for(model_dir, settings, runtime)
         self.served: Served | None = None
         self.problem: str | None = None
         try:
@@ -54,8 +55,8 @@ class SingleModelStore:
         if self.served is not None:
             describe = getattr(self.served.model, "describe", None)
             log.info("model loaded (%s): %s", handler.description, describe() if describe else type(self.served.model).__name__)
-        self.compile_status = settings.compile_status
-        self.metrics_dir = settings.metrics_dir
+        self.compile_status = runtime.compile_status
+        self.metrics_dir = runtime.metrics_dir
         switcher().listeners.append(self._publish)
         self._publish(switcher().counts)
 
@@ -91,10 +92,8 @@ class SingleModelStore:
         metrics.predictor_in_use(compiled, final)
 
 
-def create_store(settings: ServingSettings) -> ModelStore:
-    """The store for the configured mode."""
+def create_store(settings: ServingSettings, runtime: Runtime) -> ModelStore:
+    """The store for the configured mode (multi-model: with this layer's choice of handler)."""
     if settings.multi_model:
-        from ..multi_model.store import MultiModelStore
-
-        return MultiModelStore(settings)
-    return SingleModelStore(settings)
+        return MultiModelStore(settings, runtime, handler_for)
+    return SingleModelStore(settings, runtime)

@@ -46,7 +46,8 @@ from ..compilation.status import READY
 from ..errors import UserCodeSetupError
 from ..model.files import ModelLoadError, check_model_text, find_model_file
 from ..observability.logs import JSON, configure_logging, forward_lines, gunicorn_log_config, relay_lines
-from ..settings import ServingSettings, SettingsError, serving_settings
+from ..builtin.output_selection import check_default_kinds
+from ..settings import Runtime, ServingSettings, SettingsError, child_environment, handoff_json, serving_settings
 from ..user_code.setup import prepare_user_code
 from .health import STOPPING, HealthBoard, health_directory
 from .http_front import GRACE_SECONDS, PROGRAM_DIR, gunicorn_command, render_nginx_conf
@@ -58,20 +59,22 @@ log = logging.getLogger("serve")
 WATCH_SECONDS = 0.1
 
 
-def worker_environment(settings: ServingSettings) -> dict[str, str]:
-    env = dict(os.environ)
-    # Belt and braces with the per-call thread count: OpenMP in each worker uses its share only.
-    env["OMP_NUM_THREADS"] = str(settings.predict_threads)
-    env["PYTHONUNBUFFERED"] = "1"
-    if settings.metrics_dir is not None:  # prometheus-client reads it when first imported (metrics.py)
-        env["PROMETHEUS_MULTIPROC_DIR"] = str(settings.metrics_dir)
-    return env
+def worker_environment(settings: ServingSettings, runtime: Runtime) -> dict[str, str]:
+    changes = {
+        # Belt and braces with the per-call thread count: OpenMP in each worker uses its share only.
+        "OMP_NUM_THREADS": str(settings.predict_threads),
+        "PYTHONUNBUFFERED": "1",
+    }
+    if runtime.metrics_dir is not None:  # prometheus-client reads it when first imported (metrics.py)
+        changes["PROMETHEUS_MULTIPROC_DIR"] = str(runtime.metrics_dir)
+    return child_environment(**changes)
 
 
-def prepare(settings: ServingSettings, run_dir: Path,
-            announce: Callable[[str], None] = lambda _phase: None) -> tuple[ServingSettings, CompileJob | None]:  # fmt: skip
-    """Everything decided once, before any worker starts: the settings the workers get, and
-    the compile job to run beside them (None when there is nothing to compile).
+def prepare(
+    settings: ServingSettings, run_dir: Path, announce: Callable[[str], None] = lambda _phase: None
+) -> tuple[Runtime, CompileJob | None]:
+    """Everything decided once, before any worker starts: what the workers get besides their
+    configuration, and the compile job to run beside them (None when there is nothing to compile).
 
     User code first (fetch, install requirements, decide the mode: :mod:`..user_code.setup`).
     Then, in single-model mode, the LightGBM model file is checked (a damaged file would crash
@@ -79,24 +82,29 @@ def prepare(settings: ServingSettings, run_dir: Path,
     something else, there may be no LightGBM file at all. ``announce`` tells ``/ping`` each
     long step (installing requirements, a strict compile).
     """
-    settings, code = prepare_user_code(settings, run_dir, announce)
+    code_dir, code = prepare_user_code(settings, run_dir, announce)
+    runtime = Runtime(code_dir=code_dir)
     if settings.multi_model:
-        return settings, None
+        return runtime, None
     try:
         model_file, _ = find_model_file(settings.paths.model)
     except ModelLoadError:
         if code is not None:
-            return settings, None
+            return runtime, None
         raise
     check_model_text(model_file.read_bytes(), model_file)
     if settings.predictor_backend == "lightgbm":
-        return settings, None
+        return runtime, None
     strict = settings.predictor_backend == "lleaves"
-    job = CompileJob(model_file, settings.compile_cache_dir, run_dir / "compile.json", settings.compile_timeout_seconds,
-                     settings.compile_memory_mb, full_only=strict)
+    job = CompileJob(
+        model_file, settings.compile_cache_dir, run_dir / "compile.json", settings.compile_timeout_seconds,
+        settings.compile_memory_mb, full_only=strict,
+    )  # fmt: skip
     if not strict:
-        return dataclasses.replace(settings, compile_status=job.status_file), job
-    log.info("LIGHTGBM_PREDICTOR=lleaves: compiling %s before the workers start (at most %d s)", model_file, settings.compile_timeout_seconds)
+        return dataclasses.replace(runtime, compile_status=job.status_file), job
+    log.info(
+        "LIGHTGBM_PREDICTOR=lleaves: compiling %s before the workers start (at most %d s)", model_file, settings.compile_timeout_seconds
+    )
     announce(f"the model server is starting: LIGHTGBM_PREDICTOR=lleaves, so {model_file.name} is compiled before the workers start")
     job.start()
     try:
@@ -106,7 +114,7 @@ def prepare(settings: ServingSettings, run_dir: Path,
         raise
     if status.state != READY or status.object is None:
         raise ModelLoadError(f"LIGHTGBM_PREDICTOR=lleaves but the model could not be compiled: {status.describe()}")
-    return dataclasses.replace(settings, compiled_model=Path(status.object)), None
+    return dataclasses.replace(runtime, compiled_model=Path(status.object)), None
 
 
 def metrics_directory(run_dir: Path) -> Path:
@@ -125,6 +133,7 @@ class Supervisor:
 
     def __init__(self, settings: ServingSettings, run_dir: Path) -> None:
         self.settings = settings
+        self.runtime = Runtime()
         self.run_dir = run_dir
         self.compile_job: CompileJob | None = None
         self.compile_reported = True
@@ -148,12 +157,15 @@ class Supervisor:
         if json_logs:
             self._forward(self.children["nginx"].stderr, "nginx", "ERROR")
 
-    def start_workers(self, settings: ServingSettings, compile_job: CompileJob | None) -> None:
-        """gunicorn and its workers with the settings :func:`prepare` resolved; the compile job beside them."""
+    def start_workers(self, runtime: Runtime, compile_job: CompileJob | None) -> None:
+        """gunicorn and its workers with what :func:`prepare` resolved; the compile job beside them."""
         # What the workers share: the multi-model registry (multi_model/registry.py), their metrics' files, their health.
-        state = self.run_dir / "multi-model" if settings.multi_model else None
-        self.settings = dataclasses.replace(settings, state_dir=state, metrics_dir=metrics_directory(self.run_dir),
-                                            health_dir=self.health.directory)  # fmt: skip
+        self.runtime = dataclasses.replace(
+            runtime,
+            state_dir=self.run_dir / "multi-model" if self.settings.multi_model else None,
+            metrics_dir=metrics_directory(self.run_dir),
+            health_dir=self.health.directory,
+        )
         self.compile_job = compile_job
         self.compile_reported = compile_job is None
         json_logs = self.settings.log_format == JSON
@@ -166,10 +178,10 @@ class Supervisor:
             log.info("compiling %s with lleaves in the background; LightGBM predicts until then", self.compile_job.model_file)
             self.compile_job.start()
         settings_file = self.run_dir / "settings.json"
-        settings_file.write_text(self.settings.to_json())
+        settings_file.write_text(handoff_json(self.settings, self.runtime))
         self.children["gunicorn"] = subprocess.Popen(  # cwd: gunicorn imports its config module before --chdir
             gunicorn_command(self.settings, self.socket, self.run_dir, settings_file, log_config),
-            env=worker_environment(self.settings),
+            env=worker_environment(self.settings, self.runtime),
             cwd=PROGRAM_DIR,
             start_new_session=True,
             stdout=piped,
@@ -240,8 +252,8 @@ class Supervisor:
         for forwarder in self.log_forwarders:  # the children's last lines (they end at the pipes' EOF)
             forwarder.join(timeout=2)
         shutil.rmtree(self.run_dir, ignore_errors=True)
-        if self.settings.metrics_dir is not None:  # in /dev/shm, outside the run directory
-            shutil.rmtree(self.settings.metrics_dir, ignore_errors=True)
+        if self.runtime.metrics_dir is not None:  # in /dev/shm, outside the run directory
+            shutil.rmtree(self.runtime.metrics_dir, ignore_errors=True)
         log.info("stopped")
 
 
@@ -264,6 +276,7 @@ def _stop_early(supervisor: Supervisor, code: int) -> int:
 def main() -> int:
     try:
         settings = serving_settings()
+        check_default_kinds(settings.inference_output)
     except SettingsError as exc:
         print(f"serve: invalid setting: {exc}", file=sys.stderr)
         return 2
@@ -280,7 +293,7 @@ def main() -> int:
     try:
         supervisor.health.announce("the model server is starting: checking the model and any user code")
         supervisor.start_front()
-        settings, compile_job = prepare(settings, run_dir, supervisor.health.announce)
+        runtime, compile_job = prepare(settings, run_dir, supervisor.health.announce)
     except (ModelLoadError, UserCodeSetupError) as exc:
         log.error("cannot serve: %s", exc)
         return _stop_early(supervisor, 1)
@@ -299,5 +312,5 @@ def main() -> int:
         settings.timeout_seconds, settings.max_payload_mb,
         settings.paths.models if settings.multi_model else settings.paths.model,
     )  # fmt: skip
-    supervisor.start_workers(settings, compile_job)
+    supervisor.start_workers(runtime, compile_job)
     return supervisor.watch()

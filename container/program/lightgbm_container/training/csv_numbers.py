@@ -30,7 +30,7 @@ from typing import Any, Callable, Iterator
 import numpy as np
 
 from ..missing_values import PANDAS_MISSING_OPTIONS
-from ..settings import available_cores
+from ..settings.resources import available_cores
 from . import arrow_tables, progress
 
 # A file is cut into ~2 pieces per thread, of 4-64 MB: few and large ones parse fastest (1 GB

@@ -26,8 +26,9 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from ..contract.handler import InferenceRequest, InferenceResponse
+from ..contract.negotiation import base_media_type, user_code_accept
 from ..errors import BadRequest, UserCodeError, UserCodeSetupError
-from ..serving.handler import InferenceRequest, InferenceResponse
 from .calls import UserFunction
 from .context import Context
 from .results import to_response
@@ -83,11 +84,11 @@ class CustomServiceHandler:
                 f"a custom service must return a list with one item per request in data (here 1), got {got}"
             ))
         status, _ = context.get_response_status(0)
-        accept = request.accept if request.accept and "*" not in request.accept else self.default_accept
-        return to_response(result[0], accept, status, context.get_response_headers(0))
+        _, answer_type = user_code_accept(request.accept, self.default_accept)
+        return to_response(result[0], answer_type, status, context.get_response_headers(0))
 
     def _body(self, request: InferenceRequest) -> Any:
-        media_type = (request.content_type or "").split(";", 1)[0].strip().lower()
+        media_type = base_media_type(request.content_type)
         if not self.decode_input:
             return request.body
         try:

@@ -61,14 +61,15 @@ def _handler(spec: str) -> tuple[str, str]:
     return module, function or "handle"
 
 
-def locate(model_dir: Path, settings: ServingSettings) -> UserCode | None:
+def locate(model_dir: Path, settings: ServingSettings, code_dir: Path | None) -> UserCode | None:
+    """``code_dir``: the container-wide code directory ``serve`` resolved (None: there is none)."""
     manifest, manifest_name = read_manifest(model_dir)
     handler_spec = ((manifest or {}).get("model") or {}).get("handler")
     if handler_spec:
         module, function = _handler(handler_spec)
         return UserCode("custom_service", model_dir, module, function, manifest, f"model.handler in {manifest_name}")
     own = model_dir / "code"
-    code_dirs = [d for d in (own if own.is_dir() else None, settings.code_dir) if d is not None]
+    code_dirs = [d for d in (own if own.is_dir() else None, code_dir) if d is not None]
     if settings.custom_service:
         module, function = _handler(settings.custom_service)
         for code_dir in [*code_dirs, model_dir]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ..serving.handler import InferenceResponse
+from ..contract.handler import InferenceResponse
 
 
 def to_response(result: Any, content_type: str, status: int = 200, headers: dict[str, str] | None = None) -> InferenceResponse:

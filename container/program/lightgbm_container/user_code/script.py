@@ -9,25 +9,28 @@
   ``inference.py`` with only an ``input_fn`` still loads, predicts and encodes), not to
   the toolkit's ``NotImplementedError``.
 - ``input_fn`` gets the raw ``Content-Type`` (parameters kept) and the body as ``str``
-  for exactly ``application/json`` and ``text/csv``, ``bytes`` otherwise; a missing or
-  ``*/*`` Accept becomes ``SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT``.
+  for exactly ``application/json`` and ``text/csv``, ``bytes`` otherwise; ``output_fn`` gets
+  the Accept header as sent, or ``SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT`` when it is missing
+  or names no type (``*/*``, ``application/*``: :func:`..contract.negotiation.user_code_accept`).
 - ``output_fn`` may return bytes, a string, ``(body, content_type)`` or a Flask response.
 
-Deliberate differences from the toolkit, both about errors: the body of an error is JSON
-naming the function and the exception (the toolkit sends the Python trace), and the built-in
-``input_fn``/``output_fn`` answer an unsupported type with 415/406 (the toolkit: 500).
+Deliberate differences from the toolkit: the body of an error is JSON naming the function
+and the exception (the toolkit sends the Python trace); the built-in ``input_fn``/``output_fn``
+answer an unsupported type with 415/406 (the toolkit: 500); and a wildcard type such as
+``application/*`` becomes the default Accept, as ``*/*`` does (the toolkit passes it on, which
+its own encoder then refuses).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from time import perf_counter
 from types import ModuleType
 from typing import Any
 
+from ..builtin.handler import LightGBMHandler, prediction_rows
+from ..contract.handler import InferenceRequest, InferenceResponse, StepTimer
+from ..contract.negotiation import user_code_accept
 from ..errors import BadRequest, UserCodeSetupError
-from ..serving.builtin import LightGBMHandler, prediction_rows
-from ..serving.handler import InferenceRequest, InferenceResponse, StepTimes
 from .calls import UserFunction
 from .context import Context
 from .results import to_response
@@ -81,23 +84,23 @@ class ScriptHandler:
     def transform(self, model: Any, request: InferenceRequest) -> InferenceResponse:
         context = self.context.for_request(request.request_id, request.headers) if self.request_context else None
         content_type = request.content_type
-        accept = request.accept if request.accept and request.accept.strip() != "*/*" else self.default_accept
+        accept, answer_type = user_code_accept(request.accept, self.default_accept)
         data = utf8_body(request) if content_type in UTF8_TYPES else request.body
         steps = None
         if self.transform_fn is not None:
             result = self.transform_fn(context, model, data, content_type, accept)
         else:
-            started = perf_counter()
+            timer = StepTimer()
             decoded_data = self.input_fn(context, data, content_type)
-            decoded = perf_counter()
+            timer.decoded()
             prediction = self.predict_fn(context, decoded_data, model)
-            predicted = perf_counter()
+            timer.predicted()
             result = self.output_fn(context, prediction, accept)
-            steps = StepTimes(decoded - started, predicted - decoded, perf_counter() - predicted, prediction_rows(prediction))
+            steps = timer.steps(prediction_rows(prediction))
         if context is None:
-            response = to_response(result, accept)
+            response = to_response(result, answer_type)
         else:
             status, _ = context.get_response_status(0)
-            response = to_response(result, accept, status, context.get_response_headers(0))
+            response = to_response(result, answer_type, status, context.get_response_headers(0))
         response.steps = steps
         return response

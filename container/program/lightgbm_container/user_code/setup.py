@@ -15,7 +15,6 @@ Until all this is done, ``/ping`` answers 503 saying which step runs (``announce
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import subprocess
 import sys
@@ -31,26 +30,28 @@ from .locate import UserCode, locate
 log = logging.getLogger("serve")
 
 
-def prepare_user_code(settings: ServingSettings, run_dir: Path,
-                      announce: Callable[[str], None] = lambda _phase: None) -> tuple[ServingSettings, UserCode | None]:  # fmt: skip
-    """(the settings with ``code_dir`` resolved, the user code serving the single model if any);
+def prepare_user_code(
+    settings: ServingSettings, run_dir: Path, announce: Callable[[str], None] = lambda _phase: None
+) -> tuple[Path | None, UserCode | None]:
+    """(the container-wide code directory, the user code serving the single model if any);
     ``announce`` tells ``/ping`` what takes long (fetching the code, installing its requirements)."""
     code_dir = resolve_code_dir(settings, run_dir, announce)
-    settings = dataclasses.replace(settings, code_dir=code_dir)
     if code_dir is not None:
         install_requirements(code_dir, announce)
     if settings.multi_model:
-        log.info("user code for every model: %s; a model's own code/ directory takes precedence",
-                 code_dir or "none (no SAGEMAKER_SUBMIT_DIRECTORY)")  # fmt: skip
-        return settings, None
-    code = locate(settings.paths.model, settings)
+        log.info(
+            "user code for every model: %s; a model's own code/ directory takes precedence",
+            code_dir or "none (no SAGEMAKER_SUBMIT_DIRECTORY)",
+        )
+        return code_dir, None
+    code = locate(settings.paths.model, settings, code_dir)
     if code is not None and code.code_dir != code_dir:
         install_requirements(code.code_dir, announce)
     log.info(
         "serving mode: %s",
         code.describe() if code else "built-in LightGBM (no SAGEMAKER_PROGRAM, no code/inference.py, no MMS manifest)",
     )
-    return settings, code
+    return code_dir, code
 
 
 def resolve_code_dir(settings: ServingSettings, run_dir: Path,

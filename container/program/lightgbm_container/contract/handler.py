@@ -1,7 +1,7 @@
 """The unit a model store holds and a route calls: a handler loads a model and answers requests.
 
 Every way of serving goes through this one contract: the built-in LightGBM behaviour
-(:mod:`.builtin`), a SageMaker Inference Toolkit ``inference.py`` and an MMS custom
+(:mod:`..builtin`), a SageMaker Inference Toolkit ``inference.py`` and an MMS custom
 service (:mod:`..user_code`). A store keeps ``(handler, model)`` pairs, so single-model,
 multi-model and user code share one request path:
 
@@ -12,9 +12,11 @@ A new way of serving (another toolkit's contract) is one more :class:`Handler`.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, NamedTuple, Protocol
+from time import perf_counter
+from typing import Any, NamedTuple, Protocol
 
 from ..observability import request_ids
 
@@ -43,6 +45,26 @@ class StepTimes(NamedTuple):
     predict: float
     encode: float
     rows: int | None
+
+
+class StepTimer:
+    """The one way a handler times its steps: start it, mark the end of decoding and of
+    predicting, then :meth:`steps` closes the encoding step."""
+
+    __slots__ = ("_decoded", "_predicted", "_started")
+
+    def __init__(self) -> None:
+        self._started = perf_counter()
+        self._decoded = self._predicted = self._started
+
+    def decoded(self) -> None:
+        self._decoded = perf_counter()
+
+    def predicted(self) -> None:
+        self._predicted = perf_counter()
+
+    def steps(self, rows: int | None) -> StepTimes:
+        return StepTimes(self._decoded - self._started, self._predicted - self._decoded, perf_counter() - self._predicted, rows)
 
 
 @dataclass

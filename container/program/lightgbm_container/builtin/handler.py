@@ -1,10 +1,14 @@
-"""The built-in LightGBM behaviour as a handler: load -> decode -> validate -> predict -> encode.
+"""The built-in LightGBM behaviour as a handler: load, then decode -> validate -> answer -> encode.
 
-Its steps have the SageMaker Inference Toolkit's shapes (``model_fn``, ``input_fn``,
-``predict_fn``, ``output_fn``) because they are also the defaults a user's
-``inference.py`` falls back to: a script that defines only ``input_fn`` still loads,
-predicts and encodes with these. :meth:`LightGBMHandler.transform` is the built-in request
-path itself, composed from the same steps.
+:meth:`LightGBMHandler.transform` is the one answer path: the request's codec decodes, the
+model checks the rows against its features, answers the output kinds the request chose (or
+the default answer, itself a kind with its own layout: :mod:`..model.outputs`), and the
+response codec, in the response style, encodes that table. Every refusal of the request's
+headers (415, 406, a bad kind) comes before any work.
+
+Its steps also have the SageMaker Inference Toolkit's shapes (``model_fn``, ``input_fn``,
+``predict_fn``, ``output_fn``) because they are the defaults a user's ``inference.py`` falls
+back to: a script that defines only ``input_fn`` still loads, predicts and encodes with these.
 """
 
 from __future__ import annotations
@@ -14,18 +18,22 @@ import weakref
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from time import perf_counter
 from typing import Any
 
 import numpy as np
 
+from .. import codecs
 from ..compilation.parity import disagreement
 from ..compilation.switch import switcher
+from ..contract.handler import InferenceRequest, InferenceResponse, StepTimer
 from ..errors import BadRequest, EmptyBody
-from ..model import Batch, LoadedModel, ModelLoadError, find_model_file, load_compiled, load_model
-from . import codecs
-from .handler import InferenceRequest, InferenceResponse, StepTimes
+from ..model.batch import Batch
+from ..model.files import ModelLoadError, find_model_file
+from ..model.loaded import LoadedModel, load_compiled, load_model
+from ..model.outputs import Table
 from .output_selection import CUSTOM_ATTRIBUTES_HEADER, choose_outputs
+from .styles import STYLES
+from .styles.style import STANDARD, ResponseStyle
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +51,7 @@ class BuiltinOptions:
     root: Path | None = None  # every model file must resolve inside it (multi-model)
     default_accept: str = "application/json"  # output_fn's answer type for a missing or */* Accept
     default_outputs: tuple[str, ...] = ()  # SAGEMAKER_INFERENCE_OUTPUT: kinds when a request chooses none
+    style: str = STANDARD.name  # the response style (styles/): the layout of every answer
 
 
 class LightGBMHandler:
@@ -50,6 +59,7 @@ class LightGBMHandler:
 
     def __init__(self, options: BuiltinOptions) -> None:
         self.options = options
+        self.style: ResponseStyle = STYLES.get(options.style, STANDARD)
         self._from_boosters: weakref.WeakKeyDictionary[Any, LoadedModel] = weakref.WeakKeyDictionary()
 
     # ------------------------------------------------------------------ the Handler contract
@@ -81,34 +91,20 @@ class LightGBMHandler:
         return None
 
     def transform(self, model: Any, request: InferenceRequest) -> InferenceResponse:
-        """Predict for every record; one output record per input record, in order.
-
-        decode -> validate -> predict -> encode, with the output kinds the request chose
-        (:mod:`.output_selection`); refusals of the Accept or the kinds come before any work."""
-        started = perf_counter()
+        """Predict for every record; one output record per input record, in order."""
+        timer = StepTimer()
         decoder = self._decoder(request.body, request.content_type)
-        encoder = codecs.response_codec(request.accept, decoder)
+        codec = codecs.response_codec(request.accept, decoder.media_type)
         choice = choose_outputs(request.headers, request.accept, self.options.default_outputs)
-        if choice is None:
-            batch = decoder.decode(request.body)
-            decoded = perf_counter()
-            predictions = self.predict_fn(batch, model)
-            predicted = perf_counter()
-            body = encoder.encode(predictions)
-            steps = StepTimes(decoded - started, predicted - decoded, perf_counter() - predicted, prediction_rows(predictions))
-            return InferenceResponse(body, encoder.media_type, steps=steps)
-        loaded = self._loaded(model)
-        assert loaded is not None, "the built-in handler serves models that the built-in model_fn loads"
-        kinds = choice.for_model(loaded.kind)
+        loaded: LoadedModel = model
+        kinds = choice.for_model(loaded.kind) if choice is not None else None
         batch = decoder.decode(request.body)
-        decoded = perf_counter()
-        values = loaded.validate(batch, self.options.max_values)
-        columns = loaded.answer(values, kinds, choice.top_k)
-        predicted = perf_counter()
-        body = encoder.encode_outputs(columns)
-        steps = StepTimes(decoded - started, predicted - decoded, perf_counter() - predicted, len(values))
-        headers = {CUSTOM_ATTRIBUTES_HEADER: choice.echo} if choice.echo else {}
-        return InferenceResponse(body, encoder.media_type, headers=headers, steps=steps)
+        timer.decoded()
+        table = loaded.answer(loaded.validate(batch, self.options.max_values), kinds, choice.top_k if choice else None)
+        timer.predicted()
+        body = self.style.encoder(codec)(table)
+        headers = {CUSTOM_ATTRIBUTES_HEADER: choice.echo} if choice is not None and choice.echo else {}
+        return InferenceResponse(body, codec.media_type, headers=headers, steps=timer.steps(table.rows))
 
     # ------------------------------------------------------------------ the steps (user code's defaults)
 
@@ -133,11 +129,9 @@ class LightGBMHandler:
         return loaded.predict(loaded.validate(batch, self.options.max_values))
 
     def output_fn(self, prediction: Any, accept: str | None) -> tuple[bytes, str]:
-        """``(body, content type)``; a missing or ``*/*`` Accept answers in ``default_accept``."""
-        if not accept or accept.strip() in ("*/*", "*"):
-            accept = self.options.default_accept
-        encoder = codecs.response_codec(accept, codecs.codec_for(self.options.default_accept))
-        return encoder.encode(np.asarray(prediction, dtype=np.float64)), encoder.media_type
+        """``(body, content type)`` of the default answer; a missing or wildcard Accept answers in ``default_accept``."""
+        codec = codecs.response_codec(accept, self.options.default_accept)
+        return self.style.encoder(codec)(Table.default(np.asarray(prediction, dtype=np.float64))), codec.media_type
 
     def adopt(self, model: Any, model_dir: Path) -> None:
         """Prepare a Booster that a user's ``model_fn`` returned for the built-in ``predict_fn``:

@@ -7,17 +7,19 @@ Most specific first:
    as SageMaker documents for a container that acts on it;
 2. an Accept parameter ``verbose`` (``application/json;verbose``), as SageMaker's built-in
    LightGBM understands it: probabilities, predicted label and labels for a classifier;
-3. the container-wide default ``SAGEMAKER_INFERENCE_OUTPUT`` (SageMaker XGBoost's variable);
+3. the container-wide default ``SAGEMAKER_INFERENCE_OUTPUT`` (SageMaker XGBoost's variable),
+   whose names are checked when the server starts (:func:`check_default_kinds`);
 4. nothing chosen: the default answer, in the layout served since the first release.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Mapping
+from collections.abc import Mapping
 
-from ..errors import BadRequest
-from ..model.outputs import VERBOSE, check_kinds
+from ..errors import BadRequest, did_you_mean
+from ..model.outputs import KIND_NAMES, VERBOSE, check_kinds
+from ..settings import SettingsError
 
 CUSTOM_ATTRIBUTES_HEADER = "X-Amzn-SageMaker-Custom-Attributes"
 MAX_TOP_K = 1000
@@ -82,3 +84,16 @@ def choose_outputs(headers: Mapping[str, str], accept: str | None, default: tupl
     if default:
         return OutputChoice(default, "SAGEMAKER_INFERENCE_OUTPUT", top_k, echo)
     return None
+
+
+def check_default_kinds(kinds: tuple[str, ...], variable: str = "SAGEMAKER_INFERENCE_OUTPUT") -> tuple[str, ...]:
+    """The container-wide default kinds, each one the container knows; else a SettingsError
+    with the name an unknown one resembles (``serve`` stops at start with it)."""
+    for kind in kinds:
+        if kind not in KIND_NAMES:
+            hint = did_you_mean(kind, KIND_NAMES)
+            raise SettingsError(
+                f"{variable}: unknown output kind {kind!r}{f' (did you mean {hint!r}?)' if hint else ''}; "
+                f"the kinds are {', '.join(KIND_NAMES)}"
+            )
+    return kinds

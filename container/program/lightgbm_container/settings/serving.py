@@ -1,0 +1,131 @@
+"""``serve``'s configuration: every variable it, nginx, gunicorn and the workers read, once.
+
+What ``serve`` decides at run time and hands its workers (the code directory, the compile
+job's status file, shared directories) is not configuration: :mod:`.runtime`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from .logs import log_settings
+from .parsing import SettingsError, boolean, choice, integer, text
+from .paths import MLPaths, ml_paths
+from .resources import available_cores, memory_limit_bytes
+
+DEFAULT_PORT = 8080
+DEFAULT_TIMEOUT_SECONDS = 60
+DEFAULT_MAX_PAYLOAD_MB = 6
+BATCH_MAX_PAYLOAD_MB = 100
+#: What one worker needs besides its models (Python, LightGBM, pandas, Flask): measured ~150 MB.
+WORKER_OVERHEAD_MB = 200
+
+
+@dataclass(frozen=True)
+class ServingSettings:
+    """What `serve`, nginx, gunicorn and the Flask app are configured with."""
+
+    paths: MLPaths
+    port: int
+    listen_address: str
+    workers: int
+    server_threads: int  # request threads per worker: 1 = sync workers, more = gthread
+    predict_threads: int
+    timeout_seconds: int
+    max_payload_mb: int
+    batch: bool
+    batch_strategy: str
+    max_concurrent_transforms: int
+    multi_model: bool
+    predictor_backend: str  # "auto" (lleaves when it compiles and agrees), "lleaves", "lightgbm"
+    compile_cache_dir: Path
+    compile_timeout_seconds: int
+    compile_memory_mb: int  # a compile whose estimated peak exceeds this is not run (compilation/artifact.py)
+    model_cache_bytes: int  # multi-model: memory budget for loaded models, per worker
+    max_archive_bytes: int  # multi-model: largest expanded model archive
+    log_level: str
+    log_format: str  # LOG_FORMAT: plain lines (default) or json (observability/logs.py)
+    # User code (the SageMaker Inference Toolkit's and MMS's variables; see user_code/)
+    program: str | None  # SAGEMAKER_PROGRAM: the inference script, e.g. "inference.py"
+    submit_directory: str | None  # SAGEMAKER_SUBMIT_DIRECTORY: a directory, file:// path or s3:// tarball
+    custom_service: str | None  # SAGEMAKER_HANDLER: an MMS custom service, "module[:function]"
+    default_accept: str  # SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT: user code's answer type for a missing or */* Accept
+    mms_decode_input: bool  # MMS_DECODE_INPUT_REQUEST: custom services get JSON and text bodies decoded
+    inference_output: tuple[str, ...] = ()  # SAGEMAKER_INFERENCE_OUTPUT: default output kinds (builtin/output_selection.py)
+
+    @property
+    def max_payload_bytes(self) -> int:
+        return self.max_payload_mb * 1024 * 1024
+
+
+def default_model_cache_mb(workers: int) -> int:
+    """Each worker holds its own copy of every model it serves: share 75 % of the limit."""
+    usable_mb = memory_limit_bytes() * 3 // 4 // (1024 * 1024)
+    return max(64, usable_mb // workers - WORKER_OVERHEAD_MB)
+
+
+def serving_settings(env: Mapping[str, str] | None = None) -> ServingSettings:
+    """Read the serving settings; raises SettingsError naming the bad variable."""
+    env = os.environ if env is None else env
+    cores = available_cores()
+    workers = integer(env, "SAGEMAKER_MODEL_SERVER_WORKERS", "MODEL_SERVER_WORKERS", default=cores, maximum=256)
+    # LightGBM/OpenMP crawl or hang when oversubscribed: share the cores between workers.
+    default_threads = max(1, cores // workers)
+    predict_threads = integer(env, "LIGHTGBM_PREDICT_THREADS", default=default_threads, maximum=cores)
+    if workers * predict_threads > cores and "LIGHTGBM_PREDICT_THREADS" in env:
+        raise SettingsError(
+            f"LIGHTGBM_PREDICT_THREADS={predict_threads} with {workers} workers would use "
+            f"{workers * predict_threads} threads on {cores} cores; lower one of them"
+        )
+    multi_model = boolean(env, "SAGEMAKER_MULTI_MODEL")
+    # Multi-model workers need threads so that one request loading a model never holds up
+    # requests for models already loaded; single-model workers are fastest synchronous.
+    server_threads = integer(env, "LIGHTGBM_SERVER_THREADS", default=4 if multi_model else 1, maximum=64)
+    logs = log_settings(env)
+    return ServingSettings(
+        paths=ml_paths(env),
+        port=integer(env, "SAGEMAKER_BIND_TO_PORT", default=DEFAULT_PORT, maximum=65535),
+        listen_address=env.get("SERVE_LISTEN_ADDRESS", "").strip() or "0.0.0.0",
+        workers=workers,
+        server_threads=server_threads,
+        predict_threads=predict_threads,
+        timeout_seconds=integer(
+            env, "SAGEMAKER_MODEL_SERVER_TIMEOUT", "MODEL_SERVER_TIMEOUT", default=DEFAULT_TIMEOUT_SECONDS, maximum=3600
+        ),
+        max_payload_mb=integer(env, "SAGEMAKER_MAX_PAYLOAD_IN_MB", default=DEFAULT_MAX_PAYLOAD_MB, maximum=BATCH_MAX_PAYLOAD_MB),
+        batch=boolean(env, "SAGEMAKER_BATCH"),
+        batch_strategy=choice(env, "SAGEMAKER_BATCH_STRATEGY", ("multi_record", "single_record"), "multi_record").upper(),
+        max_concurrent_transforms=integer(env, "SAGEMAKER_MAX_CONCURRENT_TRANSFORMS", default=workers, maximum=256),
+        multi_model=multi_model,
+        predictor_backend=choice(env, "LIGHTGBM_PREDICTOR", ("auto", "lleaves", "lightgbm"), "auto"),
+        compile_cache_dir=Path(env.get("LIGHTGBM_COMPILE_CACHE", "").strip() or "/tmp/lightgbm-container-cache"),
+        compile_timeout_seconds=compile_timeout_seconds(env),
+        compile_memory_mb=compile_memory_mb(env),
+        model_cache_bytes=integer(env, "LIGHTGBM_MODEL_CACHE_MB", default=default_model_cache_mb(workers), maximum=1024 * 1024)
+        * 1024
+        * 1024,
+        max_archive_bytes=integer(env, "LIGHTGBM_MAX_ARCHIVE_MB", default=2048, maximum=1024 * 1024) * 1024 * 1024,
+        log_level=logs.level,
+        log_format=logs.format,
+        program=text(env, "SAGEMAKER_PROGRAM"),
+        submit_directory=text(env, "SAGEMAKER_SUBMIT_DIRECTORY"),
+        custom_service=text(env, "SAGEMAKER_HANDLER"),
+        default_accept=text(env, "SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT") or "application/json",
+        mms_decode_input=boolean(env, "MMS_DECODE_INPUT_REQUEST", default=True),
+        inference_output=tuple(kind.strip().lower() for kind in env.get("SAGEMAKER_INFERENCE_OUTPUT", "").split(",") if kind.strip()),
+    )
+
+
+def compile_memory_mb(env: Mapping[str, str]) -> int:
+    """The memory one compile may take, in ``serve`` and ``train`` alike: ``LIGHTGBM_COMPILE_MAX_MB``,
+    by default a quarter of the container's memory (a fully optimised compile of 3 classes x 500
+    trees of 63 leaves took 9.3 GB: compilation/artifact.py; the workers keep the rest)."""
+    return integer(env, "LIGHTGBM_COMPILE_MAX_MB", default=memory_limit_bytes() // (4 * 1024 * 1024), maximum=1024 * 1024)
+
+
+def compile_timeout_seconds(env: Mapping[str, str]) -> int:
+    """Seconds one compile job may take, in ``serve`` and ``train`` alike (``LIGHTGBM_COMPILE_TIMEOUT``)."""
+    return integer(env, "LIGHTGBM_COMPILE_TIMEOUT", default=300, maximum=3600)
