@@ -1,5 +1,5 @@
 # The two commands a newcomer needs:  make demo   and   make test
-.PHONY: setup demo test test-unit test-process test-fuzz test-container test-push test-client bench clean
+.PHONY: setup demo lint test test-fast test-unit test-process test-fuzz test-container test-push test-client bench clean
 
 PYTEST := .venv/bin/python -m pytest
 
@@ -9,8 +9,17 @@ setup:            ## nginx + wrk from apt if missing, .venv with pinned dependen
 demo: setup       ## train on the bundled diabetes data, serve on localhost:8080, print a prediction
 	@local_test/demo.sh
 
-test: setup       ## the whole suite: unit, process (real nginx + gunicorn), container
+lint: setup       ## format, lint rules, types and the package's layers (configured in pyproject.toml)
+	.venv/bin/ruff format --check .
+	.venv/bin/ruff check .
+	.venv/bin/mypy
+	cd container/program && ../../.venv/bin/lint-imports --cache-dir ../../build/import-linter ../../pyproject.toml
+
+test: setup lint  ## lint, then the whole suite: unit, process (real nginx + gunicorn), container, client, push
 	$(PYTEST) tests
+
+test-fast: setup  ## the edit-run loop, in seconds: unit and in-process tiers, in-process fuzz
+	$(PYTEST) tests/unit tests/fuzz/test_fuzz_in_process.py
 
 test-unit: setup
 	$(PYTEST) tests/unit

@@ -57,10 +57,11 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -153,8 +154,13 @@ def scores(x: np.ndarray, rng: np.random.Generator, shift: int = 0) -> np.ndarra
     """A non-linear score over many features plus noise, so every round keeps finding splits."""
     z = np.roll(x, shift, axis=1)
     signal = (
-        np.sin(z[:, 0] * 2) + z[:, 1] * z[:, 2] + np.abs(z[:, 3]) - (z[:, 4] > 0.5)
-        + 0.3 * np.tanh(z[:, 5:25]).sum(axis=1) + 0.2 * (z[:, 25:] ** 2).sum(axis=1) / 5 - 1.0
+        np.sin(z[:, 0] * 2)
+        + z[:, 1] * z[:, 2]
+        + np.abs(z[:, 3])
+        - (z[:, 4] > 0.5)
+        + 0.3 * np.tanh(z[:, 5:25]).sum(axis=1)
+        + 0.2 * (z[:, 25:] ** 2).sum(axis=1) / 5
+        - 1.0
     )
     return signal + rng.normal(scale=1.0, size=len(x))
 
@@ -172,9 +178,17 @@ def train(spec: ModelSpec, directory: Path) -> tuple[Path, int, float]:
         y = np.argmax(np.column_stack([scores(x, rng, shift) for shift in (0, 7, 19)]), axis=1)
         extra = {"num_class": 3}
     params = {
-        "objective": spec.objective, "num_leaves": spec.num_leaves, "learning_rate": 0.1,
-        "min_data_in_leaf": 2, "min_sum_hessian_in_leaf": 0.0, "min_gain_to_split": 0.0,
-        "max_depth": -1, "seed": SEED, "deterministic": True, "verbose": -1, **extra,
+        "objective": spec.objective,
+        "num_leaves": spec.num_leaves,
+        "learning_rate": 0.1,
+        "min_data_in_leaf": 2,
+        "min_sum_hessian_in_leaf": 0.0,
+        "min_gain_to_split": 0.0,
+        "max_depth": -1,
+        "seed": SEED,
+        "deterministic": True,
+        "verbose": -1,
+        **extra,
     }
     booster = lightgbm.train(params, lightgbm.Dataset(x, y), num_boost_round=spec.rounds)
     leaves = [tree["num_leaves"] for tree in booster.dump_model()["tree_info"]]
@@ -237,8 +251,7 @@ def child_baseline(model_file: str, rows_file: str, expected_file: str) -> dict[
     load_s = time.perf_counter() - started
     rss = peak_rss_mb()
     np.save(expected_file, booster.predict(rows[:BATCH_ROWS], num_threads=1))
-    return {"load_s": load_s, "load_rss_mb": rss,
-            **latencies(lambda data: booster.predict(data, num_threads=1), rows)}
+    return {"load_s": load_s, "load_rss_mb": rss, **latencies(lambda data: booster.predict(data, num_threads=1), rows)}
 
 
 def child_compile(model_file: str, object_file: str, options: str) -> dict[str, Any]:
@@ -249,8 +262,11 @@ def child_compile(model_file: str, object_file: str, options: str) -> dict[str, 
     model = lleaves.Model(model_file=model_file)
     model.compile(cache=object_file, **json.loads(options))
     compile_s = time.perf_counter() - started
-    return {"compile_s": compile_s, "object_kb": Path(object_file).stat().st_size / 1024.0,
-            "compile_rss_mb": peak_rss_mb()}
+    return {
+        "compile_s": compile_s,
+        "object_kb": Path(object_file).stat().st_size / 1024.0,
+        "compile_rss_mb": peak_rss_mb(),
+    }
 
 
 def child_load(model_file: str, object_file: str, options: str, rows_file: str, expected_file: str) -> dict[str, Any]:
@@ -264,8 +280,12 @@ def child_load(model_file: str, object_file: str, options: str, rows_file: str, 
     load_s = time.perf_counter() - started
     rss = peak_rss_mb()
     diff = max_abs_diff(model.predict(rows[:BATCH_ROWS], n_jobs=1), np.load(expected_file))
-    return {"load_s": load_s, "load_rss_mb": rss, "max_diff": diff,
-            **latencies(lambda data: model.predict(data, n_jobs=1), rows)}
+    return {
+        "load_s": load_s,
+        "load_rss_mb": rss,
+        "max_diff": diff,
+        **latencies(lambda data: model.predict(data, n_jobs=1), rows),
+    }
 
 
 def child_tl2cgen(model_file: str, work_dir: str, rows_file: str, expected_file: str) -> dict[str, Any]:
@@ -288,9 +308,15 @@ def child_tl2cgen(model_file: str, work_dir: str, rows_file: str, expected_file:
         return predictor.predict(tl2cgen.DMatrix(data))
 
     diff = max_abs_diff(predict(rows[:BATCH_ROWS]), np.load(expected_file))
-    return {"compile_s": compile_s, "object_kb": Path(libpath).stat().st_size / 1024.0, "load_s": load_s,
-            "load_rss_mb": peak_rss_mb(), "max_diff": diff, "tl2cgen": tl2cgen.__version__,
-            **latencies(predict, rows)}
+    return {
+        "compile_s": compile_s,
+        "object_kb": Path(libpath).stat().st_size / 1024.0,
+        "load_s": load_s,
+        "load_rss_mb": peak_rss_mb(),
+        "max_diff": diff,
+        "tl2cgen": tl2cgen.__version__,
+        **latencies(predict, rows),
+    }
 
 
 def child_train(objective: str, num_leaves: str, rounds: str, directory: str) -> dict[str, Any]:
@@ -300,7 +326,10 @@ def child_train(objective: str, num_leaves: str, rounds: str, directory: str) ->
 
 
 CHILD_COMMANDS: dict[str, Callable[..., dict[str, Any]]] = {
-    "train": child_train, "baseline": child_baseline, "compile": child_compile, "load": child_load,
+    "train": child_train,
+    "baseline": child_baseline,
+    "compile": child_compile,
+    "load": child_load,
     "tl2cgen": child_tl2cgen,
 }
 
@@ -342,15 +371,18 @@ def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def measure_option(model_file: Path, n_trees: int, option: OptionSet, files: dict[str, Path],
-                   budget: Budget) -> dict[str, Any]:
+def measure_option(
+    model_file: Path, n_trees: int, option: OptionSet, files: dict[str, Path], budget: Budget
+) -> dict[str, Any]:
     """Compile in one child, load+predict in another; returns the merged measurements."""
     object_file = files["dir"] / f"{option.name.replace(' ', '').replace(',', '_').replace('=', '-')}.o"
     options = json.dumps(option.kwargs(n_trees))
     timeout = min(CHILD_TIMEOUT_S, budget.remaining())
     values = run_child(["compile", str(model_file), str(object_file), options], timeout)
-    values |= run_child(["load", str(model_file), str(object_file), options, str(files["rows"]),
-                         str(files["expected"])], min(CHILD_TIMEOUT_S, max(budget.remaining(), 60.0)))
+    values |= run_child(
+        ["load", str(model_file), str(object_file), options, str(files["rows"]), str(files["expected"])],
+        min(CHILD_TIMEOUT_S, max(budget.remaining(), 60.0)),
+    )
     return values
 
 
@@ -370,8 +402,16 @@ def projected_skip(option: OptionSet, total_leaves: int, history: History, max_c
     return f"skipped: projected >= {projected:.0f}s from {seconds:.0f}s on {model} (limit {max_compile_s:.0f}s)"
 
 
-def measure_model(spec: ModelSpec, model_file: Path, n_trees: int, rows_file: Path, budget: Budget,
-                  rows: list[Row], history: History, max_compile_s: float) -> None:
+def measure_model(
+    spec: ModelSpec,
+    model_file: Path,
+    n_trees: int,
+    rows_file: Path,
+    budget: Budget,
+    rows: list[Row],
+    history: History,
+    max_compile_s: float,
+) -> None:
     """The LightGBM baseline and every option set for one model, appended to ``rows`` as they finish."""
     files = {"dir": model_file.parent, "rows": rows_file, "expected": model_file.parent / "expected.npy"}
     baseline = Row(spec.name, "LightGBM Booster (baseline)")
@@ -414,8 +454,11 @@ def measure_tl2cgen(python: str, spec: ModelSpec, model_file: Path, rows_file: P
     work_dir = model_file.parent / "tl2cgen"
     work_dir.mkdir(exist_ok=True)
     try:
-        row.values = run_child(["tl2cgen", str(model_file), str(work_dir), str(rows_file),
-                                str(model_file.parent / "expected.npy")], min(600.0, budget.remaining()), python)
+        row.values = run_child(
+            ["tl2cgen", str(model_file), str(work_dir), str(rows_file), str(model_file.parent / "expected.npy")],
+            min(600.0, budget.remaining()),
+            python,
+        )
         row.options = f"TL2cgen {row.values.pop('tl2cgen')} + gcc, nthread=1"
         if row.values["max_diff"] > TOLERANCE:
             row.note = "DISAGREES with LightGBM"
@@ -425,8 +468,9 @@ def measure_tl2cgen(python: str, spec: ModelSpec, model_file: Path, rows_file: P
 
 
 def format_values(values: dict[str, Any]) -> str:
-    return ", ".join(f"{key}={value:.4g}" if isinstance(value, float) else f"{key}={value}"
-                     for key, value in values.items())
+    return ", ".join(
+        f"{key}={value:.4g}" if isinstance(value, float) else f"{key}={value}" for key, value in values.items()
+    )
 
 
 # --------------------------------------------------------------------------- report
@@ -454,9 +498,12 @@ def cell(values: dict[str, Any], key: str, fmt: str) -> str:
 
 def markdown(rows: list[Row], header: list[str]) -> str:
     baselines = {row.model: row.values for row in rows if row.options.startswith("LightGBM")}
-    lines = [*header, "",
-             "| model | options | " + " | ".join(title for title, _, _ in COLUMNS) + " | 1-row speed-up | note |",
-             "|---|---|" + "---:|" * (len(COLUMNS) + 1) + "---|"]
+    lines = [
+        *header,
+        "",
+        "| model | options | " + " | ".join(title for title, _, _ in COLUMNS) + " | 1-row speed-up | note |",
+        "|---|---|" + "---:|" * (len(COLUMNS) + 1) + "---|",
+    ]
     for row in rows:
         base = baselines.get(row.model, {}).get("single_us")
         speedup = f"{base / row.values['single_us']:.1f}x" if base and "single_us" in row.values else "–"
@@ -469,8 +516,14 @@ Trained = tuple[ModelSpec, Path, int, float]  # spec, model.txt, tree count, mea
 
 
 def header_lines(args: argparse.Namespace, trained: list[Trained], took_s: float) -> list[str]:
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor())
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
     versions = ", ".join(f"{name} {metadata.version(name)}" for name in ("lightgbm", "lleaves", "llvmlite"))
     shapes = "; ".join(f"{spec.name}: {trees} trees, {leaves:.1f} leaves/tree" for spec, _, trees, leaves in trained)
     return [
@@ -484,9 +537,14 @@ def header_lines(args: argparse.Namespace, trained: list[Trained], took_s: float
         "load = same call with the cache present; latencies are medians, n_jobs=1 / num_threads=1;"
         f" 1 row = {TIMING_ROWS:,} calls, 1,000 rows = {BATCH_CALLS} calls; max abs diff vs Booster.predict"
         f" on {BATCH_ROWS:,} rows",
-        *(["- TL2cgen: compile = `load_lightgbm_model` + `export_lib` (gcc, one translation unit per core,"
-           " built in parallel); load = `Predictor(lib, nthread=1)`; every predict call builds a `DMatrix`"]
-          if args.tl2cgen_python else []),
+        *(
+            [
+                "- TL2cgen: compile = `load_lightgbm_model` + `export_lib` (gcc, one translation unit per core,"
+                " built in parallel); load = `Predictor(lib, nthread=1)`; every predict call builds a `DMatrix`"
+            ]
+            if args.tl2cgen_python
+            else []
+        ),
     ]
 
 
@@ -501,8 +559,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="only binary 63-leaf models, 100 and 500 rounds")
     parser.add_argument("--budget-minutes", type=float, default=35.0, help="stop starting measurements after this")
-    parser.add_argument("--max-compile-s", type=float, default=SLOW_COMPILE_S,
-                        help="skip an option set whose compile projected from a smaller model exceeds this (0: never)")
+    parser.add_argument(
+        "--max-compile-s",
+        type=float,
+        default=SLOW_COMPILE_S,
+        help="skip an option set whose compile projected from a smaller model exceeds this (0: never)",
+    )
     parser.add_argument("--tl2cgen-python", help="python of a throwaway venv with tl2cgen installed (optional)")
     parser.add_argument("--tl2cgen-model", default="binary_500_63", help="model slug to measure with TL2cgen")
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help="where to write the markdown table")

@@ -12,9 +12,9 @@ import re
 import statistics
 import subprocess
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping
 
 import numpy as np
 import requests
@@ -40,8 +40,9 @@ class WrkResult:
     requests: int
 
 
-def write_wrk_script(payload: Payload, directory: Path, headers: Mapping[str, str] | None = None,
-                     name: str | None = None) -> Path:
+def write_wrk_script(
+    payload: Payload, directory: Path, headers: Mapping[str, str] | None = None, name: str | None = None
+) -> Path:
     """A Lua script that POSTs the payload's file as text/csv (wrk's default is GET, no body).
 
     `headers` are added to every request (e.g. X-Amzn-SageMaker-Target-Model); `name` is the
@@ -51,12 +52,11 @@ def write_wrk_script(payload: Payload, directory: Path, headers: Mapping[str, st
     extra = "".join(f"wrk.headers[{json.dumps(key)}] = {json.dumps(value)}\n" for key, value in (headers or {}).items())
     script.write_text(
         "-- POST the body as SageMaker's CSVSerializer sends it.\n"
-        f"local file = assert(io.open({json.dumps(str(payload.path))}, \"rb\"))\n"
-        "wrk.method = \"POST\"\n"
-        "wrk.body = file:read(\"*a\")\n"
+        f'local file = assert(io.open({json.dumps(str(payload.path))}, "rb"))\n'
+        'wrk.method = "POST"\n'
+        'wrk.body = file:read("*a")\n'
         "file:close()\n"
-        "wrk.headers[\"Content-Type\"] = \"text/csv\"\n"
-        + extra
+        'wrk.headers["Content-Type"] = "text/csv"\n' + extra
     )
     return script
 
@@ -91,8 +91,16 @@ def parse_wrk(output: str) -> WrkResult:
 def run_wrk(url: str, script: Path, connections: int, threads: int, duration_s: float) -> WrkResult:
     """One bounded wrk run; its own time limit guards against a server that hangs."""
     argv = [
-        "wrk", f"-t{threads}", f"-c{connections}", f"-d{duration_s:g}s", "--timeout", "10s",
-        "--latency", "-s", str(script), url,
+        "wrk",
+        f"-t{threads}",
+        f"-c{connections}",
+        f"-d{duration_s:g}s",
+        "--timeout",
+        "10s",
+        "--latency",
+        "-s",
+        str(script),
+        url,
     ]
     done = subprocess.run(argv, capture_output=True, text=True, timeout=duration_s + 60, check=False)
     if done.returncode != 0:
@@ -105,8 +113,9 @@ def response_lines(text: str) -> list[str]:
     return text.splitlines()
 
 
-def post_checked(session: requests.Session, url: str, payload: Payload,
-                 headers: Mapping[str, str] | None = None) -> requests.Response:
+def post_checked(
+    session: requests.Session, url: str, payload: Payload, headers: Mapping[str, str] | None = None
+) -> requests.Response:
     """POST and insist on 2xx and exactly one output line per input row (Batch Transform's rule).
 
     `headers` are sent besides the CSV Content-Type (e.g. X-Amzn-SageMaker-Target-Model).
@@ -132,8 +141,9 @@ def median_latency_s(url: str, payload: Payload, count: int, headers: Mapping[st
     return statistics.median(timings)
 
 
-def prediction_error(url: str, payload: Payload, expected: np.ndarray,
-                     headers: Mapping[str, str] | None = None) -> float:
+def prediction_error(
+    url: str, payload: Payload, expected: np.ndarray, headers: Mapping[str, str] | None = None
+) -> float:
     """Largest absolute difference between the server's answer and `expected`."""
     with requests.Session() as session:
         response = post_checked(session, url, payload, headers)

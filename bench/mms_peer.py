@@ -22,13 +22,22 @@ def main() -> None:
     env = environment.Environment()
     config.write_text(model_server._generate_mms_config_properties(env, model_server.DEFAULT_HANDLER_SERVICE))
     os.environ["PYTHONPATH"] = f"{environment.code_dir}:{os.environ.get('PYTHONPATH', '')}"  # as _set_python_path
-    os.execvp("multi-model-server", [
-        "multi-model-server", "--start", "--foreground",
-        "--model-store", model_server.MODEL_STORE,
-        "--mms-config", str(config),
-        "--log-config", model_server.DEFAULT_MMS_LOG_FILE,
-        "--models", f"{model_server.DEFAULT_MMS_MODEL_NAME}={environment.model_dir}",
-    ])
+    os.execvp(
+        "multi-model-server",
+        [
+            "multi-model-server",
+            "--start",
+            "--foreground",
+            "--model-store",
+            model_server.MODEL_STORE,
+            "--mms-config",
+            str(config),
+            "--log-config",
+            model_server.DEFAULT_MMS_LOG_FILE,
+            "--models",
+            f"{model_server.DEFAULT_MMS_MODEL_NAME}={environment.model_dir}",
+        ],
+    )
 
 
 if __name__ == "__main__":

@@ -30,9 +30,9 @@ import tempfile
 import threading
 import time
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import lightgbm
 import numpy as np
@@ -46,8 +46,7 @@ import workload
 from measure import BenchmarkError
 from processes import ServerNotReady
 from servers import Server
-from workload import N_FEATURES, N_TREES, NUM_LEAVES, SEED, TRAIN_ROWS, Payload, train_model
-from workload import _features, _target
+from workload import N_FEATURES, N_TREES, NUM_LEAVES, SEED, TRAIN_ROWS, Payload, _features, _target, train_model
 
 RESULTS_FILE = servers.BENCH_DIR / "results" / "multi_model.md"
 TARGET_HEADER = "X-Amzn-SageMaker-Target-Model"
@@ -69,22 +68,45 @@ def log(message: str) -> None:
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="2 s wrk runs and 3 copies per size (default 5 s, 10)")
-    parser.add_argument("--repeat", type=int, default=3, metavar="K",
-                        help="measurement rounds; the report shows the median over rounds (default 3)")
-    parser.add_argument("--copies", type=int, metavar="N",
-                        help="cold loads per model size, per way and per round (10; quick 3)")
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=3,
+        metavar="K",
+        help="measurement rounds; the report shows the median over rounds (default 3)",
+    )
+    parser.add_argument(
+        "--copies", type=int, metavar="N", help="cold loads per model size, per way and per round (10; quick 3)"
+    )
     parser.add_argument("--duration", type=float, metavar="S", help="seconds per wrk run (overrides --quick)")
-    parser.add_argument("--large-mb", type=float, default=LARGE_TARGET_BYTES / 1e6,
-                        help="grow the large model until its file reaches this many MB (default 3.5)")
+    parser.add_argument(
+        "--large-mb",
+        type=float,
+        default=LARGE_TARGET_BYTES / 1e6,
+        help="grow the large model until its file reaches this many MB (default 3.5)",
+    )
     parser.add_argument("--workers", type=int, default=2, help="SAGEMAKER_MODEL_SERVER_WORKERS (default 2)")
     parser.add_argument("--serve", type=Path, default=servers.DEFAULT_SERVE, help="our serve executable")
-    parser.add_argument("--server-env", action="append", default=[], metavar="KEY=VALUE",
-                        help="extra environment for every serve (repeatable)")
-    parser.add_argument("--compile-timeout", type=int, default=900,
-                        help="LIGHTGBM_COMPILE_TIMEOUT for the lleaves servers: compiling ~1,200 trees takes "
-                             "minutes the first time (then it is cached); default 900")
-    parser.add_argument("--ready-timeout", type=float, default=1000.0,
-                        help="seconds to wait for /ping, then for the compiled trees (default 1000)")
+    parser.add_argument(
+        "--server-env",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="extra environment for every serve (repeatable)",
+    )
+    parser.add_argument(
+        "--compile-timeout",
+        type=int,
+        default=900,
+        help="LIGHTGBM_COMPILE_TIMEOUT for the lleaves servers: compiling ~1,200 trees takes "
+        "minutes the first time (then it is cached); default 900",
+    )
+    parser.add_argument(
+        "--ready-timeout",
+        type=float,
+        default=1000.0,
+        help="seconds to wait for /ping, then for the compiled trees (default 1000)",
+    )
     parser.add_argument("--keep-temp", action="store_true", help="keep the temporary directory (models, logs)")
     parser.add_argument("--output", type=Path, default=RESULTS_FILE, help="where to write the markdown report")
     args = parser.parse_args(argv)
@@ -127,8 +149,9 @@ def train_large(model_dir: Path, target_bytes: int, bytes_per_tree: float) -> Pa
     x = _features(rng, TRAIN_ROWS)
     params = {"objective": "regression", "num_leaves": NUM_LEAVES, "learning_rate": 0.1, "seed": SEED, "verbose": -1}
     rounds = math.ceil(target_bytes / bytes_per_tree * 1.1)
-    booster = lightgbm.train(params, lightgbm.Dataset(x, _target(x, rng)), num_boost_round=rounds,
-                             keep_training_booster=True)
+    booster = lightgbm.train(
+        params, lightgbm.Dataset(x, _target(x, rng)), num_boost_round=rounds, keep_training_booster=True
+    )
     while _file_bytes(booster, booster.num_trees()) < target_bytes:
         for _ in range(50):
             booster.update()
@@ -212,8 +235,9 @@ class Endpoint:
 
 def start_server(args: argparse.Namespace, name: str, ml_root: Path, run_dir: Path, env: dict[str, str]) -> Server:
     run_dir.mkdir(parents=True, exist_ok=True)
-    server = servers.start_ours(args.serve, ml_root, run_dir, args.workers, args.ready_timeout,
-                                {**env, **args.server_env})
+    server = servers.start_ours(
+        args.serve, ml_root, run_dir, args.workers, args.ready_timeout, {**env, **args.server_env}
+    )
     server.name = name
     log(f"{name} ready in {server.ready_seconds:.1f} s at {server.base_url}")
     return server
@@ -226,8 +250,9 @@ def predictors_in_log(server: Server) -> str:
     return "/".join(found) or "unknown"
 
 
-def start_all(args: argparse.Namespace, tmp: Path, models: dict[str, BenchModel], payload: Payload
-              ) -> tuple[dict[str, Server], dict[str, dict[str, Endpoint]]]:
+def start_all(
+    args: argparse.Namespace, tmp: Path, models: dict[str, BenchModel], payload: Payload
+) -> tuple[dict[str, Server], dict[str, dict[str, Endpoint]]]:
     """Two multi-model servers (gthread, sync) on one models root; per size, a single-model server."""
     mme_root = tmp / "ml-multi"
     lay_out_multi_model_root(mme_root, models, args.copies)
@@ -240,13 +265,23 @@ def start_all(args: argparse.Namespace, tmp: Path, models: dict[str, BenchModel]
         # Started first and waited for: its compile fills the cache (keyed by the model's hash) that
         # the multi-model servers' hot compiles then find.
         log(f"starting single-model {label} (compiles {model.trees} trees with lleaves unless cached)")
-        server = start_server(args, f"single-model {label}", single_root, tmp / f"run-single-{label}",
-                              {"SAGEMAKER_MULTI_MODEL": "false", **compile_env})
+        server = start_server(
+            args,
+            f"single-model {label}",
+            single_root,
+            tmp / f"run-single-{label}",
+            {"SAGEMAKER_MULTI_MODEL": "false", **compile_env},
+        )
         endpoints[label] = {"single": Endpoint(server, {}, plain)}
     mmes = {}
     for kind, extra in MME_KINDS.items():
-        mmes[kind] = start_server(args, MME_LABELS[kind], mme_root, tmp / f"run-{kind}",
-                                  {"SAGEMAKER_MULTI_MODEL": "true", **compile_env, **extra})
+        mmes[kind] = start_server(
+            args,
+            MME_LABELS[kind],
+            mme_root,
+            tmp / f"run-{kind}",
+            {"SAGEMAKER_MULTI_MODEL": "true", **compile_env, **extra},
+        )
         for label in models:
             headers = {TARGET_HEADER: hot_name(label)}
             script = measure.write_wrk_script(payload, tmp, headers, name=f"post_{label}_hot.lua")
@@ -257,16 +292,23 @@ def start_all(args: argparse.Namespace, tmp: Path, models: dict[str, BenchModel]
 # ---------------------------------------------------------------------------- measurements
 
 
-def warm_up(mmes: dict[str, Server], endpoints: dict[str, dict[str, Endpoint]], payload: Payload, tmp: Path,
-            workers: int, timeout: float) -> None:
+def warm_up(
+    mmes: dict[str, Server],
+    endpoints: dict[str, dict[str, Endpoint]],
+    payload: Payload,
+    tmp: Path,
+    workers: int,
+    timeout: float,
+) -> None:
     """8 connections for 1 s on every hot endpoint, repeated on a multi-model server until every
     worker holds the warm-up and hot models (nginx may keep a connection on one worker), each
     answered far more than HOT_AFTER_REQUESTS times; then wait (/stats) until every copy
     predicts with the fully optimised compiled trees."""
     warm_script = measure.write_wrk_script(payload, tmp, {TARGET_HEADER: WARM_UP_NAME}, name="post_warm_up.lua")
     for by_kind in endpoints.values():
-        measure.run_wrk(by_kind["single"].server.invocations_url, by_kind["single"].script, connections=8,
-                        threads=2, duration_s=1)
+        measure.run_wrk(
+            by_kind["single"].server.invocations_url, by_kind["single"].script, connections=8, threads=2, duration_s=1
+        )
     expected = (1 + len(endpoints)) * workers  # warm-up + hot models, in every worker
     for kind, mme in mmes.items():
         started = time.monotonic()
@@ -280,20 +322,27 @@ def warm_up(mmes: dict[str, Server], endpoints: dict[str, dict[str, Endpoint]], 
             if stats.get("local_models", 0) >= expected:
                 break
         else:  # more traffic would not help: compiling cannot make a worker load a model
-            raise BenchmarkError(f"{MME_LABELS[kind]}: after 10 rounds of traffic not every worker holds the hot models: {stats}")
+            raise BenchmarkError(
+                f"{MME_LABELS[kind]}: after 10 rounds of traffic not every worker holds the hot models: {stats}"
+            )
         while time.monotonic() < started + timeout:
             stats = requests.get(f"{mme.base_url}/stats", timeout=5).json()
             if stats.get("local_models", 0) >= expected and stats.get("final_compiled_models", 0) >= expected:
                 break
             time.sleep(0.25)
         else:
-            raise BenchmarkError(f"{MME_LABELS[kind]}: the hot models were not all compiled within {timeout:g} s: {stats}")
-        log(f"{MME_LABELS[kind]}: every worker holds the warm-up and hot models, compiled "
-            f"({stats['final_compiled_models']} copies in {workers} workers, {time.monotonic() - started:.1f} s)")
+            raise BenchmarkError(
+                f"{MME_LABELS[kind]}: the hot models were not all compiled within {timeout:g} s: {stats}"
+            )
+        log(
+            f"{MME_LABELS[kind]}: every worker holds the warm-up and hot models, compiled "
+            f"({stats['final_compiled_models']} copies in {workers} workers, {time.monotonic() - started:.1f} s)"
+        )
 
 
-def check_predictions(models: dict[str, BenchModel], endpoints: dict[str, dict[str, Endpoint]],
-                      payload: Payload) -> dict[str, float]:
+def check_predictions(
+    models: dict[str, BenchModel], endpoints: dict[str, dict[str, Endpoint]], payload: Payload
+) -> dict[str, float]:
     """Every server's 1,000-row answer vs booster.predict on the values as sent."""
     errors = {}
     for label, by_kind in endpoints.items():
@@ -311,8 +360,9 @@ def time_request(session: requests.Session, method: str, url: str, **kwargs) -> 
     return (time.perf_counter() - started) * 1e3, response
 
 
-def cold_loads(mme: Server, models: dict[str, BenchModel], payload: Payload, root: Path, copies: int
-               ) -> dict[str, dict[str, list[float]]]:
+def cold_loads(
+    mme: Server, models: dict[str, BenchModel], payload: Payload, root: Path, copies: int
+) -> dict[str, dict[str, list[float]]]:
     """One round: N first requests through TargetModel and N POST /models per size; then unload them all.
 
     The unload makes the next round's requests for the same names cold again.
@@ -323,8 +373,13 @@ def cold_loads(mme: Server, models: dict[str, BenchModel], payload: Payload, roo
         for label in models:
             for i in range(copies):
                 name = cold_name(label, i)
-                ms, response = time_request(session, "POST", mme.invocations_url, data=payload.body,
-                                            headers={**measure.CSV_HEADERS, TARGET_HEADER: name})
+                ms, response = time_request(
+                    session,
+                    "POST",
+                    mme.invocations_url,
+                    data=payload.body,
+                    headers={**measure.CSV_HEADERS, TARGET_HEADER: name},
+                )
                 if response.status_code != 200 or len(measure.response_lines(response.text)) != payload.rows:
                     raise BenchmarkError(f"cold invoke of {name}: HTTP {response.status_code}: {response.text[:300]}")
                 timings[label]["target"].append(ms)
@@ -341,13 +396,16 @@ def cold_loads(mme: Server, models: dict[str, BenchModel], payload: Payload, roo
                 for name in (cold_name(label, i), api_name(label, i)):
                     response = session.delete(f"{mme.base_url}/models/{name}", timeout=30)
                     if response.status_code != 200:
-                        raise BenchmarkError(f"DELETE /models/{name}: HTTP {response.status_code}: {response.text[:300]}")
+                        raise BenchmarkError(
+                            f"DELETE /models/{name}: HTTP {response.status_code}: {response.text[:300]}"
+                        )
     time.sleep(1.0)  # the other worker's sweeper drops its copies (every 0.5 s)
     return timings
 
 
-def hot_during_loads(mme: Server, endpoint: Endpoint, payload: Payload, copies: int, loaders: int,
-                     duration: float) -> tuple[measure.WrkResult, list[float]]:
+def hot_during_loads(
+    mme: Server, endpoint: Endpoint, payload: Payload, copies: int, loaders: int, duration: float
+) -> tuple[measure.WrkResult, list[float]]:
     """wrk on a hot model (1 connection) while `loaders` clients keep loading large models.
 
     Each client asks for a large cold copy through TargetModel (a load in whichever worker
@@ -358,12 +416,19 @@ def hot_during_loads(mme: Server, endpoint: Endpoint, payload: Payload, copies: 
     failures: list[str] = []
 
     def keep_loading(index: int) -> None:
-        names = [cold_name("large", i) for i in range(copies) if i % loaders == index] or [cold_name("large", index % copies)]
+        names = [cold_name("large", i) for i in range(copies) if i % loaders == index] or [
+            cold_name("large", index % copies)
+        ]
         with requests.Session() as session:
             while not stop.is_set():
                 for name in names:
-                    ms, response = time_request(session, "POST", mme.invocations_url, data=payload.body,
-                                                headers={**measure.CSV_HEADERS, TARGET_HEADER: name})
+                    ms, response = time_request(
+                        session,
+                        "POST",
+                        mme.invocations_url,
+                        data=payload.body,
+                        headers={**measure.CSV_HEADERS, TARGET_HEADER: name},
+                    )
                     if response.status_code != 200:
                         failures.append(f"{name}: HTTP {response.status_code}: {response.text[:200]}")
                         return
@@ -375,8 +440,9 @@ def hot_during_loads(mme: Server, endpoint: Endpoint, payload: Payload, copies: 
         thread.start()
     try:
         time.sleep(0.2)  # the loads are under way before the first timed request
-        result = measure.run_wrk(endpoint.server.invocations_url, endpoint.script, connections=1, threads=1,
-                                 duration_s=duration)
+        result = measure.run_wrk(
+            endpoint.server.invocations_url, endpoint.script, connections=1, threads=1, duration_s=duration
+        )
     finally:
         stop.set()
         for thread in threads:
@@ -386,10 +452,18 @@ def hot_during_loads(mme: Server, endpoint: Endpoint, payload: Payload, copies: 
     return result, load_ms
 
 
-def run_rounds(args: argparse.Namespace, mmes: dict[str, Server], models: dict[str, BenchModel],
-               endpoints: dict[str, dict[str, Endpoint]], payload: Payload, mme_root: Path
-               ) -> tuple[dict[str, dict[str, dict[str, list[float]]]], dict[str, dict[str, dict[str, float]]],
-                          dict[tuple[str, int], dict[str, float]]]:
+def run_rounds(
+    args: argparse.Namespace,
+    mmes: dict[str, Server],
+    models: dict[str, BenchModel],
+    endpoints: dict[str, dict[str, Endpoint]],
+    payload: Payload,
+    mme_root: Path,
+) -> tuple[
+    dict[str, dict[str, dict[str, list[float]]]],
+    dict[str, dict[str, dict[str, float]]],
+    dict[tuple[str, int], dict[str, float]],
+]:
     """Per round: cold loads on each multi-model server, hot figures on every server (alternating
     order), then hot figures during large loads on each multi-model server.
 
@@ -411,31 +485,43 @@ def run_rounds(args: argparse.Namespace, mmes: dict[str, Server], models: dict[s
             for label, ways in cold_loads(mme, models, payload, mme_root, args.copies).items():
                 for way, samples in ways.items():
                     cold[kind][label][way].extend(samples)
-                    log(f"{prefix} {MME_LABELS[kind]}: cold {label} via "
+                    log(
+                        f"{prefix} {MME_LABELS[kind]}: cold {label} via "
                         f"{'TargetModel' if way == 'target' else 'POST /models'}: "
-                        f"median {statistics.median(samples):.1f} ms, max {max(samples):.1f} ms")
+                        f"median {statistics.median(samples):.1f} ms, max {max(samples):.1f} ms"
+                    )
         kinds = KINDS if round_index % 2 == 0 else tuple(reversed(KINDS))
         for label in models:
             for kind in kinds:
                 endpoint = endpoints[label][kind]
-                result = measure.run_wrk(endpoint.server.invocations_url, endpoint.script, connections=1, threads=1,
-                                         duration_s=args.duration)
+                result = measure.run_wrk(
+                    endpoint.server.invocations_url, endpoint.script, connections=1, threads=1, duration_s=args.duration
+                )
                 hot[label][kind]["p50_ms"].append(result.p50_ms)
                 hot[label][kind]["p99_ms"].append(result.p99_ms)
                 log(f"{prefix} hot {label}: {endpoint.name}: p50 {result.p50_ms:.3f} ms, p99 {result.p99_ms:.3f} ms")
         for (kind, loaders), figures in loaded.items():
-            result, load_ms = hot_during_loads(mmes[kind], endpoints["small"][kind], payload, args.copies, loaders,
-                                               args.duration)
+            result, load_ms = hot_during_loads(
+                mmes[kind], endpoints["small"][kind], payload, args.copies, loaders, args.duration
+            )
             figures["p50_ms"].append(result.p50_ms)
             figures["p99_ms"].append(result.p99_ms)
             figures["loads_per_s"].append(len(load_ms) / args.duration)
             figures["load_ms"].append(statistics.median(load_ms) if load_ms else math.nan)
-            log(f"{prefix} hot small during large loads by {loaders} client(s): {MME_LABELS[kind]}: "
-                f"p50 {result.p50_ms:.3f} ms, p99 {result.p99_ms:.3f} ms ({len(load_ms)} large loads)")
-    hot_medians = {label: {kind: {key: statistics.median(values) for key, values in figures.items()}
-                           for kind, figures in by_kind.items()} for label, by_kind in hot.items()}
-    loaded_medians = {key: {name: statistics.median(values) for name, values in figures.items()}
-                      for key, figures in loaded.items()}
+            log(
+                f"{prefix} hot small during large loads by {loaders} client(s): {MME_LABELS[kind]}: "
+                f"p50 {result.p50_ms:.3f} ms, p99 {result.p99_ms:.3f} ms ({len(load_ms)} large loads)"
+            )
+    hot_medians = {
+        label: {
+            kind: {key: statistics.median(values) for key, values in figures.items()}
+            for kind, figures in by_kind.items()
+        }
+        for label, by_kind in hot.items()
+    }
+    loaded_medians = {
+        key: {name: statistics.median(values) for name, values in figures.items()} for key, figures in loaded.items()
+    }
     return cold, hot_medians, loaded_medians
 
 
@@ -457,9 +543,15 @@ def _ms(value: float, digits: int = 3) -> str:
     return f"{value:,.{digits}f}"
 
 
-def render(args: argparse.Namespace, models: dict[str, BenchModel], cold: dict[str, dict[str, dict[str, list[float]]]],
-           hot: dict[str, dict[str, dict[str, float]]], loaded: dict[tuple[str, int], dict[str, float]],
-           errors: dict[str, float], context: dict[str, str]) -> str:
+def render(
+    args: argparse.Namespace,
+    models: dict[str, BenchModel],
+    cold: dict[str, dict[str, dict[str, list[float]]]],
+    hot: dict[str, dict[str, dict[str, float]]],
+    loaded: dict[tuple[str, int], dict[str, float]],
+    errors: dict[str, float],
+    context: dict[str, str],
+) -> str:
     lines = ["# LightGBM serving benchmark: multi-model mode", ""]
     lines += [f"- {name}: {value}" for name, value in context.items()]
     lines += [
@@ -473,12 +565,23 @@ def render(args: argparse.Namespace, models: dict[str, BenchModel], cold: dict[s
     ]
     for label, model in models.items():
         mme, sync, single = (hot[label][kind] for kind in KINDS)
-        lines.append("| " + " | ".join([
-            f"{label}: {model.size_bytes / 1e6:.2f} MB, {model.trees} trees",
-            _ms(mme["p50_ms"]), _ms(mme["p99_ms"]), _ms(sync["p50_ms"]), _ms(sync["p99_ms"]),
-            _ms(single["p50_ms"]), _ms(single["p99_ms"]),
-            f"{mme['p50_ms'] / single['p50_ms']:.2f}×", f"{sync['p50_ms'] / single['p50_ms']:.2f}×",
-        ]) + " |")
+        lines.append(
+            "| "
+            + " | ".join(
+                [
+                    f"{label}: {model.size_bytes / 1e6:.2f} MB, {model.trees} trees",
+                    _ms(mme["p50_ms"]),
+                    _ms(mme["p99_ms"]),
+                    _ms(sync["p50_ms"]),
+                    _ms(sync["p99_ms"]),
+                    _ms(single["p50_ms"]),
+                    _ms(single["p99_ms"]),
+                    f"{mme['p50_ms'] / single['p50_ms']:.2f}×",
+                    f"{sync['p50_ms'] / single['p50_ms']:.2f}×",
+                ]
+            )
+            + " |"
+        )
     lines += [
         "",
         f"The small hot model while clients keep loading and unloading the large model ({args.workers} workers: "
@@ -490,10 +593,22 @@ def render(args: argparse.Namespace, models: dict[str, BenchModel], cold: dict[s
     ]
     for (kind, loaders), figures in loaded.items():
         idle = hot["small"][kind]
-        lines.append("| " + " | ".join([
-            MME_LABELS[kind], str(loaders), _ms(idle["p50_ms"]), _ms(figures["p50_ms"]), _ms(idle["p99_ms"]),
-            _ms(figures["p99_ms"]), f"{figures['loads_per_s']:.1f}", _ms(figures["load_ms"], 1),
-        ]) + " |")
+        lines.append(
+            "| "
+            + " | ".join(
+                [
+                    MME_LABELS[kind],
+                    str(loaders),
+                    _ms(idle["p50_ms"]),
+                    _ms(figures["p50_ms"]),
+                    _ms(idle["p99_ms"]),
+                    _ms(figures["p99_ms"]),
+                    f"{figures['loads_per_s']:.1f}",
+                    _ms(figures["load_ms"], 1),
+                ]
+            )
+            + " |"
+        )
     lines += [
         "",
         "Cold loads (the first request for a model name, or POST /models), ms:",
@@ -504,62 +619,78 @@ def render(args: argparse.Namespace, models: dict[str, BenchModel], cold: dict[s
     for kind in MME_KINDS:
         for label in models:
             ways = cold[kind][label]
-            lines.append(f"| {MME_LABELS[kind]} | {label} | {_ms(statistics.median(ways['target']), 1)} "
-                         f"| {_ms(max(ways['target']), 1)} | {_ms(statistics.median(ways['api']), 1)} |")
+            lines.append(
+                f"| {MME_LABELS[kind]} | {label} | {_ms(statistics.median(ways['target']), 1)} "
+                f"| {_ms(max(ways['target']), 1)} | {_ms(statistics.median(ways['api']), 1)} |"
+            )
     lines += ["", "| goal | measured | target | result |", "|---|---:|---|---|"]
     small_cold = cold["mme"]["small"]["target"]
     small_median = statistics.median(small_cold)
-    lines.append(f"| small model: cold load through TargetModel, median of {len(small_cold)} "
-                 f"| {small_median:.1f} ms (max {max(small_cold):.1f} ms) | ≤ {COLD_GOAL_MS:g} ms "
-                 f"| {report._mark(small_median <= COLD_GOAL_MS)} |")
+    lines.append(
+        f"| small model: cold load through TargetModel, median of {len(small_cold)} "
+        f"| {small_median:.1f} ms (max {max(small_cold):.1f} ms) | ≤ {COLD_GOAL_MS:g} ms "
+        f"| {report._mark(small_median <= COLD_GOAL_MS)} |"
+    )
     for label in models:
         ratio = hot[label]["mme"]["p50_ms"] / hot[label]["single"]["p50_ms"]
-        lines.append(f"| {label} model: hot MME p50 ÷ single-model p50 (both compiled) "
-                     f"| {ratio:.2f}× | ≤ {HOT_GOAL_RATIO:.2f}× | {report._mark(ratio <= HOT_GOAL_RATIO)} |")
+        lines.append(
+            f"| {label} model: hot MME p50 ÷ single-model p50 (both compiled) "
+            f"| {ratio:.2f}× | ≤ {HOT_GOAL_RATIO:.2f}× | {report._mark(ratio <= HOT_GOAL_RATIO)} |"
+        )
     worst = max(errors.values())
-    lines.append(f"| every server: 1,000 rows, max abs diff vs booster.predict | {worst:.1e} "
-                 f"| ≤ {report.PREDICTION_TOLERANCE:g} | {report._mark(worst <= report.PREDICTION_TOLERANCE)} |")
+    lines.append(
+        f"| every server: 1,000 rows, max abs diff vs booster.predict | {worst:.1e} "
+        f"| ≤ {report.PREDICTION_TOLERANCE:g} | {report._mark(worst <= report.PREDICTION_TOLERANCE)} |"
+    )
     return "\n".join(lines) + "\n"
 
 
-def context_lines(args: argparse.Namespace, models: dict[str, BenchModel], mmes: dict[str, Server],
-                  endpoints: dict[str, dict[str, Endpoint]], machine: str) -> dict[str, str]:
+def context_lines(
+    args: argparse.Namespace,
+    models: dict[str, BenchModel],
+    mmes: dict[str, Server],
+    endpoints: dict[str, dict[str, Endpoint]],
+    machine: str,
+) -> dict[str, str]:
     described = "; ".join(f"{label} {m.size_bytes:,} B ({m.trees} trees)" for label, m in models.items())
     single = "; ".join(
         f"{by_kind['single'].name} → predictor {predictors_in_log(by_kind['single'].server)}, ready in "
-        f"{by_kind['single'].server.ready_seconds:.1f} s" for by_kind in endpoints.values()
+        f"{by_kind['single'].server.ready_seconds:.1f} s"
+        for by_kind in endpoints.values()
     )
     pooled = args.repeat * args.copies
     logged = server_load_times(mmes["mme"])
     load_parts = "; ".join(
         f"{label} {statistics.median(logged[label][way]):.1f} ms ({'TargetModel' if way == 'target' else 'POST /models'})"
-        for label in models for way in ("target", "api") if logged[label][way]
+        for label in models
+        for way in ("target", "api")
+        if logged[label][way]
     )
     return {
         "date": dt.datetime.now().isoformat(timespec="seconds"),
         "machine": machine,
         "models": f"LightGBM {lightgbm.__version__} regression, {N_FEATURES} features, {NUM_LEAVES} leaves, seed "
-                  f"{SEED}: {described}",
+        f"{SEED}: {described}",
         "servers": f"{args.serve.name} with {args.workers} gunicorn workers each: multi-model twice "
-                   f"(SAGEMAKER_MULTI_MODEL=true, models under <root>/models/<name>/model/; gthread workers with "
-                   f"the default LIGHTGBM_SERVER_THREADS=4, and sync workers with LIGHTGBM_SERVER_THREADS=1); "
-                   f"{single}",
+        f"(SAGEMAKER_MULTI_MODEL=true, models under <root>/models/<name>/model/; gthread workers with "
+        f"the default LIGHTGBM_SERVER_THREADS=4, and sync workers with LIGHTGBM_SERVER_THREADS=1); "
+        f"{single}",
         "cold load": f"{args.copies} copies per size and way per round, {args.repeat} round(s): median and max over "
-                     f"all {pooled} first requests (1 row, text/csv, timed by a keep-alive Python client). It "
-                     "includes reading and parsing the model in the worker that answered, registering it, and "
-                     "predicting; the other worker loads its own copy on its first request for that name "
-                     "(not in these figures). Model files were just written, so they are in the page cache. "
-                     "POST /models: load + register in one worker, no prediction. Every cold model is "
-                     "unloaded (DELETE /models/<name>) after each round",
-        "of which the load itself": f"median of the times the server logged (\"model loaded: ... ms\"): "
-                                    f"{load_parts or 'not found in the log'}",
+        f"all {pooled} first requests (1 row, text/csv, timed by a keep-alive Python client). It "
+        "includes reading and parsing the model in the worker that answered, registering it, and "
+        "predicting; the other worker loads its own copy on its first request for that name "
+        "(not in these figures). Model files were just written, so they are in the page cache. "
+        "POST /models: load + register in one worker, no prediction. Every cold model is "
+        "unloaded (DELETE /models/<name>) after each round",
+        "of which the load itself": f'median of the times the server logged ("model loaded: ... ms"): '
+        f"{load_parts or 'not found in the log'}",
         "hot invoke": f"wrk -t1 -c1 --latency, {args.duration:g} s per run, 1 row text/csv, after 1 s at 8 "
-                      f"connections on every endpoint and once /stats reports every hot copy on its fully "
-                      f"optimised compiled trees (final_compiled_models); median over {args.repeat} round(s), "
-                      "servers in alternating order",
-        "during loads": f"the same wrk run on the small hot model while Python clients each "
-                        "loop: a first request for a large cold copy through TargetModel, then "
-                        "DELETE /models/<name>",
+        f"connections on every endpoint and once /stats reports every hot copy on its fully "
+        f"optimised compiled trees (final_compiled_models); median over {args.repeat} round(s), "
+        "servers in alternating order",
+        "during loads": "the same wrk run on the small hot model while Python clients each "
+        "loop: a first request for a large cold copy through TargetModel, then "
+        "DELETE /models/<name>",
     }
 
 

@@ -16,8 +16,8 @@ import statistics
 import sys
 import tempfile
 from collections import defaultdict
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import lightgbm
 import numpy as np
@@ -72,7 +72,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     tmp = Path(tempfile.mkdtemp(prefix="lgbm-bench-outputs-"))
     binary_model(tmp / "ml" / "model")
     payloads = write_payloads(tmp / "payloads", np.random.default_rng(SEED + 1), (1, 1_000))
-    server = servers.start_ours(servers.DEFAULT_SERVE, tmp / "ml", tmp, args.workers, 300, {"LIGHTGBM_PREDICTOR": "auto"})
+    server = servers.start_ours(
+        servers.DEFAULT_SERVE, tmp / "ml", tmp, args.workers, 300, {"LIGHTGBM_PREDICTOR": "auto"}
+    )
     scripts = {
         name: measure.write_wrk_script(payloads[1], tmp, {ATTRIBUTES: value} if value else None, name=f"choice{i}.lua")
         for i, (name, value) in enumerate(CHOICES.items())
@@ -86,12 +88,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             shift = round_index % len(names)
             for name in names[shift:] + names[:shift]:
                 headers = {ATTRIBUTES: CHOICES[name]} if CHOICES[name] else None
-                c1 = measure.run_wrk(server.invocations_url, scripts[name], connections=1, threads=1, duration_s=args.duration)
+                c1 = measure.run_wrk(
+                    server.invocations_url, scripts[name], connections=1, threads=1, duration_s=args.duration
+                )
                 rows = measure.median_latency_s(server.invocations_url, payloads[1_000], args.requests_1k, headers)
                 samples[name]["p50"].append(c1.p50_ms)
                 samples[name]["rps_c1"].append(c1.requests_per_second)
                 samples[name]["rows_1k"].append(rows * 1e3)
-                print(f"[bench] round {round_index + 1}: {name}: p50 {c1.p50_ms:.3f} ms, 1,000 rows {rows * 1e3:.2f} ms", flush=True)
+                print(
+                    f"[bench] round {round_index + 1}: {name}: p50 {c1.p50_ms:.3f} ms, 1,000 rows {rows * 1e3:.2f} ms",
+                    flush=True,
+                )
     finally:
         processes.stop_all()
     medians = {name: {k: statistics.median(v) for k, v in figures.items()} for name, figures in samples.items()}
@@ -107,8 +114,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         "|---|---:|---:|---:|---:|",
     ]
     for name, figures in medians.items():
-        lines.append(f"| {name} | {figures['p50']:.3f} | {figures['p50'] / base['p50']:.2f}× | "
-                     f"{figures['rows_1k']:.2f} | {figures['rows_1k'] / base['rows_1k']:.2f}× |")
+        lines.append(
+            f"| {name} | {figures['p50']:.3f} | {figures['p50'] / base['p50']:.2f}× | "
+            f"{figures['rows_1k']:.2f} | {figures['rows_1k'] / base['rows_1k']:.2f}× |"
+        )
     text = "\n".join(lines) + "\n"
     print("\n" + text, flush=True)
     args.output.parent.mkdir(parents=True, exist_ok=True)

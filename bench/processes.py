@@ -15,9 +15,9 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping, Sequence
 
 import requests
 
@@ -69,13 +69,19 @@ def _kill_group(pgid: int) -> None:
 _registry: list[ManagedProcess] = []
 
 
-def start(name: str, argv: Sequence[str], log_path: Path, env: Mapping[str, str] | None = None,
-          cwd: Path | None = None) -> ManagedProcess:
+def start(
+    name: str, argv: Sequence[str], log_path: Path, env: Mapping[str, str] | None = None, cwd: Path | None = None
+) -> ManagedProcess:
     """Start `argv` in a new session with stdout and stderr appended to `log_path`."""
     with open(log_path, "ab") as log:
         popen = subprocess.Popen(
-            list(argv), stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-            env=dict(env) if env is not None else None, cwd=cwd, start_new_session=True,
+            list(argv),
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=dict(env) if env is not None else None,
+            cwd=cwd,
+            start_new_session=True,
         )
     process = ManagedProcess(name=name, popen=popen, log_path=log_path)
     _registry.append(process)

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import os
 import platform
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Callable, Mapping
 
 Check = Callable[[float, float], bool]  # (baseline, ours) -> target met?
 
@@ -60,17 +60,28 @@ def _metric_row(metric: Metric, baseline: Results, ours: Results | None) -> str:
     passed = None
     if metric.check is not None and b is not None and o is not None:
         passed = metric.check(b, o)
-    cells = [metric.label, _number(b, metric.digits), _number(o, metric.digits), _ratio(metric, b, o),
-             metric.target or "—", _mark(passed)]
+    cells = [
+        metric.label,
+        _number(b, metric.digits),
+        _number(o, metric.digits),
+        _ratio(metric, b, o),
+        metric.target or "—",
+        _mark(passed),
+    ]
     return "| " + " | ".join(cells) + " |"
 
 
 def _prediction_row(errors: Mapping[str, float]) -> str:
     baseline, ours = errors.get("classic baseline"), errors.get("ours")
     passed = None if ours is None else ours <= PREDICTION_TOLERANCE
-    cells = ["1,000 rows: max abs diff vs booster.predict",
-             "—" if baseline is None else f"{baseline:.1e}", "—" if ours is None else f"{ours:.1e}",
-             "—", f"≤ {PREDICTION_TOLERANCE:g}", _mark(passed)]
+    cells = [
+        "1,000 rows: max abs diff vs booster.predict",
+        "—" if baseline is None else f"{baseline:.1e}",
+        "—" if ours is None else f"{ours:.1e}",
+        "—",
+        f"≤ {PREDICTION_TOLERANCE:g}",
+        _mark(passed),
+    ]
     return "| " + " | ".join(cells) + " |"
 
 
@@ -85,8 +96,9 @@ def cpu_model() -> str:
     return platform.processor() or "unknown CPU"
 
 
-def render(baseline: Results, ours: Results | None, prediction_errors: Mapping[str, float],
-           context: Mapping[str, str]) -> str:
+def render(
+    baseline: Results, ours: Results | None, prediction_errors: Mapping[str, float], context: Mapping[str, str]
+) -> str:
     """The whole report: context lines, then the table."""
     lines = ["# LightGBM serving benchmark: classic BYOC sample vs ours", ""]
     lines += [f"- {name}: {value}" for name, value in context.items()]
@@ -115,7 +127,9 @@ def render_comparison(before: Results, ours: Results, label: str) -> str:
     ]
     for metric in METRICS:
         b, o = before.get(metric.key), ours.get(metric.key)
-        ratio = "—" if b is None or o is None or min(b, o) <= 0 else f"{(o / b if metric.higher_is_better else b / o):.2f}"
+        ratio = (
+            "—" if b is None or o is None or min(b, o) <= 0 else f"{(o / b if metric.higher_is_better else b / o):.2f}"
+        )
         lines.append(f"| {metric.label} | {_number(b, metric.digits)} | {_number(o, metric.digits)} | {ratio} |")
     return "\n".join(lines) + "\n"
 

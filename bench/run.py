@@ -17,8 +17,8 @@ import statistics
 import sys
 import tempfile
 from collections import defaultdict
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 import lightgbm
 
@@ -39,24 +39,49 @@ Measurement = Callable[[Server], dict[str, float]]
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true",
-                        help="3 s wrk runs and fewer large-body requests (default 8 s)")
-    parser.add_argument("--repeat", type=int, default=3, metavar="K",
-                        help="measurement rounds; the report shows the median over rounds (default 3)")
+    parser.add_argument("--quick", action="store_true", help="3 s wrk runs and fewer large-body requests (default 8 s)")
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=3,
+        metavar="K",
+        help="measurement rounds; the report shows the median over rounds (default 3)",
+    )
     parser.add_argument("--duration", type=float, metavar="S", help="seconds per wrk run (overrides --quick)")
-    parser.add_argument("--requests-1k", type=int, metavar="N", help="timed 1,000-row requests per round (20; quick 10)")
-    parser.add_argument("--requests-100k", type=int, metavar="N", help="timed 100,000-row requests per round (5; quick 3)")
+    parser.add_argument(
+        "--requests-1k", type=int, metavar="N", help="timed 1,000-row requests per round (20; quick 10)"
+    )
+    parser.add_argument(
+        "--requests-100k", type=int, metavar="N", help="timed 100,000-row requests per round (5; quick 3)"
+    )
     parser.add_argument("--workers", type=int, default=2, help="SAGEMAKER_MODEL_SERVER_WORKERS for ours (default 2)")
-    parser.add_argument("--baseline-workers", type=int, default=multiprocessing.cpu_count(),
-                        help="gunicorn workers for the baseline (default: cores, as the sample's serve)")
+    parser.add_argument(
+        "--baseline-workers",
+        type=int,
+        default=multiprocessing.cpu_count(),
+        help="gunicorn workers for the baseline (default: cores, as the sample's serve)",
+    )
     parser.add_argument("--serve", type=Path, default=servers.DEFAULT_SERVE, help="our serve executable")
-    parser.add_argument("--compare-serve", type=Path, metavar="SERVE",
-                        help="another build of our serve (e.g. a worktree of an earlier commit), measured in the same "
-                             "interleaved rounds and reported as before -> ours")
-    parser.add_argument("--server-env", action="append", default=[], metavar="KEY=VALUE",
-                        help="extra environment for our serve (repeatable)")
-    parser.add_argument("--ready-timeout", type=float, default=120.0,
-                        help="seconds to wait for GET /ping (ours may compile the model first)")
+    parser.add_argument(
+        "--compare-serve",
+        type=Path,
+        metavar="SERVE",
+        help="another build of our serve (e.g. a worktree of an earlier commit), measured in the same "
+        "interleaved rounds and reported as before -> ours",
+    )
+    parser.add_argument(
+        "--server-env",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="extra environment for our serve (repeatable)",
+    )
+    parser.add_argument(
+        "--ready-timeout",
+        type=float,
+        default=120.0,
+        help="seconds to wait for GET /ping (ours may compile the model first)",
+    )
     parser.add_argument("--only-baseline", action="store_true", help="measure the classic baseline alone")
     parser.add_argument("--keep-temp", action="store_true", help="keep the temporary directory (model, logs)")
     parser.add_argument("--output", type=Path, default=RESULTS_FILE, help="where to write the markdown report")
@@ -79,15 +104,18 @@ def log(message: str) -> None:
 
 def start_servers(args: argparse.Namespace, workload: Workload, tmp: Path) -> list[Server]:
     """The baseline first, then ours unless --only-baseline; each is ready when /ping answers 200."""
-    started = [servers.start_classic_baseline(workload.root, tmp / "baseline", args.baseline_workers, args.ready_timeout)]
+    started = [
+        servers.start_classic_baseline(workload.root, tmp / "baseline", args.baseline_workers, args.ready_timeout)
+    ]
     log(f"classic baseline ready in {started[0].ready_seconds:.1f} s at {started[0].base_url}")
     if not args.only_baseline:
         ours = servers.start_ours(args.serve, workload.root, tmp, args.workers, args.ready_timeout, args.server_env)
         log(f"ours ready in {ours.ready_seconds:.1f} s at {ours.base_url}")
         started.append(ours)
     if args.compare_serve is not None:
-        before = servers.start_ours(args.compare_serve, workload.root, tmp, args.workers, args.ready_timeout,
-                                    args.server_env, name=COMPARED)
+        before = servers.start_ours(
+            args.compare_serve, workload.root, tmp, args.workers, args.ready_timeout, args.server_env, name=COMPARED
+        )
         log(f"{COMPARED} ({args.compare_serve}) ready in {before.ready_seconds:.1f} s at {before.base_url}")
         started.append(before)
     return started
@@ -120,11 +148,18 @@ def measurements(args: argparse.Namespace, workload: Workload, single: Path) -> 
         return {"rows_1k_ms": seconds * 1e3}
 
     def rows_100k(server: Server) -> dict[str, float]:
-        return {"rows_100k_s": measure.median_latency_s(server.invocations_url, workload.payloads[100_000],
-                                                        args.requests_100k)}
+        return {
+            "rows_100k_s": measure.median_latency_s(
+                server.invocations_url, workload.payloads[100_000], args.requests_100k
+            )
+        }
 
-    return [("1 row, 1 connection", one_row_c1), ("1 row, 8 connections", one_row_c8),
-            ("1,000 rows", rows_1k), ("100,000 rows", rows_100k)]
+    return [
+        ("1 row, 1 connection", one_row_c1),
+        ("1 row, 8 connections", one_row_c8),
+        ("1,000 rows", rows_1k),
+        ("100,000 rows", rows_100k),
+    ]
 
 
 def warm_up(started: Sequence[Server], script: Path) -> None:
@@ -133,8 +168,9 @@ def warm_up(started: Sequence[Server], script: Path) -> None:
         measure.run_wrk(server.invocations_url, script, connections=8, threads=2, duration_s=1)
 
 
-def run_rounds(args: argparse.Namespace, started: Sequence[Server], plan: list[tuple[str, Measurement]]
-               ) -> dict[str, dict[str, float]]:
+def run_rounds(
+    args: argparse.Namespace, started: Sequence[Server], plan: list[tuple[str, Measurement]]
+) -> dict[str, dict[str, float]]:
     """Interleave: every measurement runs on each server in turn, the order rotating each round
     (with three servers, a flip would leave the middle one always right after the same neighbour)."""
     samples: dict[str, dict[str, list[float]]] = {s.name: defaultdict(list) for s in started}
@@ -148,31 +184,41 @@ def run_rounds(args: argparse.Namespace, started: Sequence[Server], plan: list[t
                 log(f"round {round_index + 1}/{args.repeat} {label}: {server.name}: {shown}")
                 for key, value in figures.items():
                     samples[server.name][key].append(value)
-    return {name: {key: statistics.median(values) for key, values in metrics.items()}
-            for name, metrics in samples.items()}
+    return {
+        name: {key: statistics.median(values) for key, values in metrics.items()} for name, metrics in samples.items()
+    }
 
 
 def _size(n_bytes: int) -> str:
-    return f"{n_bytes} B" if n_bytes < 10_000 else f"{n_bytes / 1e3:,.0f} kB" if n_bytes < 1e6 else f"{n_bytes / 1e6:.1f} MB"
+    return (
+        f"{n_bytes} B"
+        if n_bytes < 10_000
+        else f"{n_bytes / 1e3:,.0f} kB"
+        if n_bytes < 1e6
+        else f"{n_bytes / 1e6:.1f} MB"
+    )
 
 
-def context_lines(args: argparse.Namespace, workload: Workload, started: Sequence[Server],
-                  machine: str) -> dict[str, str]:
-    sizes = ", ".join(f"{rows:,} row{'s' * (rows != 1)} = {_size(len(p.body))}" for rows, p in workload.payloads.items())
+def context_lines(
+    args: argparse.Namespace, workload: Workload, started: Sequence[Server], machine: str
+) -> dict[str, str]:
+    sizes = ", ".join(
+        f"{rows:,} row{'s' * (rows != 1)} = {_size(len(p.body))}" for rows, p in workload.payloads.items()
+    )
     ready = ", ".join(f"{s.name} {s.ready_seconds:.1f} s" for s in started)
     return {
         "date": dt.datetime.now().isoformat(timespec="seconds"),
         "machine": machine,
         "model": f"LightGBM {lightgbm.__version__} regression, {N_FEATURES} features, {N_TREES} trees, "
-                 f"{NUM_LEAVES} leaves",
+        f"{NUM_LEAVES} leaves",
         "bodies (text/csv)": sizes,
         "servers": f"classic baseline: nginx + gunicorn gevent × {args.baseline_workers}; "
-                   f"ours: {args.serve.name} with {args.workers} workers"
-                   + (" (not run: --only-baseline)" if args.only_baseline else ""),
+        f"ours: {args.serve.name} with {args.workers} workers"
+        + (" (not run: --only-baseline)" if args.only_baseline else ""),
         "time to first /ping 200": ready,
         "method": f"{args.repeat} round(s), median over rounds; wrk {args.duration:g} s per run (1 row); "
-                  f"{args.requests_1k} × 1,000 rows and {args.requests_100k} × 100,000 rows per round "
-                  f"(sequential, median, after a warm-up request)",
+        f"{args.requests_1k} × 1,000 rows and {args.requests_100k} × 100,000 rows per round "
+        f"(sequential, median, after a warm-up request)",
     }
 
 
@@ -186,8 +232,9 @@ def benchmark(args: argparse.Namespace, tmp: Path) -> int:
     errors = check_predictions(started, workload)
     warm_up(started, single_row_script)
     medians = run_rounds(args, started, measurements(args, workload, single_row_script))
-    text = report.render(medians["classic baseline"], medians.get("ours"), errors,
-                         context_lines(args, workload, started, machine))
+    text = report.render(
+        medians["classic baseline"], medians.get("ours"), errors, context_lines(args, workload, started, machine)
+    )
     if COMPARED in medians and "ours" in medians:
         text += report.render_comparison(medians[COMPARED], medians["ours"], COMPARED)
     print("\n" + text, flush=True)

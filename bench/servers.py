@@ -71,8 +71,16 @@ def _venv_path() -> str:
     return f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '/usr/bin:/bin')}{os.pathsep}/usr/sbin"
 
 
-def start_ours(serve: Path, ml_root: Path, run_dir: Path, workers: int, ready_timeout: float,
-               extra_env: dict[str, str], name: str = "ours", until_compiled: bool = True) -> Server:
+def start_ours(
+    serve: Path,
+    ml_root: Path,
+    run_dir: Path,
+    workers: int,
+    ready_timeout: float,
+    extra_env: dict[str, str],
+    name: str = "ours",
+    until_compiled: bool = True,
+) -> Server:
     """Run `serve` as SageMaker would, but on a free loopback port and a temporary ML root.
 
     ``until_compiled``: also wait until every worker switched to the fully optimised compiled
@@ -95,7 +103,9 @@ def start_ours(serve: Path, ml_root: Path, run_dir: Path, workers: int, ready_ti
     log_name = name.replace(" ", "-")
     server.processes.append(processes.start(f"{name}: serve", [str(serve)], run_dir / f"{log_name}-serve.log", env=env))
     server.ready_seconds = processes.wait_for_ping(server.base_url, server.processes, ready_timeout)
-    background_compile = env.get("LIGHTGBM_PREDICTOR", "auto") == "auto" and env.get("SAGEMAKER_MULTI_MODEL", "") != "true"
+    background_compile = (
+        env.get("LIGHTGBM_PREDICTOR", "auto") == "auto" and env.get("SAGEMAKER_MULTI_MODEL", "") != "true"
+    )
     if until_compiled and background_compile and wait_compiled(server, workers, ready_timeout)[1] is None:
         raise processes.ServerNotReady(f"{name}: the workers never switched to the compiled trees; see {run_dir}")
     return server
@@ -130,8 +140,11 @@ def render_nginx_conf(run_dir: Path, port: int, socket_path: Path) -> Path:
     # mkdtemp directory to reach the gunicorn socket and the body temp files.
     user_directive = "user root;" if os.geteuid() == 0 else ""
     text = template.safe_substitute(
-        user_directive=user_directive, run_dir=str(run_dir), port=str(port),
-        socket_path=str(socket_path), max_body_mb=str(PAYLOAD_LIMIT_MB),
+        user_directive=user_directive,
+        run_dir=str(run_dir),
+        port=str(port),
+        socket_path=str(socket_path),
+        max_body_mb=str(PAYLOAD_LIMIT_MB),
     )
     unfilled = re.findall(r"\$\{\w+\}", text)
     if unfilled:
@@ -149,8 +162,20 @@ def start_classic_baseline(ml_root: Path, run_dir: Path, workers: int, ready_tim
     env = {**os.environ, "PATH": _venv_path(), "SAGEMAKER_BASE_DIR": str(ml_root)}
     server = Server(name="classic baseline", base_url=f"http://127.0.0.1:{port}")
     gunicorn = [
-        sys.executable, "-m", "gunicorn", "--timeout", "60", "-k", "gevent",
-        "-b", f"unix:{socket_path}", "-w", str(workers), "--chdir", str(CLASSIC_DIR), "predictor:app",
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "--timeout",
+        "60",
+        "-k",
+        "gevent",
+        "-b",
+        f"unix:{socket_path}",
+        "-w",
+        str(workers),
+        "--chdir",
+        str(CLASSIC_DIR),
+        "predictor:app",
     ]
     server.processes.append(processes.start("baseline: gunicorn", gunicorn, run_dir / "gunicorn.log", env=env))
     conf = render_nginx_conf(run_dir, port, socket_path)

@@ -28,9 +28,9 @@ import datetime as dt
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import lightgbm
 import numpy as np
@@ -64,7 +64,7 @@ class Row:
 
 
 def final_object(server: servers.Server) -> str:
-    """"optimised", "quick (why)", or "LightGBM (why)", from /stats' compile state."""
+    """ "optimised", "quick (why)", or "LightGBM (why)", from /stats' compile state."""
     state = requests.get(f"{server.base_url}/stats", timeout=5).json().get("compile") or {}
     reason = state.get("reason") or ""
     if state.get("state") == "ready":
@@ -90,7 +90,9 @@ def train(directory: Path, objective: str, trees: int, leaves: int) -> lightgbm.
     rng = np.random.default_rng(7)
     x = rng.normal(size=(10_000, FEATURES))
     signal = x[:, 0] + np.sin(x[:, 1]) * x[:, 2] + x[:, 3:8].sum(axis=1) * 0.3
-    y = {"regression": signal, "binary": (signal > 0).astype(int), "multiclass": np.digitize(signal, [-0.5, 0.5])}[objective]
+    y = {"regression": signal, "binary": (signal > 0).astype(int), "multiclass": np.digitize(signal, [-0.5, 0.5])}[
+        objective
+    ]
     params = {"objective": objective, "num_leaves": leaves, "min_data_in_leaf": 2, "verbose": -1, "seed": 1}
     if objective == "multiclass":
         params["num_class"] = 3
@@ -155,18 +157,32 @@ def payloads(directory: Path) -> dict[int, Payload]:
 
 
 def latencies(url: str, bodies: dict[int, Payload], quick: bool) -> tuple[float, float]:
-    return (measure.median_latency_s(url, bodies[1], 100 if quick else 200) * 1000,
-            measure.median_latency_s(url, bodies[1000], 5 if quick else 10) * 1000)
+    return (
+        measure.median_latency_s(url, bodies[1], 100 if quick else 200) * 1000,
+        measure.median_latency_s(url, bodies[1000], 5 if quick else 10) * 1000,
+    )
 
 
-def one_model(args: argparse.Namespace, tmp: Path, objective: str, trees: int, leaves: int,
-              bodies: dict[int, Payload]) -> Row:
+def one_model(
+    args: argparse.Namespace, tmp: Path, objective: str, trees: int, leaves: int, bodies: dict[int, Payload]
+) -> Row:
     name = f"{objective} {trees}x{leaves}"
     root = tmp / name.replace(" ", "-") / "ml"
     booster = train(root / "model", objective, trees, leaves)
-    env = {"LIGHTGBM_COMPILE_CACHE": str(root.parent / "cache"), "LIGHTGBM_COMPILE_TIMEOUT": str(int(args.switch_timeout))}
-    server = servers.start_ours(REPO / "container" / "program" / "serve", root, root.parent, args.workers, 60, env,
-                                name=name, until_compiled=False)
+    env = {
+        "LIGHTGBM_COMPILE_CACHE": str(root.parent / "cache"),
+        "LIGHTGBM_COMPILE_TIMEOUT": str(int(args.switch_timeout)),
+    }
+    server = servers.start_ours(
+        REPO / "container" / "program" / "serve",
+        root,
+        root.parent,
+        args.workers,
+        60,
+        env,
+        name=name,
+        until_compiled=False,
+    )
     try:
         before = latencies(server.invocations_url, bodies, args.quick)
         quick_s, final_s = servers.wait_compiled(server, args.workers, args.switch_timeout)
@@ -203,7 +219,10 @@ def report(rows: list[Row], args: argparse.Namespace) -> str:
             f"| {_f(row.final_s, 1)} | {_f(row.after_1, 3)} | {_f(row.after_1k)} | {row.pss_mb:.0f} | {row.final_object} |"
         )
     healthy = max(row.healthy_s for row in rows)
-    lines += ["", f"- slowest healthy: {healthy:.2f} s ({'meets' if healthy <= HEALTHY_TARGET_S else 'misses'} the target)"]
+    lines += [
+        "",
+        f"- slowest healthy: {healthy:.2f} s ({'meets' if healthy <= HEALTHY_TARGET_S else 'misses'} the target)",
+    ]
     return "\n".join(lines) + "\n"
 
 

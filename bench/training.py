@@ -40,7 +40,7 @@ TRAIN = REPO / "container" / "program" / "train"
 sys.path.insert(0, str(REPO / "container" / "program"))
 from lightgbm_container.training.packages import use_training_packages  # noqa: E402
 
-CLASSIC = r'''
+CLASSIC = r"""
 import json, sys, time
 import lightgbm as lgb
 import pandas as pd
@@ -61,7 +61,7 @@ booster = lgb.train(params, data, num_boost_round=int(rounds), valid_sets=[lgb.D
                     valid_names=["validation"], callbacks=[first_round])
 booster.save_model(model_path)
 print(json.dumps({"loaded": loaded, "first_round": first[0], "l2": booster.best_score["validation"]["l2"]}))
-'''
+"""
 
 
 @dataclass
@@ -106,9 +106,19 @@ def run_classic(kind: str, paths: dict[str, Path], rounds: int, work: Path) -> R
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}  # pandas.read_parquet needs pyarrow
     started = time.time()
     process = subprocess.Popen(
-        [sys.executable, "-c", CLASSIC, kind, str(paths["train"]), str(paths["validation"]), str(rounds), str(work / "classic.txt")],
-        stdout=subprocess.PIPE, env=env,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-c",
+            CLASSIC,
+            kind,
+            str(paths["train"]),
+            str(paths["validation"]),
+            str(rounds),
+            str(work / "classic.txt"),
+        ],
+        stdout=subprocess.PIPE,
+        env=env,
+    )
     output = process.stdout.read() if process.stdout else b""
     ended, peak = _wait(process)
     if process.returncode:
@@ -128,8 +138,13 @@ def run_ours(kind: str, paths: dict[str, Path], rounds: int, work: Path) -> Run:
         target.mkdir(parents=True, exist_ok=True)
         (target / path.name).unlink(missing_ok=True)
         (target / path.name).symlink_to(path)
-    env = {**os.environ, "SAGEMAKER_BASE_DIR": str(root), "LOG_FORMAT": "json", "LIGHTGBM_COMPILE_AHEAD": "false",
-           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}  # fmt: skip
+    env = {
+        **os.environ,
+        "SAGEMAKER_BASE_DIR": str(root),
+        "LOG_FORMAT": "json",
+        "LIGHTGBM_COMPILE_AHEAD": "false",
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+    }
     started = time.time()
     process = subprocess.Popen([str(TRAIN)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
     output = process.stdout.read().decode() if process.stdout else ""
@@ -182,14 +197,19 @@ def report(results: dict[str, list[Run]], rows: int, features: int, rounds: int)
             f"| {kind} | {path} | {median(name, 'loading'):.2f} | {median(name, 'first_round'):.2f} | "
             f"{median(name, 'total'):.2f} | {median(name, 'peak_mb'):.0f} | {median(name, 'l2'):.6f} |"
         )
-    lines += ["", "| data | loading: classic/ours (target >= 2x) | peak RSS: ours/classic (target <= 0.6x) | l2 difference |",
-              "|---|---:|---:|---:|"]  # fmt: skip
+    lines += [
+        "",
+        "| data | loading: classic/ours (target >= 2x) | peak RSS: ours/classic (target <= 0.6x) | l2 difference |",
+        "|---|---:|---:|---:|",
+    ]
     for kind in ("csv", "parquet"):
         classic, ours = f"{kind}:classic", f"{kind}:ours"
         speed = median(classic, "loading") / median(ours, "loading")
         memory = median(ours, "peak_mb") / median(classic, "peak_mb")
         difference = abs(median(ours, "l2") - median(classic, "l2"))
-        lines.append(f"| {kind} | {speed:.2f}x {'✅' if speed >= 2 else '❌'} | {memory:.2f}x {'✅' if memory <= 0.6 else '❌'} | {difference:.2e} |")
+        lines.append(
+            f"| {kind} | {speed:.2f}x {'✅' if speed >= 2 else '❌'} | {memory:.2f}x {'✅' if memory <= 0.6 else '❌'} | {difference:.2e} |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -209,18 +229,40 @@ def main() -> int:
         import pyarrow.csv
         import pyarrow.parquet
 
-        print(json.dumps({k: {c: str(p) for c, p in v.items()} for k, v in make_data(args.make_data, args.rows, args.features, pyarrow).items()}))
+        print(
+            json.dumps(
+                {
+                    k: {c: str(p) for c, p in v.items()}
+                    for k, v in make_data(args.make_data, args.rows, args.features, pyarrow).items()
+                }
+            )
+        )
         return 0
 
     with tempfile.TemporaryDirectory(prefix="lgbm-train-bench-") as directory:
         work = Path(directory)
         print(f"[bench] writing {args.rows:,} x {args.features} rows as CSV and Parquet ...", flush=True)
         made = subprocess.run(
-            [sys.executable, __file__, "--make-data", str(work), "--rows", str(args.rows), "--features", str(args.features)],
-            check=True, capture_output=True, text=True,
-        )  # fmt: skip
-        data = {k: {c: Path(p) for c, p in v.items()} for k, v in json.loads(made.stdout.strip().splitlines()[-1]).items()}
-        results: dict[str, list[Run]] = {f"{kind}:{path}": [] for kind in ("csv", "parquet") for path in ("classic", "ours")}
+            [
+                sys.executable,
+                __file__,
+                "--make-data",
+                str(work),
+                "--rows",
+                str(args.rows),
+                "--features",
+                str(args.features),
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        data = {
+            k: {c: Path(p) for c, p in v.items()} for k, v in json.loads(made.stdout.strip().splitlines()[-1]).items()
+        }
+        results: dict[str, list[Run]] = {
+            f"{kind}:{path}": [] for kind in ("csv", "parquet") for path in ("classic", "ours")
+        }
         for round_ in range(args.repeat):
             for name in results:
                 kind, path = name.split(":")

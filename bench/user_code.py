@@ -26,8 +26,8 @@ import subprocess
 import sys
 import tempfile
 from collections import defaultdict
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import measure
 import processes
@@ -74,8 +74,17 @@ def ensure_mms() -> Path:
         log(f"installing MMS and the toolkit into {MMS_VENV} (first run only)")
         shutil.rmtree(MMS_VENV, ignore_errors=True)
         subprocess.run([sys.executable, "-m", "venv", str(MMS_VENV)], check=True)
-        subprocess.run([str(MMS_VENV / "bin" / "pip"), "install", "-q", "--disable-pip-version-check",
-                        "-r", str(MMS_REQUIREMENTS)], check=True)  # fmt: skip
+        subprocess.run(
+            [
+                str(MMS_VENV / "bin" / "pip"),
+                "install",
+                "-q",
+                "--disable-pip-version-check",
+                "-r",
+                str(MMS_REQUIREMENTS),
+            ],
+            check=True,
+        )
         stamp.write_text(wanted)
     return MMS_VENV / "bin"
 
@@ -106,8 +115,13 @@ def mms_port() -> int:
 def start_mms(bin_dir: Path, root: Path, run_dir: Path, workers: int) -> Server:
     port = mms_port()
     run_dir.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "SAGEMAKER_BASE_DIR": str(root),
-           "SAGEMAKER_BIND_TO_PORT": str(port), "SAGEMAKER_MODEL_SERVER_WORKERS": str(workers)}  # fmt: skip
+    env = {
+        **os.environ,
+        "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+        "SAGEMAKER_BASE_DIR": str(root),
+        "SAGEMAKER_BIND_TO_PORT": str(port),
+        "SAGEMAKER_MODEL_SERVER_WORKERS": str(workers),
+    }
     server = Server(name=MMS, base_url=f"http://127.0.0.1:{port}")
     argv = [str(bin_dir / "python"), str(servers.BENCH_DIR / "mms_peer.py"), str(run_dir / "mms.properties")]
     server.processes.append(processes.start("MMS", argv, run_dir / "mms.log", env=env, cwd=run_dir))
@@ -117,9 +131,11 @@ def start_mms(bin_dir: Path, root: Path, run_dir: Path, workers: int) -> Server:
 
 def start_all(args: argparse.Namespace, tmp: Path, model_file: Path) -> list[Server]:
     started = []
-    for name, script, extra in ((OURS_SCRIPT, "pandas_inference.py", {"SAGEMAKER_PROGRAM": "inference.py"}),
-                                (OURS_MODEL_FN, "model_fn_only.py", {"SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT": "text/csv"}),
-                                (OURS_BUILTIN, None, {})):  # fmt: skip
+    for name, script, extra in (
+        (OURS_SCRIPT, "pandas_inference.py", {"SAGEMAKER_PROGRAM": "inference.py"}),
+        (OURS_MODEL_FN, "model_fn_only.py", {"SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT": "text/csv"}),
+        (OURS_BUILTIN, None, {}),
+    ):
         root = ml_root(tmp, name.split()[1].strip("(),"), model_file, script)
         server = servers.start_ours(servers.DEFAULT_SERVE, root, tmp, args.workers, 300, extra, name=name)
         log(f"{name} ready in {server.ready_seconds:.1f} s")
@@ -133,7 +149,9 @@ def start_all(args: argparse.Namespace, tmp: Path, model_file: Path) -> list[Ser
     return started
 
 
-def measure_rounds(args: argparse.Namespace, started: list[Server], payloads: dict, single: Path) -> dict[str, dict[str, float]]:
+def measure_rounds(
+    args: argparse.Namespace, started: list[Server], payloads: dict, single: Path
+) -> dict[str, dict[str, float]]:
     samples: dict[str, dict[str, list[float]]] = {s.name: defaultdict(list) for s in started}
     for round_index in range(args.repeat):
         shift = round_index % len(started)
@@ -141,29 +159,37 @@ def measure_rounds(args: argparse.Namespace, started: list[Server], payloads: di
             c1 = measure.run_wrk(server.invocations_url, single, connections=1, threads=1, duration_s=args.duration)
             c8 = measure.run_wrk(server.invocations_url, single, connections=8, threads=2, duration_s=args.duration)
             rows_1k = measure.median_latency_s(server.invocations_url, payloads[1_000], args.requests_1k)
-            figures = {"p50_c1_ms": c1.p50_ms, "p99_c1_ms": c1.p99_ms, "rps_c8": c8.requests_per_second,
-                       "rows_1k_ms": rows_1k * 1e3}
+            figures = {
+                "p50_c1_ms": c1.p50_ms,
+                "p99_c1_ms": c1.p99_ms,
+                "rps_c8": c8.requests_per_second,
+                "rows_1k_ms": rows_1k * 1e3,
+            }
             log(f"round {round_index + 1}: {server.name}: " + ", ".join(f"{k} {v:,.3f}" for k, v in figures.items()))
             for key, value in figures.items():
                 samples[server.name][key].append(value)
     return {name: {k: statistics.median(v) for k, v in metrics.items()} for name, metrics in samples.items()}
 
 
-def render(medians: dict[str, dict[str, float]], errors: dict[str, float], args: argparse.Namespace, ready: dict[str, float]) -> str:
+def render(
+    medians: dict[str, dict[str, float]], errors: dict[str, float], args: argparse.Namespace, ready: dict[str, float]
+) -> str:
     lines = [
         "# User code: our serve vs Multi Model Server + SageMaker Inference Toolkit",
         "",
         f"- machine: {report.machine_summary()}",
         f"- method: {args.repeat} round(s), medians; wrk {args.duration:g} s per run; {args.requests_1k} × 1,000 rows "
         f"per round; {args.workers} workers each; the same examples/toolkit/pandas_inference.py on ours and MMS",
-        f"- time to first /ping 200: " + ", ".join(f"{name} {seconds:.1f} s" for name, seconds in ready.items()),
+        "- time to first /ping 200: " + ", ".join(f"{name} {seconds:.1f} s" for name, seconds in ready.items()),
         "",
         "| server | 1 row p50, 1 conn (ms) | 1 row p99, 1 conn (ms) | 1 row req/s, 8 conn | 1,000 rows (ms) | max abs diff vs Booster.predict |",
         "|---|---:|---:|---:|---:|---:|",
     ]
     for name, figures in medians.items():
-        lines.append(f"| {name} | {figures['p50_c1_ms']:.3f} | {figures['p99_c1_ms']:.2f} | {figures['rps_c8']:,.0f} | "
-                     f"{figures['rows_1k_ms']:.2f} | {errors[name]:.1e} |")
+        lines.append(
+            f"| {name} | {figures['p50_c1_ms']:.3f} | {figures['p99_c1_ms']:.2f} | {figures['rps_c8']:,.0f} | "
+            f"{figures['rows_1k_ms']:.2f} | {errors[name]:.1e} |"
+        )
     if MMS in medians:
         ours, mms = medians[OURS_SCRIPT], medians[MMS]
         lines += [
@@ -174,8 +200,10 @@ def render(medians: dict[str, dict[str, float]], errors: dict[str, float], args:
             f"1,000 rows {ours['rows_1k_ms'] / mms['rows_1k_ms']:.2f}×.",
         ]
     builtin, model_fn = medians[OURS_BUILTIN], medians[OURS_MODEL_FN]
-    lines.append(f"model_fn-only against built-in: p50 {model_fn['p50_c1_ms'] / builtin['p50_c1_ms']:.2f}×, "
-                 f"req/s {model_fn['rps_c8'] / builtin['rps_c8']:.2f}×, 1,000 rows {model_fn['rows_1k_ms'] / builtin['rows_1k_ms']:.2f}×.")
+    lines.append(
+        f"model_fn-only against built-in: p50 {model_fn['p50_c1_ms'] / builtin['p50_c1_ms']:.2f}×, "
+        f"req/s {model_fn['rps_c8'] / builtin['rps_c8']:.2f}×, 1,000 rows {model_fn['rows_1k_ms'] / builtin['rows_1k_ms']:.2f}×."
+    )
     return "\n".join(lines) + "\n"
 
 
@@ -189,7 +217,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         single = measure.write_wrk_script(workload.payloads[1], tmp)
         started = start_all(args, tmp, workload.model_file)
         expected = workload.booster.predict(workload.payloads[1_000].features)
-        errors = {s.name: measure.prediction_error(s.invocations_url, workload.payloads[1_000], expected) for s in started}
+        errors = {
+            s.name: measure.prediction_error(s.invocations_url, workload.payloads[1_000], expected) for s in started
+        }
         for server in started:  # warm every worker
             measure.run_wrk(server.invocations_url, single, connections=8, threads=2, duration_s=1)
         medians = measure_rounds(args, started, workload.payloads, single)

@@ -37,7 +37,7 @@ class ScoringService:
         return cls.model
 
     @classmethod
-    def predict(cls, data):  # noqa: ANN001, ANN206 - kept as loose as the sample
+    def predict(cls, data):
         return cls.get_model().predict(data)
 
 
@@ -61,7 +61,7 @@ def transformation() -> flask.Response:
     else:
         return flask.Response(response="This predictor only supports CSV data", status=415, mimetype="text/plain")
 
-    print("Invoked with {} records".format(data.shape[0]))
+    print(f"Invoked with {data.shape[0]} records")
 
     predictions = ScoringService.predict(data.values)
 

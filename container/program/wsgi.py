@@ -1,4 +1,5 @@
-"""gunicorn's entry point: ``gunicorn 'wsgi:app_from_settings("settings.json")'`` (what serve runs), or ``gunicorn wsgi:app``."""
+"""gunicorn's entry point: ``gunicorn 'wsgi:app_from_settings("settings.json")'`` (what serve runs),
+or ``gunicorn wsgi:app``."""
 
 import predictor
 from predictor import app_from_settings  # noqa: F401

@@ -16,5 +16,7 @@ class LightGBMService:
         for item in data:
             rows = np.array(item["body"]["instances"], dtype=float)  # a JSON body arrives parsed (MMS decodes it)
             context.set_response_content_type(0, "application/json")
-            answers.append(json.dumps({"scores": self.model.predict(rows).tolist(), "source": item.get("source", b"").decode()}))
+            answers.append(
+                json.dumps({"scores": self.model.predict(rows).tolist(), "source": item.get("source", b"").decode()})
+            )
         return answers

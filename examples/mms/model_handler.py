@@ -12,7 +12,7 @@ import lightgbm as lgb
 import numpy as np
 
 
-class ModelHandler(object):
+class ModelHandler:
     """
     A base Model handler implementation.
     """
@@ -42,7 +42,7 @@ class ModelHandler(object):
         :param batch: list of raw requests, should match batch size
         :return: list of preprocessed model input data
         """
-        assert self._batch_size == len(batch), "Invalid input batch size: {}".format(len(batch))
+        assert self._batch_size == len(batch), f"Invalid input batch size: {len(batch)}"
         rows = []
         for request in batch:
             body = request.get("body")

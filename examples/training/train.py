@@ -26,14 +26,23 @@ def parse_args():
 
 def load(channel):
     """Every CSV in the channel, no header, the label in the last column."""
-    data = np.vstack([np.loadtxt(path, delimiter=",", ndmin=2) for path in sorted(glob.glob(os.path.join(channel, "*.csv")))])
+    data = np.vstack(
+        [np.loadtxt(path, delimiter=",", ndmin=2) for path in sorted(glob.glob(os.path.join(channel, "*.csv")))]
+    )
     return data[:, :-1], data[:, -1]
 
 
 if __name__ == "__main__":
     args = parse_args()
     features, labels = load(args.train)
-    params = {"objective": "regression", "num_leaves": args.num_leaves, "learning_rate": args.learning_rate, "verbosity": -1}
+    params = {
+        "objective": "regression",
+        "num_leaves": args.num_leaves,
+        "learning_rate": args.learning_rate,
+        "verbosity": -1,
+    }
     booster = lgb.train(params, lgb.Dataset(features, labels), num_boost_round=args.rounds)
     booster.save_model(os.path.join(args.model_dir, "model.txt"))
-    print(f"trained {booster.num_trees()} trees on {len(labels)} rows; train-rmse={np.sqrt(np.mean((booster.predict(features) - labels) ** 2)):.4f};")
+    print(
+        f"trained {booster.num_trees()} trees on {len(labels)} rows; train-rmse={np.sqrt(np.mean((booster.predict(features) - labels) ** 2)):.4f};"
+    )

@@ -83,9 +83,7 @@ def detect_engine() -> str:
         _engine = "docker"
         return _engine
     try:
-        result = subprocess.run(
-            ["bash", str(ENGINE_SCRIPT)], capture_output=True, text=True, timeout=1800, check=False
-        )
+        result = subprocess.run(["bash", str(ENGINE_SCRIPT)], capture_output=True, text=True, timeout=1800, check=False)
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise EngineUnavailable(f"container engine setup failed: {exc}") from exc
     lines = result.stdout.strip().splitlines()
@@ -128,13 +126,11 @@ def _boto_session(region: str):
     for provider in ("iam-role", "container-role"):
         try:
             resolver.remove(provider)
-        except Exception:  # noqa: BLE001 - not in this botocore's chain
+        except Exception:
             pass
     if core.get_credentials() is not None:
         return boto3.Session(botocore_session=core, region_name=region)
-    return boto3.Session(
-        region_name=region, aws_access_key_id="local-mode", aws_secret_access_key="local-mode"
-    )
+    return boto3.Session(region_name=region, aws_access_key_id="local-mode", aws_secret_access_key="local-mode")
 
 
 #: The session's default bucket: never written to in local mode with local code.
@@ -152,9 +148,7 @@ def local_session(
     from sagemaker.local import LocalSession
 
     region = region or os.environ.get("AWS_DEFAULT_REGION") or os.environ.get("AWS_REGION") or DEFAULT_REGION
-    session = LocalSession(
-        boto_session=boto_session or _boto_session(region), sagemaker_config=SAGEMAKER_CONFIG
-    )
+    session = LocalSession(boto_session=boto_session or _boto_session(region), sagemaker_config=SAGEMAKER_CONFIG)
     # Model(entry_point=...) asks for the default bucket even with local code, which uploads
     # nothing: resolving it costs an STS call (the account id) and an S3 one (create if
     # missing); even LocalSession(default_bucket=...) checks that the bucket exists. The SDK
@@ -199,7 +193,5 @@ def image_uri(tag: str = DEFAULT_TAG) -> str:
 def sagemaker_containers() -> list[str]:
     """Names of the containers local mode started that still exist (running or not)."""
     engine = detect_engine()
-    result = subprocess.run(
-        [engine, "ps", "-a", "--format", "{{.Names}}"], capture_output=True, text=True, check=False
-    )
+    result = subprocess.run([engine, "ps", "-a", "--format", "{{.Names}}"], capture_output=True, text=True, check=False)
     return [name for name in result.stdout.split() if "-algo-" in name]

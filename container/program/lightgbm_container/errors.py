@@ -8,7 +8,8 @@ Rendering to JSON happens in exactly one place (:func:`error_body`).
 from __future__ import annotations
 
 import difflib
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import orjson
 
@@ -135,17 +136,44 @@ def error_body(error: ServingError, request_id: str = "") -> bytes:
 #: locations and into gunicorn's error writer, so those answers have the same JSON shape
 #: as the app's. ``{placeholders}`` are the limits in force (see ``front_error_body``).
 FRONT_ERRORS: dict[int, tuple[str, str]] = {
-    400: ("bad_request", "the HTTP request is malformed (its request line, a header, a URL escape or the chunked body); nothing reached the model"),
+    400: (
+        "bad_request",
+        (
+            "the HTTP request is malformed (its request line, a header, a URL escape or the chunked body); nothing "
+            "reached the model"
+        ),
+    ),
     405: ("method_not_allowed", "this HTTP method is not allowed; use POST /invocations or GET /ping"),
     411: ("length_required", "send a Content-Length header or a chunked body"),
-    413: ("payload_too_large", "the request body is larger than the {max_body_mb} MB limit; split it into smaller requests (SAGEMAKER_MAX_PAYLOAD_IN_MB raises the limit, up to 100 MB for Batch Transform)"),
+    413: (
+        "payload_too_large",
+        (
+            "the request body is larger than the {max_body_mb} MB limit; split it into smaller requests "
+            "(SAGEMAKER_MAX_PAYLOAD_IN_MB raises the limit, up to 100 MB for Batch Transform)"
+        ),
+    ),
     414: ("uri_too_long", "the request line is longer than {header_kb} KB; send the data in the body"),
     417: ("expectation_failed", "the Expect header is not supported; only 'Expect: 100-continue' is"),
-    431: ("request_header_fields_too_large", "a request header is longer than {header_kb} KB, or all of them together exceed {headers_kb} KB"),
+    431: (
+        "request_header_fields_too_large",
+        "a request header is longer than {header_kb} KB, or all of them together exceed {headers_kb} KB",
+    ),
     500: ("internal_error", "the HTTP server failed while handling the request; see the container log"),
     501: ("not_implemented", "this Transfer-Encoding is not supported; send the body as it is, or chunked"),
-    502: ("model_server_unavailable", "the model server did not answer: it is starting, restarting, or a worker died or exceeded the {timeout} s timeout (SAGEMAKER_MODEL_SERVER_TIMEOUT); see the container log"),
-    504: ("model_server_timeout", "the model server took longer than {timeout} s (SAGEMAKER_MODEL_SERVER_TIMEOUT); send smaller requests or raise the timeout"),
+    502: (
+        "model_server_unavailable",
+        (
+            "the model server did not answer: it is starting, restarting, or a worker died or exceeded the "
+            "{timeout} s timeout (SAGEMAKER_MODEL_SERVER_TIMEOUT); see the container log"
+        ),
+    ),
+    504: (
+        "model_server_timeout",
+        (
+            "the model server took longer than {timeout} s (SAGEMAKER_MODEL_SERVER_TIMEOUT); send smaller requests "
+            "or raise the timeout"
+        ),
+    ),
     505: ("http_version_not_supported", "this HTTP version is not supported; use HTTP/1.1 or HTTP/1.0"),
 }
 

@@ -46,7 +46,9 @@ class BuiltinOptions:
 
     predict_threads: int
     max_values: int  # the most feature values one request may expand to (see LoadedModel.validate)
-    compiled_model: Path | None = None  # lleaves object compiled before the workers started (LIGHTGBM_PREDICTOR=lleaves)
+    compiled_model: Path | None = (
+        None  # lleaves object compiled before the workers started (LIGHTGBM_PREDICTOR=lleaves)
+    )
     compile_status: Path | None = None  # the background compile job to switch to when it is ready (compilation/)
     root: Path | None = None  # every model file must resolve inside it (multi-model)
     default_accept: str = "application/json"  # output_fn's answer type for a missing or */* Accept
@@ -85,7 +87,10 @@ class LightGBMHandler:
         if compiled is None:
             return f"the compiled object {object_file} could not be loaded"
         if check is not None and (difference := disagreement(check, compiled.predict)) is not None:
-            return f"the Booster from model_fn differs from the compiled {model.model_file} (max difference {difference:.3g})"
+            return (
+                f"the Booster from model_fn differs from the compiled {model.model_file} "
+                f"(max difference {difference:.3g})"
+            )
         compiled.predict(np.zeros((1, model.num_features)))  # first-call costs paid here, not by a request
         model.predictor = compiled
         return None
@@ -129,7 +134,8 @@ class LightGBMHandler:
         return loaded.predict(loaded.validate(batch, self.options.max_values))
 
     def output_fn(self, prediction: Any, accept: str | None) -> tuple[bytes, str]:
-        """``(body, content type)`` of the default answer; a missing or wildcard Accept answers in ``default_accept``."""
+        """``(body, content type)`` of the default answer; a missing or wildcard Accept answers
+        in ``default_accept``."""
         codec = codecs.response_codec(accept, self.options.default_accept)
         return self.style.encoder(codec)(Table.default(np.asarray(prediction, dtype=np.float64))), codec.media_type
 
@@ -139,7 +145,11 @@ class LightGBMHandler:
         this model directory's file and they agree with the user's Booster (same parity
         check as the compile itself; a Booster loaded differently keeps LightGBM's predictor)."""
         loaded = self._loaded(model)
-        if loaded is None or loaded is model or (self.options.compiled_model is None and self.options.compile_status is None):
+        if (
+            loaded is None
+            or loaded is model
+            or (self.options.compiled_model is None and self.options.compile_status is None)
+        ):
             return
         try:
             model_file, _ = find_model_file(model_dir)

@@ -14,8 +14,8 @@ Most specific first:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 from ..errors import BadRequest, did_you_mean
 from ..model.outputs import KIND_NAMES, VERBOSE, check_kinds
@@ -60,7 +60,9 @@ def _custom_attributes(value: str) -> tuple[tuple[str, ...] | None, int | None]:
             except ValueError:
                 top_k = 0
             if not 1 <= top_k <= MAX_TOP_K:
-                raise BadRequest(f"{CUSTOM_ATTRIBUTES_HEADER}: top_k={text.strip()!r} must be a whole number from 1 to {MAX_TOP_K}")
+                raise BadRequest(
+                    f"{CUSTOM_ATTRIBUTES_HEADER}: top_k={text.strip()!r} must be a whole number from 1 to {MAX_TOP_K}"
+                )
     return kinds, top_k
 
 

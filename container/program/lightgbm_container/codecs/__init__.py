@@ -35,7 +35,18 @@ SUPPORTED: tuple[str, ...] = tuple(codec.media_type for codec in ALL)
 #: Types that say nothing about the body: sniff it (the SDK's default Predictor sends octet-stream).
 _UNTYPED = ("", "application/octet-stream")
 
-__all__ = ["ALL", "CODECS", "OFFERED", "SUPPORTED", "Codec", "base_media_type", "codec_for", "request_codec", "response_codec", "warm_up"]
+__all__ = [
+    "ALL",
+    "CODECS",
+    "OFFERED",
+    "SUPPORTED",
+    "Codec",
+    "base_media_type",
+    "codec_for",
+    "request_codec",
+    "response_codec",
+    "warm_up",
+]
 
 
 def codec_for(media_type: str) -> Codec | None:
@@ -64,7 +75,9 @@ def request_codec(content_type: str | None, body: bytes) -> Codec:
     codec = CODECS.get(media_type)
     if codec is None:
         supported = ", ".join(SUPPORTED)
-        raise UnsupportedMediaType(f"Content-Type {media_type!r} is not supported; use one of {supported}", supported=list(SUPPORTED))
+        raise UnsupportedMediaType(
+            f"Content-Type {media_type!r} is not supported; use one of {supported}", supported=list(SUPPORTED)
+        )
     return codec
 
 

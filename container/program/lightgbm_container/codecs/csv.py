@@ -58,7 +58,8 @@ def _csv_field(field: bytes, line: int, column: int) -> float:
             return math.nan
         shown = field.decode("utf-8", "replace")
         raise BadRequest(
-            f"line {line}, column {column}: {shown!r} is not a number (send numbers; an empty field or 'nan' means missing)",
+            f"line {line}, column {column}: {shown!r} is not a number "
+            "(send numbers; an empty field or 'nan' means missing)",
             line=line,
             column=column,
         ) from None
@@ -96,7 +97,7 @@ def _parse_csv_fast(body: bytes) -> np.ndarray | None:
             header=None,
             dtype=np.float64,
             skip_blank_lines=False,
-            **PANDAS_MISSING_OPTIONS,  # type: ignore[arg-type]
+            **PANDAS_MISSING_OPTIONS,
             quoting=csv.QUOTE_NONE,  # a quote is data, as in the exact parser
             engine="c",
         )
@@ -152,9 +153,9 @@ def _encode_values(values: np.ndarray) -> bytes:
             return text[1:-1].replace(b",", b"\n") + b"\n"
         return text[2:-2].replace(b"],[", b"\n") + b"\n"
     if values.ndim == 1:
-        lines = map(_format_number, values.tolist())
+        lines = [_format_number(value) for value in values.tolist()]
     else:
-        lines = (",".join(map(_format_number, row)) for row in values.tolist())
+        lines = [",".join(map(_format_number, row)) for row in values.tolist()]
     return ("\n".join(lines) + "\n").encode()
 
 
@@ -165,7 +166,9 @@ def encode(table: Table) -> bytes:
         return _encode_values(table.columns[0].values)
     per_column = [column.cells() for column in table.columns]
     buffer = io.StringIO()
-    csv.writer(buffer, lineterminator="\n").writerows([cell for cells in row for cell in cells] for row in zip(*per_column, strict=True))
+    csv.writer(buffer, lineterminator="\n").writerows(
+        [cell for cells in row for cell in cells] for row in zip(*per_column, strict=True)
+    )
     return buffer.getvalue().encode()
 
 

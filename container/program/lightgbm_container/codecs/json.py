@@ -103,7 +103,9 @@ def records_to_batch(records: Sequence[Any], label: str, first: int = 0) -> Batc
     columns: dict[str, None] = {}
     for index, record in enumerate(records):
         if not isinstance(record, dict):
-            raise BadRequest(f"{label} {index + first} is {type(record).__name__}; do not mix records and lists", row=index)
+            raise BadRequest(
+                f"{label} {index + first} is {type(record).__name__}; do not mix records and lists", row=index
+            )
         for key, value in record.items():
             columns[key] = None
             if type(value) not in _TEXT_OR_NUMBER:  # text waits for the model: it may be a category

@@ -9,8 +9,8 @@ import orjson
 from ..errors import BadRequest
 from ..model.batch import Batch
 from ..model.outputs import Table
-from .json import may_hold_booleans, records_to_batch, rows_to_batch
 from .codec import Codec
+from .json import may_hold_booleans, records_to_batch, rows_to_batch
 from .text import lines, orjson_rows
 
 
@@ -43,5 +43,9 @@ def encode(table: Table) -> bytes:
 
 
 CODEC = Codec(
-    "application/jsonlines", decode, encode, aliases=("application/x-jsonlines", "application/jsonl", "application/x-ndjson"), rank=2
+    "application/jsonlines",
+    decode,
+    encode,
+    aliases=("application/x-jsonlines", "application/jsonl", "application/x-ndjson"),
+    rank=2,
 )

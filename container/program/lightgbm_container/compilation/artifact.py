@@ -50,7 +50,7 @@ def estimated_compile_mb(leaves: int, options: dict[str, object]) -> int:
 
 def count_leaves(model_text: bytes) -> int:
     """Leaves in every tree of a LightGBM text model (each tree's ``num_leaves=`` line)."""
-    return sum(int(line[len(b"num_leaves="):]) for line in model_text.splitlines() if line.startswith(b"num_leaves="))
+    return sum(int(line[len(b"num_leaves=") :]) for line in model_text.splitlines() if line.startswith(b"num_leaves="))
 
 
 @dataclass(frozen=True)
@@ -68,11 +68,15 @@ class ArtifactKey:
 
     def differences(self, other: dict[str, str]) -> list[str]:
         """What differs from another key (as read from a shipped ``.json``), for the log."""
-        return [f"{name} {other.get(name)!r} here {value!r}" for name, value in asdict(self).items() if other.get(name) != value]
+        return [
+            f"{name} {other.get(name)!r} here {value!r}"
+            for name, value in asdict(self).items()
+            if other.get(name) != value
+        ]
 
 
 def artifact_key(model_bytes: bytes, options: dict[str, object]) -> ArtifactKey:
-    import llvmlite.binding as llvm
+    import llvmlite.binding as llvm  # noqa: PLC0415 - LLVM only where a compile key is computed
 
     try:
         features = llvm.get_host_cpu_features().flatten()

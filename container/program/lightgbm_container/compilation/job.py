@@ -21,20 +21,30 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import fcntl
 import logging
 import os
 import shutil
+import signal
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from ..observability.logs import configure_logging
 from ..settings import log_settings
 from .artifact import (
-    FULL, QUICK, ArtifactKey, artifact_key, cached_object, count_leaves, estimated_compile_mb, shipped_keys,
-    shipped_object, write_shipped_key,
+    FULL,
+    QUICK,
+    ArtifactKey,
+    artifact_key,
+    cached_object,
+    count_leaves,
+    estimated_compile_mb,
+    shipped_keys,
+    shipped_object,
+    write_shipped_key,
 )
 from .status import FAILED, READY, CompileStatus, write_status
 
@@ -57,16 +67,17 @@ def _too_large(leaves: int, options: dict[str, object], memory_mb: int) -> str |
     needed = estimated_compile_mb(leaves, options)
     if needed <= memory_mb:
         return None
-    return (f"{leaves:,} leaves would need about {needed:,} MB to compile {'fully optimised' if options is FULL else 'quickly'}, "
-            f"more than LIGHTGBM_COMPILE_MAX_MB={memory_mb:,}")
+    how = "fully optimised" if options is FULL else "quickly"
+    limit = f"LIGHTGBM_COMPILE_MAX_MB={memory_mb:,}"
+    return f"{leaves:,} leaves would need about {needed:,} MB to compile {how}, more than {limit}"
 
 
 def _load_and_check(model_file: Path, object_file: Path, options: dict[str, object]) -> None:
     """Load ``object_file`` (compiling it first when it does not exist) and check it against LightGBM."""
-    import lightgbm
-    import lleaves
+    import lightgbm  # noqa: PLC0415 - the job loads LightGBM and LLVM only when it compiles (a cache hit does not)
+    import lleaves  # noqa: PLC0415 - see above
 
-    from .parity import disagreement
+    from .parity import disagreement  # noqa: PLC0415 - imports LightGBM: see above
 
     compiled = lleaves.Model(model_file=str(model_file))
     compiled.compile(cache=str(object_file), **options)
@@ -92,11 +103,20 @@ def _why_no_shipped(model_dir: Path, key: ArtifactKey) -> str | None:
     keys = shipped_keys(model_dir)
     if not keys:
         return None
-    return "the compiled model in the model directory was built for another host or version (" + "; ".join(key.differences(keys[0])) + ")"
+    return (
+        "the compiled model in the model directory was built for another host or version ("
+        + "; ".join(key.differences(keys[0]))
+        + ")"
+    )
 
 
-def obtain(model_file: Path, cache_dir: Path, report: Callable[[CompileStatus], None], full_only: bool = False,
-           memory_mb: int = 0) -> CompileStatus:
+def obtain(
+    model_file: Path,
+    cache_dir: Path,
+    report: Callable[[CompileStatus], None],
+    full_only: bool = False,
+    memory_mb: int = 0,
+) -> CompileStatus:
     """A checked, fully optimised object for ``model_file`` from the cache, the model directory
     or a compile; unless ``full_only``, a quickly compiled one is reported first. A compile
     estimated to need more than ``memory_mb`` (0: no limit) is not started: the quick object
@@ -128,8 +148,9 @@ def obtain(model_file: Path, cache_dir: Path, report: Callable[[CompileStatus], 
             log.info("compiling %s with lleaves, quickly (%s)", model_file, QUICK)
             compile_checked(model_file, quick, QUICK)
         if full_too_large is not None:  # the quick object is as good as it gets here
-            return CompileStatus(READY, str(quick), source, time.monotonic() - started,
-                                 reason=f"not fully optimised: {full_too_large}")
+            return CompileStatus(
+                READY, str(quick), source, time.monotonic() - started, reason=f"not fully optimised: {full_too_large}"
+            )
         report(CompileStatus(READY, str(quick), source, time.monotonic() - started, reason=note, final=False))
     if full_too_large is not None:
         raise TooLarge(f"not compiled: {full_too_large}")
@@ -168,8 +189,6 @@ def _become_the_first_to_go() -> None:
 
 def _wait_for_turn(lock_file: Path) -> None:
     """Hold ``lock_file`` until this process exits: compiles queue up instead of sharing the cores."""
-    import fcntl
-
     lock_file.parent.mkdir(parents=True, exist_ok=True)
     handle = lock_file.open("a")
     fcntl.flock(handle, fcntl.LOCK_EX)
@@ -202,7 +221,6 @@ class Reporter:
 
 def _give_up_after(seconds: int, reporter: Reporter) -> None:
     """Bounded in time by the job itself, so no caller has to stay around to stop it."""
-    import signal
 
     def expire(_signum: int, _frame: object) -> None:
         outcome = reporter.give_up(f"compiling took longer than {seconds} s (LIGHTGBM_COMPILE_TIMEOUT)")
@@ -226,8 +244,9 @@ def main(argv: list[str] | None = None) -> int:
     ship_command = commands.add_parser("ship", help="compile into the model directory (train)")
     ship_command.add_argument("model_file", type=Path)
     for command in (serve, ship_command):
-        command.add_argument("--memory-mb", type=int, default=0,
-                             help="do not start a compile estimated to need more (0: no limit)")
+        command.add_argument(
+            "--memory-mb", type=int, default=0, help="do not start a compile estimated to need more (0: no limit)"
+        )
     args = parser.parse_args(argv)
     logs = log_settings()  # the same LOG_LEVEL and LOG_FORMAT as the program that started the job
     configure_logging(logs.level, logs.format)
@@ -253,7 +272,7 @@ def main(argv: list[str] | None = None) -> int:
     except TooLarge as exc:
         status = reporter.give_up(str(exc))
         log.warning("compiled model %s", status.describe())
-    except Exception as exc:  # noqa: BLE001 - LightGBM (or the quick object) keeps serving; the reason is reported
+    except Exception as exc:
         log.exception("compiling %s failed", args.model_file)
         status = reporter.give_up(f"{type(exc).__name__}: {exc}")
         log.warning("compiled model %s", status.describe())

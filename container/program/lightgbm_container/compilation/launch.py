@@ -25,8 +25,16 @@ PROGRAM_DIR = Path(__file__).resolve().parents[2]  # where lightgbm_container is
 
 
 class CompileJob:
-    def __init__(self, model_file: Path, cache_dir: Path, status_file: Path, timeout_seconds: int, memory_mb: int,
-                 one_at_a_time: Path | None = None, full_only: bool = False) -> None:
+    def __init__(
+        self,
+        model_file: Path,
+        cache_dir: Path,
+        status_file: Path,
+        timeout_seconds: int,
+        memory_mb: int,
+        one_at_a_time: Path | None = None,
+        full_only: bool = False,
+    ) -> None:
         self.model_file = model_file
         self.cache_dir = cache_dir
         self.status_file = status_file
@@ -40,16 +48,26 @@ class CompileJob:
         """Start the job; its status reads ``compiling`` from now on, never "no job"."""
         write_status(self.status_file, CompileStatus(COMPILING))
         command = [
-            sys.executable, "-m", "lightgbm_container.compilation.job", "serve",
-            str(self.model_file), str(self.cache_dir), str(self.status_file), "--timeout", str(self.timeout_seconds),
-            "--memory-mb", str(self.memory_mb),
-        ]  # fmt: skip
+            sys.executable,
+            "-m",
+            "lightgbm_container.compilation.job",
+            "serve",
+            str(self.model_file),
+            str(self.cache_dir),
+            str(self.status_file),
+            "--timeout",
+            str(self.timeout_seconds),
+            "--memory-mb",
+            str(self.memory_mb),
+        ]
         if self.one_at_a_time is not None:
             command += ["--one-at-a-time", str(self.one_at_a_time)]
         if self.full_only:
             command.append("--full-only")
         env = child_environment(OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
-        self.process = subprocess.Popen(command, cwd=PROGRAM_DIR, env=env, stdin=subprocess.DEVNULL, start_new_session=True)
+        self.process = subprocess.Popen(
+            command, cwd=PROGRAM_DIR, env=env, stdin=subprocess.DEVNULL, start_new_session=True
+        )
 
     def poll(self) -> CompileStatus | None:
         """The outcome once the job has ended (reported for it if it died silently), else None."""
@@ -59,7 +77,9 @@ class CompileJob:
             return None
         status = read_status(self.status_file)
         if status is None or not status.finished:
-            status = CompileStatus(FAILED, reason=f"the compile job ended with exit code {code} without a result (see the log)")
+            status = CompileStatus(
+                FAILED, reason=f"the compile job ended with exit code {code} without a result (see the log)"
+            )
             write_status(self.status_file, status)
         return status
 
@@ -86,11 +106,24 @@ def ship_compiled(model_file: Path, timeout_seconds: int, memory_mb: int) -> boo
 
     Never fails training: a compile that fails, disagrees or runs out of time leaves the
     model as it is (``serve`` then compiles in the background) and says so."""
-    command = [sys.executable, "-m", "lightgbm_container.compilation.job", "ship", str(model_file), "--memory-mb", str(memory_mb)]
+    command = [
+        sys.executable,
+        "-m",
+        "lightgbm_container.compilation.job",
+        "ship",
+        str(model_file),
+        "--memory-mb",
+        str(memory_mb),
+    ]
     try:
-        result = subprocess.run(command, cwd=PROGRAM_DIR, stdin=subprocess.DEVNULL, timeout=timeout_seconds)
+        result = subprocess.run(
+            command, cwd=PROGRAM_DIR, stdin=subprocess.DEVNULL, timeout=timeout_seconds, check=False
+        )
     except subprocess.TimeoutExpired:  # run() killed it; its scratch directory stays behind
-        log.warning("compiling ahead took longer than %d s (LIGHTGBM_COMPILE_TIMEOUT); serve will compile instead", timeout_seconds)
+        log.warning(
+            "compiling ahead took longer than %d s (LIGHTGBM_COMPILE_TIMEOUT); serve will compile instead",
+            timeout_seconds,
+        )
         result = None
     shipped = model_file.parent / SHIPPED_DIR
     for scratch in shipped.glob(".compiling-*"):

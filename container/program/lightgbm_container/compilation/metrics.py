@@ -25,14 +25,20 @@ class CompileJobCollector(Collector):
         status = read_status(self.status_file)
         if status is None:
             return
-        state = GaugeMetricFamily("lightgbm_compile_state", "The compile job's state (1 for the current one).", labels=["state"])
+        state = GaugeMetricFamily(
+            "lightgbm_compile_state", "The compile job's state (1 for the current one).", labels=["state"]
+        )
         for name in (COMPILING, READY, FAILED):
             state.add_metric([name], int(status.state == name))
         yield state
         yield GaugeMetricFamily(
-            "lightgbm_compile_final", "1 once the compile job made its last object (or failed).", value=int(status.finished)
+            "lightgbm_compile_final",
+            "1 once the compile job made its last object (or failed).",
+            value=int(status.finished),
         )
         if status.seconds is not None:
             yield GaugeMetricFamily(
-                "lightgbm_compile_duration_seconds", "How long the compile job took to its latest object.", value=status.seconds
+                "lightgbm_compile_duration_seconds",
+                "How long the compile job took to its latest object.",
+                value=status.seconds,
             )

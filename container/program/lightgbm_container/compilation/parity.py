@@ -8,7 +8,8 @@ object shipped in the model directory, and for a Booster a user's ``model_fn`` l
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -16,7 +17,7 @@ TOLERANCE = 1e-9
 _CHECK_ROWS = 512
 
 
-def _sample_rows(booster, rows: int) -> np.ndarray:
+def _sample_rows(booster: Any, rows: int) -> np.ndarray:
     """Rows spread over each feature's training range (from the model), with some missing values."""
     rng = np.random.default_rng(0)
     infos = booster.dump_model(num_iteration=1).get("feature_infos", {})

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
-from typing import Callable
 
 from ..observability import metrics
 from .status import READY, CompileStatus, read_status
@@ -43,7 +44,9 @@ class Switcher:
         self._next_id = 0
         self._installed: dict[int, str | None] = {}  # handle -> the object it predicts with
         self.counts = SwitchCounts()
-        self.listeners: list[Callable[[SwitchCounts], None]] = []  # told after every switch and every finished job (/stats)
+        self.listeners: list[
+            Callable[[SwitchCounts], None]
+        ] = []  # told after every switch and every finished job (/stats)
 
     def watch(self, status_file: Path, install: Install, label: str) -> int:
         """Switch ``label`` once the job behind ``status_file`` is done; returns a handle for :meth:`forget`."""
@@ -87,7 +90,7 @@ class Switcher:
     def _switch(self, status: CompileStatus, install: Install, label: str) -> None:
         try:
             problem = install(Path(str(status.object)))
-        except Exception as exc:  # noqa: BLE001 - the predictor in use keeps serving; the reason is logged
+        except Exception as exc:
             log.exception("switching %s to the compiled trees failed", label)
             problem = f"{type(exc).__name__}: {exc}"
         if problem is not None:
@@ -104,12 +107,7 @@ class Switcher:
             notify(self.counts)
 
 
-_switcher: Switcher | None = None
-
-
+@cache
 def switcher() -> Switcher:
     """This worker's switcher (one watching thread per process, started on first use)."""
-    global _switcher
-    if _switcher is None:
-        _switcher = Switcher()
-    return _switcher
+    return Switcher()

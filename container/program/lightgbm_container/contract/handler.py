@@ -64,7 +64,9 @@ class StepTimer:
         self._predicted = perf_counter()
 
     def steps(self, rows: int | None) -> StepTimes:
-        return StepTimes(self._decoded - self._started, self._predicted - self._decoded, perf_counter() - self._predicted, rows)
+        return StepTimes(
+            self._decoded - self._started, self._predicted - self._decoded, perf_counter() - self._predicted, rows
+        )
 
 
 @dataclass

@@ -121,9 +121,9 @@ def negotiate(accept: str | None, offered: Sequence[str], default: str) -> str |
         else:
             candidates = [default, *offered]
         for candidate in candidates:  # strictly better only: ties keep the earlier range, the earlier candidate
-            if media_range.specificity(candidate) and (score := quality(ranges, candidate)) > 0:
-                if best is None or score > best[0]:
-                    best = (score, candidate)
+            score = quality(ranges, candidate) if media_range.specificity(candidate) else 0.0
+            if score > 0 and (best is None or score > best[0]):
+                best = (score, candidate)
     return best[1] if best is not None else None
 
 
@@ -132,12 +132,15 @@ def user_code_accept(accept: str | None, default: str) -> tuple[str, str]:
     an answer without one of its own is labelled with).
 
     The header goes to ``output_fn`` as sent (parameters kept: ``application/json;verbose``,
-    as the SageMaker Inference Toolkit passes it) when it names a type it accepts; a missing,
-    empty or wildcard-only header becomes ``default``, as the toolkit does for ``*/*``."""
-    ranges = parse_accept(accept) if accept and accept.strip() else ()
-    named = [media_range.media_type for media_range in ranges if media_range.concrete]
-    chosen = negotiate(accept, named, default) if ranges else default
-    if chosen is None or chosen not in named:
-        return default, default if chosen is None else chosen
-    assert accept is not None
-    return accept, chosen
+    as the SageMaker Inference Toolkit passes it), unless it names no type it prefers and the
+    default fits it (missing, empty, ``*/*``, or ``application/*`` for a JSON default): then it
+    becomes ``default``, as the toolkit does for ``*/*``."""
+    if not accept or not accept.strip():
+        return default, default
+    named = [media_range.media_type for media_range in parse_accept(accept) if media_range.concrete]
+    chosen = negotiate(accept, named, default)
+    if chosen is None:  # neither a type it names nor the default: user code decides (the built-in output_fn: 406)
+        return accept, default
+    if chosen in named:
+        return accept, chosen
+    return default, default

@@ -17,8 +17,9 @@ import logging
 import math
 import threading
 from collections import Counter
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -139,8 +140,9 @@ class Categories:
             log.warning(
                 "feature %r: category %r was not seen in training; predicting it as missing, as LightGBM does "
                 "(logged once per feature; later ones are only counted)",
-                feature.feature, shown,
-            )  # fmt: skip
+                feature.feature,
+                shown,
+            )
 
 
 def categorical_positions(model_text: bytes) -> list[int]:
@@ -176,11 +178,12 @@ def categories_for(
             log.warning(
                 "the model file has %d pandas category lists but %d categorical features; "
                 "category strings cannot be matched to features, so requests must send category codes",
-                len(pandas_categorical), len(categorical),
-            )  # fmt: skip
+                len(pandas_categorical),
+                len(categorical),
+            )
             return Categories(())
         return Categories(
             FeatureCategories(feature_names[position], position, tuple(values))
-            for position, values in zip(categorical, pandas_categorical)
+            for position, values in zip(categorical, pandas_categorical, strict=True)
         )
     return Categories(())

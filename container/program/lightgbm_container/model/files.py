@@ -129,7 +129,11 @@ def find_model_file(model_dir: Path, root: Path | None = None) -> tuple[Path, Pa
         return candidates[0], beside if beside.is_file() else None
     listing = ", ".join(str(p.relative_to(model_dir)) for p in files[:20]) or "nothing"
     if not candidates:
-        hint = " (a model.tar.gz must be extracted first)" if any(p.name.endswith((".tar.gz", ".tgz")) for p in files) else ""
+        hint = (
+            " (a model.tar.gz must be extracted first)"
+            if any(p.name.endswith((".tar.gz", ".tgz")) for p in files)
+            else ""
+        )
         raise ModelLoadError(f"no LightGBM text model in {model_dir}{hint}; found: {listing}")
     raise ModelLoadError(
         f"{len(candidates)} LightGBM models in {model_dir} ({listing}); keep one, "

@@ -113,7 +113,9 @@ class LoadedModel:
             f"predictor={self.predictor.name}"
         )
 
-    def answer(self, values: np.ndarray, kinds: tuple[str, ...] | None = None, top_k: int | None = None) -> outputs.Table:
+    def answer(
+        self, values: np.ndarray, kinds: tuple[str, ...] | None = None, top_k: int | None = None
+    ) -> outputs.Table:
         """The requested output kinds for ``values`` (a matrix from :meth:`validate`); no kinds: the default answer."""
         if kinds is None:
             return outputs.Table.default(self.predict(values))
@@ -156,7 +158,10 @@ class LoadedModel:
         """Positional rows holding text: category strings become codes, every other value must
         be a number by the codec's rule (whose 400 names the line and column, as before)."""
         return batch.cells_to_matrix(
-            {position: partial(self.categories.encode_value, feature) for position, feature in self.categories.by_position.items()}
+            {
+                position: partial(self.categories.encode_value, feature)
+                for position, feature in self.categories.by_position.items()
+            }
         )
 
     def _by_name(self, batch: Batch, max_values: int) -> np.ndarray:
@@ -199,11 +204,13 @@ class LoadedModel:
         return np.asarray(self.predictor.predict(values), dtype=np.float64)
 
 
-def load_model(model_dir: Path, threads: int, compiled_object: Path | None = None, root: Path | None = None) -> LoadedModel:
+def load_model(
+    model_dir: Path, threads: int, compiled_object: Path | None = None, root: Path | None = None
+) -> LoadedModel:
     """Load the model in ``model_dir``; use the lleaves-compiled object when one is given.
 
     ``root``: every file read must resolve inside it (see :func:`find_model_file`)."""
-    import lightgbm  # imported here: the serve supervisor must not initialise OpenMP before forking
+    import lightgbm  # noqa: PLC0415 - imported here: the serve supervisor must not initialise OpenMP before forking
 
     model_file, metadata_file = find_model_file(model_dir, root)
     metadata = read_metadata(metadata_file)
@@ -242,7 +249,7 @@ def load_model(model_dir: Path, threads: int, compiled_object: Path | None = Non
 def load_compiled(model_file: Path, compiled_object: Path, threads: int) -> CompiledPredictor | None:
     """The lleaves object compiled from ``model_file``, or None (logged) if it cannot be loaded."""
     try:
-        import lleaves
+        import lleaves  # noqa: PLC0415 - LLVM only once a compiled object exists
 
         compiled = lleaves.Model(model_file=str(model_file))
         compiled.compile(cache=str(compiled_object), **LOAD_OPTIONS)

@@ -43,6 +43,9 @@ class Scorer(Protocol):
     feature_names: tuple[str, ...]
 
     @property
+    def num_features(self) -> int: ...
+
+    @property
     def class_labels(self) -> tuple[Any, ...]: ...
 
     def predict(self, values: np.ndarray) -> np.ndarray: ...
@@ -95,7 +98,10 @@ class TopKColumn(Column):
     def json_values(self) -> list[Any]:
         assert self.probabilities is not None
         return [
-            [{"label": label, "probability": probability} for label, probability in zip(labels, probabilities, strict=True)]
+            [
+                {"label": label, "probability": probability}
+                for label, probability in zip(labels, probabilities, strict=True)
+            ]
             for labels, probabilities in zip(self.values.tolist(), self.probabilities.tolist(), strict=True)
         ]
 
@@ -105,7 +111,8 @@ class TopKColumn(Column):
         interleaved = np.empty((len(self.values), self.values.shape[1] * 2), dtype=object)
         interleaved[:, 0::2] = self.values
         interleaved[:, 1::2] = self.probabilities
-        return interleaved.tolist()  # type: ignore[no-any-return]
+        cells: list[list[Any]] = interleaved.tolist()
+        return cells
 
     def npy_fields(self) -> list[tuple[str, np.ndarray]]:
         assert self.probabilities is not None
@@ -136,7 +143,10 @@ class Table:
     def records(self) -> list[dict[str, Any]]:
         """One object per record, keyed by kind (JSON and JSON Lines)."""
         names = self.kinds
-        return [dict(zip(names, values, strict=True)) for values in zip(*(column.json_values() for column in self.columns), strict=True)]
+        return [
+            dict(zip(names, values, strict=True))
+            for values in zip(*(column.json_values() for column in self.columns), strict=True)
+        ]
 
 
 def _plain_array(values: np.ndarray) -> np.ndarray:

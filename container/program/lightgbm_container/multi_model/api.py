@@ -3,7 +3,8 @@ the ``POST /models`` body and ``GET /models`` paging. No state here."""
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import orjson
 

@@ -68,8 +68,14 @@ class HotCompiler:
             return
         if self._claim(status_file):
             log.info("model %s is hot (%d requests in this worker): compiling it in the background", name, hits)
-            job = CompileJob(served.model.model_file, self.cache_dir, status_file, self.timeout_seconds, self.memory_mb,
-                             self.queue_lock)
+            job = CompileJob(
+                served.model.model_file,
+                self.cache_dir,
+                status_file,
+                self.timeout_seconds,
+                self.memory_mb,
+                self.queue_lock,
+            )
             job.start()
             job.reap_in_background()
             metrics.COMPILES_STARTED.inc()
@@ -97,7 +103,7 @@ class HotCompiler:
         compiled = final = 0
         for served in copies:
             predictor = getattr(served.model, "predictor", None)
-            if getattr(predictor, "name", "") != "lleaves":
+            if predictor is None or getattr(predictor, "name", "") != "lleaves":
                 continue
             compiled += 1
             status_file = self._status_file_of(served.model.model_file)
@@ -134,5 +140,6 @@ class HotCompiler:
         with self._lock:
             if name in self._watching:
                 return
+            assert isinstance(served.handler, LightGBMHandler)  # _status_file said so
             handle = served.handler.switch_when_compiled(served.model, status_file)
             self._watching[name] = handle

@@ -22,10 +22,10 @@ import hashlib
 import json
 import os
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Iterator
 
 _HOT_PATHS_KEPT = 10_000  # names whose file paths a worker remembers (then it starts over)
 

@@ -27,8 +27,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from pathlib import Path
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from .. import codecs
@@ -91,7 +91,10 @@ class MultiModelStore:
         self.hot = None
         if settings.predictor_backend != "lightgbm":
             self.hot = HotCompiler(
-                runtime.state_dir, settings.compile_cache_dir, settings.compile_timeout_seconds, settings.compile_memory_mb
+                runtime.state_dir,
+                settings.compile_cache_dir,
+                settings.compile_timeout_seconds,
+                settings.compile_memory_mb,
             )
         switcher().listeners.append(lambda _counts: self._publish_gauges())
         import lightgbm  # noqa: F401, PLC0415  # paid at start, not by the first cold load
@@ -99,8 +102,10 @@ class MultiModelStore:
         codecs.warm_up()
         log.info(
             "multi-model store: models under %s, budget %s per worker, shared state in %s",
-            self.models_dir, _mb(self.budget), runtime.state_dir,
-        )  # fmt: skip
+            self.models_dir,
+            _mb(self.budget),
+            runtime.state_dir,
+        )
         threading.Thread(target=self._sweep_forever, name="model-sweeper", daemon=True).start()
 
     # ------------------------------------------------------------------ routes' API
@@ -228,8 +233,14 @@ class MultiModelStore:
         self._keep(entry, served, elapsed)
         log.info(
             "model loaded: %s from %s (%s, %.1f ms, %s); registry in use %s of %s",
-            name, url, _mb(size), elapsed * 1000, served.handler.description, _mb(in_use + size), _mb(self.budget),
-        )  # fmt: skip
+            name,
+            url,
+            _mb(size),
+            elapsed * 1000,
+            served.handler.description,
+            _mb(in_use + size),
+            _mb(self.budget),
+        )
         self._publish_gauges()
         return entry, served
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from typing import Callable
+from collections.abc import Callable
 
 from ..contract.handler import Served
 
@@ -45,7 +45,8 @@ class WorkerCopies:
             self._copies.pop(name, None)
 
     def prune(self, current: Callable[[str], Version | None]) -> list[str]:
-        """Drop copies whose registry version is gone or changed (``current`` reads the registry); returns their names."""
+        """Drop copies whose registry version is gone or changed (``current`` reads the registry);
+        returns their names."""
         with self._lock:
             held = [(name, version) for name, (version, _, _) in self._copies.items()]
         stale = [name for name, version in held if current(name) != version]

@@ -33,7 +33,7 @@ PUBLISH_SECONDS = 0.5
 class PendingCounter:
     """A counter child's increments not yet published."""
 
-    __slots__ = ("_child", "_amount")
+    __slots__ = ("_amount", "_child")
 
     def __init__(self, child: Any) -> None:
         self._child = child
@@ -56,7 +56,7 @@ class PendingHistogram:
     version is pinned, and tests/unit/test_observability_parts.py compares the exposition of
     both ways, so an upgrade that changes them fails there)."""
 
-    __slots__ = ("_child", "_bounds", "_counts", "_sum")
+    __slots__ = ("_bounds", "_child", "_counts", "_sum")
 
     def __init__(self, child: Any) -> None:
         self._child = child

@@ -18,7 +18,7 @@ import logging
 import os
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import IO, Any
 
 import orjson
@@ -35,7 +35,7 @@ JSON_FIELDS = {"asctime": "time", "levelname": "level", "name": "logger", "proce
 
 
 def iso_time(created: float) -> str:
-    return datetime.fromtimestamp(created, timezone.utc).isoformat(timespec="milliseconds")
+    return datetime.fromtimestamp(created, UTC).isoformat(timespec="milliseconds")
 
 
 class JsonFormatter(OrjsonFormatter):
@@ -103,8 +103,16 @@ def gunicorn_log_config(level: str) -> dict[str, Any]:
 
 
 #: nginx error-log severities -> Python level names.
-_NGINX_LEVELS = {b"[debug]": "DEBUG", b"[info]": "INFO", b"[notice]": "INFO", b"[warn]": "WARNING",
-                 b"[error]": "ERROR", b"[crit]": "CRITICAL", b"[alert]": "CRITICAL", b"[emerg]": "CRITICAL"}  # fmt: skip
+_NGINX_LEVELS = {
+    b"[debug]": "DEBUG",
+    b"[info]": "INFO",
+    b"[notice]": "INFO",
+    b"[warn]": "WARNING",
+    b"[error]": "ERROR",
+    b"[crit]": "CRITICAL",
+    b"[alert]": "CRITICAL",
+    b"[emerg]": "CRITICAL",
+}
 
 
 def wrap_line(line: bytes, logger: str, level: str, pid: int, created: float) -> bytes:
@@ -116,8 +124,13 @@ def wrap_line(line: bytes, logger: str, level: str, pid: int, created: float) ->
         if marker in text[:40]:
             level = nginx_level
             break
-    record = {"time": iso_time(created), "level": level, "logger": logger, "pid": pid,
-              "message": text.decode("utf-8", errors="replace")}  # fmt: skip
+    record = {
+        "time": iso_time(created),
+        "level": level,
+        "logger": logger,
+        "pid": pid,
+        "message": text.decode("utf-8", errors="replace"),
+    }
     return orjson.dumps(record) + b"\n"
 
 

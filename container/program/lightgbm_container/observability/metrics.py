@@ -19,6 +19,8 @@ so label values stay few and known (no unbounded label from a request header).
 
 from __future__ import annotations
 
+from typing import Literal
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.values import ValueClass
 
@@ -31,7 +33,25 @@ Steps = tuple[float, float, float, int | None]
 #: Our metrics only (no process/GC collectors: in multiprocess mode they would describe the scraper).
 REGISTRY = CollectorRegistry(auto_describe=True)
 
-LATENCY_BUCKETS = (0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+LATENCY_BUCKETS = (
+    0.00025,
+    0.0005,
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+    30.0,
+    60.0,
+)
 ROW_BUCKETS = (1.0, 10.0, 100.0, 1e3, 1e4, 1e5, 1e6)
 LOAD_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 
@@ -46,12 +66,17 @@ def _histogram(name: str, documentation: str, buckets: tuple[float, ...], labels
     return Histogram(name, documentation, labels, buckets=buckets, registry=REGISTRY)
 
 
-def _gauge(name: str, documentation: str, mode: str, labels: tuple[str, ...] = ()) -> Gauge:
+GaugeMode = Literal["livesum", "mostrecent", "max"]  # how multiprocess mode merges the workers' values
+
+
+def _gauge(name: str, documentation: str, mode: GaugeMode, labels: tuple[str, ...] = ()) -> Gauge:
     return Gauge(name, documentation, labels, multiprocess_mode=mode, registry=REGISTRY)
 
 
 # --------------------------------------------------------------------------- HTTP (every route)
-HTTP_REQUESTS = _counter("lightgbm_http_requests_total", "Requests answered by the app, by route and status.", HTTP_LABELS)
+HTTP_REQUESTS = _counter(
+    "lightgbm_http_requests_total", "Requests answered by the app, by route and status.", HTTP_LABELS
+)
 HTTP_DURATION = _histogram(
     "lightgbm_http_request_duration_seconds", "Time the app took to answer a request.", LATENCY_BUCKETS, HTTP_LABELS
 )
@@ -64,21 +89,30 @@ ERRORS = _counter("lightgbm_errors_total", "Error answers, by the error code in 
 # --------------------------------------------------------------------------- inference
 ROWS = _histogram("lightgbm_inference_rows", "Records (rows) per prediction request.", ROW_BUCKETS)
 STAGE_SECONDS = _histogram(
-    "lightgbm_inference_stage_seconds", "Time per request in each step: decode, predict, encode.", LATENCY_BUCKETS, ("stage",)
+    "lightgbm_inference_stage_seconds",
+    "Time per request in each step: decode, predict, encode.",
+    LATENCY_BUCKETS,
+    ("stage",),
 )
 
 # --------------------------------------------------------------------------- workers and predictors
 WORKERS = _gauge("lightgbm_workers", "Live gunicorn workers.", "livesum")
 WORKER_RESTARTS = _counter("lightgbm_worker_restarts_total", "Workers gunicorn started to replace one that exited.")
-WORKER_TIMEOUTS = _counter("lightgbm_worker_timeouts_total", "Workers gunicorn killed for exceeding the request timeout.")
+WORKER_TIMEOUTS = _counter(
+    "lightgbm_worker_timeouts_total", "Workers gunicorn killed for exceeding the request timeout."
+)
 PREDICTING = _gauge(
-    "lightgbm_workers_predicting", "Workers (single-model) by the predictor they use: compiled or lightgbm.", "livesum",
+    "lightgbm_workers_predicting",
+    "Workers (single-model) by the predictor they use: compiled or lightgbm.",
+    "livesum",
     ("predictor",),
-)  # fmt: skip
+)
 ON_FINAL_COMPILE = _gauge(
     "lightgbm_workers_on_final_compile", "Workers predicting with the last object their compile job made.", "livesum"
 )
-PREDICTOR_SWITCHES = _counter("lightgbm_predictor_switches_total", "Switches from LightGBM to compiled trees (or to a better compile).")
+PREDICTOR_SWITCHES = _counter(
+    "lightgbm_predictor_switches_total", "Switches from LightGBM to compiled trees (or to a better compile)."
+)
 # The compile job's own state (started, seconds, outcome) is read from its status file at scrape time: exposition.py.
 
 # --------------------------------------------------------------------------- multi-model store
@@ -92,7 +126,9 @@ MODEL_COPIES = _gauge("lightgbm_model_copies", "Model copies the workers hold.",
 MODEL_COPY_BYTES = _gauge("lightgbm_model_copies_bytes", "Model file bytes of the copies the workers hold.", "livesum")
 MODELS_REGISTERED = _gauge("lightgbm_models_loaded", "Models loaded in the shared registry.", "mostrecent")
 REGISTRY_BYTES = _gauge("lightgbm_model_registry_bytes", "Model file bytes in the shared registry.", "mostrecent")
-BUDGET_BYTES = _gauge("lightgbm_model_budget_bytes", "Memory budget for models per worker (LIGHTGBM_MODEL_CACHE_MB).", "max")
+BUDGET_BYTES = _gauge(
+    "lightgbm_model_budget_bytes", "Memory budget for models per worker (LIGHTGBM_MODEL_CACHE_MB).", "max"
+)
 COMPILES_STARTED = _counter("lightgbm_model_compiles_started_total", "Compile jobs started for models kept busy.")
 MODELS_COMPILED = _gauge("lightgbm_model_copies_compiled", "Model copies predicting with compiled trees.", "livesum")
 MODELS_FINAL_COMPILED = _gauge(
@@ -105,15 +141,25 @@ MODELS_FINAL_COMPILED = _gauge(
 # prediction moves 13 values, which cost 17 µs one by one); rare ones go to prometheus-client at once.
 
 BATCH = Batch()
-_http_children: dict[tuple[str, str, str, str], tuple[PendingCounter, PendingHistogram, PendingCounter, PendingCounter]] = {}
+_http_children: dict[
+    tuple[str, str, str, str], tuple[PendingCounter, PendingHistogram, PendingCounter, PendingCounter]
+] = {}
 _error_children: dict[tuple[str, int], PendingCounter] = {}
 _decode, _predict, _encode = (BATCH.histogram(STAGE_SECONDS.labels(stage)) for stage in ("decode", "predict", "encode"))
 _rows = BATCH.histogram(ROWS)
 _model_hits = BATCH.counter(MODEL_HITS)
 
 
-def request_answered(method: str, route: str, status: int, content_type: str, request_bytes: int,
-                     response_bytes: int, seconds: float, steps: Steps | None = None) -> None:  # fmt: skip
+def request_answered(
+    method: str,
+    route: str,
+    status: int,
+    content_type: str,
+    request_bytes: int,
+    response_bytes: int,
+    seconds: float,
+    steps: Steps | None = None,
+) -> None:
     """One request the app answered, with the seconds its handler spent in each step when it
     predicted: every per-request update under one lock (the children per label set are made once)."""
     key = (method, route, str(status), content_type)
@@ -121,9 +167,11 @@ def request_answered(method: str, route: str, status: int, content_type: str, re
         children = _http_children.get(key)
         if children is None:
             children = _http_children[key] = (
-                BATCH.counter(HTTP_REQUESTS.labels(*key)), BATCH.histogram(HTTP_DURATION.labels(*key)),
-                BATCH.counter(REQUEST_BYTES.labels(route)), BATCH.counter(RESPONSE_BYTES.labels(route)),
-            )  # fmt: skip
+                BATCH.counter(HTTP_REQUESTS.labels(*key)),
+                BATCH.histogram(HTTP_DURATION.labels(*key)),
+                BATCH.counter(REQUEST_BYTES.labels(route)),
+                BATCH.counter(RESPONSE_BYTES.labels(route)),
+            )
         requests, duration, request_size, response_size = children
         requests.inc()
         duration.observe(seconds)

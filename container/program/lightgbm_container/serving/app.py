@@ -8,8 +8,8 @@ counted and timed for ``GET /metrics`` (:mod:`..observability`) by :class:`Count
 from __future__ import annotations
 
 import logging
-from time import perf_counter
 from collections.abc import Callable, Iterable, Iterator
+from time import perf_counter
 from typing import Any
 
 import orjson
@@ -52,7 +52,13 @@ def content_type_label(header: str | None) -> str:
     codec = CODECS.get(media_type)
     if codec is not None:
         return codec.media_type
-    return "none" if not media_type else "application/octet-stream" if media_type == "application/octet-stream" else "other"
+    return (
+        "none"
+        if not media_type
+        else "application/octet-stream"
+        if media_type == "application/octet-stream"
+        else "other"
+    )
 
 
 def execution_parameters(settings: ServingSettings) -> dict[str, object]:
@@ -120,12 +126,19 @@ def create_app(settings: ServingSettings, runtime: Runtime, store: ModelStore) -
     if isinstance(store, MultiModelStore):
         _add_multi_model_routes(app, store, predict_with)
     # Counted and timed around Flask, not in its request hooks: those cost ~20 µs per request.
-    app.wsgi_app = CountedApp(app.wsgi_app, {rule.rule for rule in app.url_map.iter_rules() if "<" not in rule.rule})
+    static_routes = {rule.rule for rule in app.url_map.iter_rules() if "<" not in rule.rule}
+    app.wsgi_app = CountedApp(app.wsgi_app, static_routes)  # type: ignore[method-assign]  # Flask's way to wrap it
 
     @app.errorhandler(errors.ServingError)
     def serving_error(error: errors.ServingError) -> Response:
-        log.info("%s %s -> %d %s", request.method, request.path, error.status, error.message,
-                 extra={"method": request.method, "path": request.path, "status": error.status, "error": error.code})
+        log.info(
+            "%s %s -> %d %s",
+            request.method,
+            request.path,
+            error.status,
+            error.message,
+            extra={"method": request.method, "path": request.path, "status": error.status, "error": error.code},
+        )
         return _render_error(error)
 
     @app.errorhandler(HTTPException)
@@ -134,7 +147,9 @@ def create_app(settings: ServingSettings, runtime: Runtime, store: ModelStore) -
         if kind is errors.RouteNotFound:
             return _render_error(kind(f"no route {request.method} {request.path}; use POST /invocations or GET /ping"))
         if kind is errors.PayloadTooLarge:
-            return _render_error(kind(f"the request body is larger than {settings.max_payload_mb} MB (SAGEMAKER_MAX_PAYLOAD_IN_MB)"))
+            return _render_error(
+                kind(f"the request body is larger than {settings.max_payload_mb} MB (SAGEMAKER_MAX_PAYLOAD_IN_MB)")
+            )
         if kind is not None:
             return _render_error(kind(f"{request.method} is not allowed on {request.path}"))
         other = errors.ServingError(error.description or error.name)
@@ -192,10 +207,15 @@ class CountedApp:
         status, headers = answered
         response_bytes = next((value for name, value in headers if name == "Content-Length"), "0")
         metrics.request_answered(
-            environ.get("REQUEST_METHOD", ""), self.route(environ.get("PATH_INFO", "")), int(status[:3]),
-            content_type_label(environ.get("CONTENT_TYPE")), int(environ.get("CONTENT_LENGTH") or 0),
-            int(response_bytes), perf_counter() - started, environ.get(STEPS_KEY),
-        )  # fmt: skip
+            environ.get("REQUEST_METHOD", ""),
+            self.route(environ.get("PATH_INFO", "")),
+            int(status[:3]),
+            content_type_label(environ.get("CONTENT_TYPE")),
+            int(environ.get("CONTENT_LENGTH") or 0),
+            int(response_bytes),
+            perf_counter() - started,
+            environ.get(STEPS_KEY),
+        )
 
 
 class RecordedWhenClosed:

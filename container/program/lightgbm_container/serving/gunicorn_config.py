@@ -24,7 +24,6 @@ from __future__ import annotations
 import logging
 import socket
 from importlib import import_module
-
 from typing import Any
 
 import gunicorn.util
@@ -51,16 +50,24 @@ gunicorn.util.write_error = write_json_error
 
 #: What a worker imports in any mode, heaviest first; the app itself is still built per worker.
 SHARED_IMPORTS = (
-    "numpy", "pandas", "scipy.sparse", "lightgbm", "llvmlite.binding", "lleaves", "flask",
-    "lightgbm_container.serving.app", "lightgbm_container.serving.store", "lightgbm_container.builtin.handler",
-)  # fmt: skip
+    "numpy",
+    "pandas",
+    "scipy.sparse",
+    "lightgbm",
+    "llvmlite.binding",
+    "lleaves",
+    "flask",
+    "lightgbm_container.serving.app",
+    "lightgbm_container.serving.store",
+    "lightgbm_container.builtin.handler",
+)
 
 
 def share_imports() -> None:
     for module in SHARED_IMPORTS:
         try:
             import_module(module)
-        except Exception:  # noqa: BLE001 - the worker imports it again and reports the real error
+        except Exception:
             logging.getLogger(__name__).warning("could not import %s before forking the workers", module, exc_info=True)
 
 

@@ -76,7 +76,7 @@ class HealthBoard:
         self.workers.mkdir(parents=True, exist_ok=True)
         self.phase = STARTING  # why not healthy while no worker runs (set by serve as it prepares)
         self.some_worker_was_ready = False
-        self.verdict: str | None | bool = False  # False: nothing written yet; None: healthy; else the problem
+        self.verdict: str | bool | None = False  # False: nothing written yet; None: healthy; else the problem
         self._write(self.phase, logged=False)
 
     def announce(self, phase: str) -> None:

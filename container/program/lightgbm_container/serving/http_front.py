@@ -11,7 +11,6 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-
 from ..errors import FRONT_ERRORS, front_error_body
 from ..settings import ServingSettings
 from .health import health_directory
@@ -25,10 +24,13 @@ GRACE_SECONDS = 25
 #: buffer, all headers together the lot. gunicorn's own limits are set above these.
 HEADER_BUFFERS, HEADER_BUFFER_KB = 4, 8
 GUNICORN_LIMITS = (
-    "--limit-request-line", "0",  # unlimited: nginx bounds it at HEADER_BUFFER_KB
-    "--limit-request-fields", "32768",  # gunicorn's maximum; nginx bounds the total size
-    "--limit-request-field_size", str(2 * HEADER_BUFFER_KB * 1024),
-)  # fmt: skip
+    "--limit-request-line",
+    "0",  # unlimited: nginx bounds it at HEADER_BUFFER_KB
+    "--limit-request-fields",
+    "32768",  # gunicorn's maximum; nginx bounds the total size
+    "--limit-request-field_size",
+    str(2 * HEADER_BUFFER_KB * 1024),
+)
 #: The statuses nginx itself may answer (494 is its "header too large", sent as 431).
 NGINX_OWN_STATUSES = (400, 405, 411, 413, 414, 494, 500, 501, 502, 504, 505)
 
@@ -85,7 +87,9 @@ def render_nginx_conf(settings: ServingSettings, run_dir: Path, socket: Path, ac
         "GRACE": str(GRACE_SECONDS),
         "ACCESS_LOG": access_log,
         "ACCESS_FORMAT": "sagemaker_json" if settings.log_format == "json" else "sagemaker",
-        "UPSTREAM_KEEPALIVE": "" if settings.server_threads == 1 else f"keepalive {settings.workers * settings.server_threads};",
+        "UPSTREAM_KEEPALIVE": ""
+        if settings.server_threads == 1
+        else f"keepalive {settings.workers * settings.server_threads};",
         "ERROR_PAGES": nginx_error_pages(settings),
     }
     text = NGINX_TEMPLATE.read_text()
@@ -94,25 +98,37 @@ def render_nginx_conf(settings: ServingSettings, run_dir: Path, socket: Path, ac
     return text
 
 
-def gunicorn_command(settings: ServingSettings, socket: Path, run_dir: Path, settings_file: Path,
-                     log_config: Path | None = None) -> list[str]:  # fmt: skip
+def gunicorn_command(
+    settings: ServingSettings, socket: Path, run_dir: Path, settings_file: Path, log_config: Path | None = None
+) -> list[str]:
     """``log_config``: gunicorn's logging as a dictConfig JSON file (``LOG_FORMAT=json``)."""
     return [
-        sys.executable, "-m", "gunicorn",
-        "--chdir", str(PROGRAM_DIR),
-        "--config", "python:lightgbm_container.serving.gunicorn_config",
-        "--bind", f"unix:{socket}",
-        "--workers", str(settings.workers),
-        *(["--worker-class", "sync"] if settings.server_threads == 1
-          else ["--worker-class", "gthread", "--threads", str(settings.server_threads)]),
-        "--timeout", str(settings.timeout_seconds),
-        "--graceful-timeout", str(GRACE_SECONDS),
-        "--log-level", settings.log_level.lower(),
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "--chdir",
+        str(PROGRAM_DIR),
+        "--config",
+        "python:lightgbm_container.serving.gunicorn_config",
+        "--bind",
+        f"unix:{socket}",
+        "--workers",
+        str(settings.workers),
+        *(
+            ["--worker-class", "sync"]
+            if settings.server_threads == 1
+            else ["--worker-class", "gthread", "--threads", str(settings.server_threads)]
+        ),
+        "--timeout",
+        str(settings.timeout_seconds),
+        "--graceful-timeout",
+        str(GRACE_SECONDS),
+        "--log-level",
+        settings.log_level.lower(),
         *(["--log-config-json", str(log_config)] if log_config is not None else []),
-        "--worker-tmp-dir", str(run_dir),
+        "--worker-tmp-dir",
+        str(run_dir),
         "--no-control-socket",
         *GUNICORN_LIMITS,
         f"wsgi:app_from_settings({str(settings_file)!r})",
-    ]  # fmt: skip
-
-
+    ]

@@ -48,13 +48,17 @@ class SingleModelStore:
         self.problem: str | None = None
         try:
             self.served = Served(handler, handler.load(model_dir))
-        except Exception as exc:  # noqa: BLE001 - the reason is reported on /ping and every request
+        except Exception as exc:
             log.exception("loading the model with the %s handler failed", handler.description)
             self.problem = f"the model could not be loaded ({handler.description}): {type(exc).__name__}: {exc}"
         codecs.warm_up()
         if self.served is not None:
             describe = getattr(self.served.model, "describe", None)
-            log.info("model loaded (%s): %s", handler.description, describe() if describe else type(self.served.model).__name__)
+            log.info(
+                "model loaded (%s): %s",
+                handler.description,
+                describe() if describe else type(self.served.model).__name__,
+            )
         self.compile_status = runtime.compile_status
         self.metrics_dir = runtime.metrics_dir
         switcher().listeners.append(self._publish)
@@ -78,7 +82,9 @@ class SingleModelStore:
             "models_loaded": int(self.served is not None),
             "workers": int(values.get("lightgbm_workers", 0)),
             "workers_predicting_compiled": int(values.get("lightgbm_workers_predicting:compiled", 0)),
-            "workers_on_final_compile": int(values.get("lightgbm_workers_on_final_compile", 0)),  # nothing better will come
+            "workers_on_final_compile": int(
+                values.get("lightgbm_workers_on_final_compile", 0)
+            ),  # nothing better will come
             "switches": int(values.get("lightgbm_predictor_switches_total", 0)),
             "compile": {key: value for key, value in asdict(status).items() if value is not None} if status else None,
         }

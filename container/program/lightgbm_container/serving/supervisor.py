@@ -9,7 +9,8 @@ time does not depend on the model's size. ``LIGHTGBM_PREDICTOR=lleaves`` instead
 for the compile before starting the workers, as before.
 
 Metrics: every worker writes prometheus-client's files to one directory
-(:func:`metrics_directory`, set in the workers' environment before they import anything). With ``LOG_FORMAT=json`` gunicorn logs
+(:func:`metrics_directory`, set in the workers' environment before they import anything).
+With ``LOG_FORMAT=json`` gunicorn logs
 through a JSON logging config, and whatever nginx or a worker prints some other way is
 wrapped into JSON lines here (:func:`..observability.logs.forward_lines`).
 
@@ -38,15 +39,16 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import IO, Callable
+from typing import IO
 
+from ..builtin.output_selection import check_default_kinds
 from ..compilation.launch import CompileJob
 from ..compilation.status import READY
 from ..errors import UserCodeSetupError
 from ..model.files import ModelLoadError, check_model_text, find_model_file
 from ..observability.logs import JSON, configure_logging, forward_lines, gunicorn_log_config, relay_lines
-from ..builtin.output_selection import check_default_kinds
 from ..settings import Runtime, ServingSettings, SettingsError, child_environment, handoff_json, serving_settings
 from ..user_code.setup import prepare_user_code
 from .health import STOPPING, HealthBoard, health_directory
@@ -97,15 +99,24 @@ def prepare(
         return runtime, None
     strict = settings.predictor_backend == "lleaves"
     job = CompileJob(
-        model_file, settings.compile_cache_dir, run_dir / "compile.json", settings.compile_timeout_seconds,
-        settings.compile_memory_mb, full_only=strict,
-    )  # fmt: skip
+        model_file,
+        settings.compile_cache_dir,
+        run_dir / "compile.json",
+        settings.compile_timeout_seconds,
+        settings.compile_memory_mb,
+        full_only=strict,
+    )
     if not strict:
         return dataclasses.replace(runtime, compile_status=job.status_file), job
     log.info(
-        "LIGHTGBM_PREDICTOR=lleaves: compiling %s before the workers start (at most %d s)", model_file, settings.compile_timeout_seconds
+        "LIGHTGBM_PREDICTOR=lleaves: compiling %s before the workers start (at most %d s)",
+        model_file,
+        settings.compile_timeout_seconds,
     )
-    announce(f"the model server is starting: LIGHTGBM_PREDICTOR=lleaves, so {model_file.name} is compiled before the workers start")
+    announce(
+        f"the model server is starting: LIGHTGBM_PREDICTOR=lleaves, so {model_file.name} is compiled "
+        "before the workers start"
+    )
     job.start()
     try:
         status = job.wait()
@@ -150,16 +161,19 @@ class Supervisor:
         json_logs = self.settings.log_format == JSON
         # Own session: a terminal's Ctrl-C reaches only us, and we stop the children in order.
         self.children["nginx"] = subprocess.Popen(
-            ["nginx", "-c", str(conf), "-p", str(self.run_dir), "-e", "stderr"], start_new_session=True,
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE if json_logs else None,
-        )  # fmt: skip
+            ["nginx", "-c", str(conf), "-p", str(self.run_dir), "-e", "stderr"],
+            start_new_session=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE if json_logs else None,
+        )
         self._start_thread(relay_lines, self.children["nginx"].stdout, name="log-nginx-access")
         if json_logs:
             self._forward(self.children["nginx"].stderr, "nginx", "ERROR")
 
     def start_workers(self, runtime: Runtime, compile_job: CompileJob | None) -> None:
         """gunicorn and its workers with what :func:`prepare` resolved; the compile job beside them."""
-        # What the workers share: the multi-model registry (multi_model/registry.py), their metrics' files, their health.
+        # What the workers share: the multi-model registry (multi_model/registry.py), their
+        # metrics' files, their health.
         self.runtime = dataclasses.replace(
             runtime,
             state_dir=self.run_dir / "multi-model" if self.settings.multi_model else None,
@@ -175,7 +189,9 @@ class Supervisor:
             log_config.write_text(json.dumps(gunicorn_log_config(self.settings.log_level)))
         piped = subprocess.PIPE if json_logs else None
         if self.compile_job is not None:  # first: it only ever gets the CPU the workers leave idle
-            log.info("compiling %s with lleaves in the background; LightGBM predicts until then", self.compile_job.model_file)
+            log.info(
+                "compiling %s with lleaves in the background; LightGBM predicts until then", self.compile_job.model_file
+            )
             self.compile_job.start()
         settings_file = self.run_dir / "settings.json"
         settings_file.write_text(handoff_json(self.settings, self.runtime))
@@ -202,7 +218,9 @@ class Supervisor:
 
     def request_stop(self, signum: int, _frame: object) -> None:
         if not self.stopping:
-            log.info("received %s: draining in-flight requests (up to %d s)", signal.Signals(signum).name, GRACE_SECONDS)
+            log.info(
+                "received %s: draining in-flight requests (up to %d s)", signal.Signals(signum).name, GRACE_SECONDS
+            )
         self.stopping = True
 
     def watch(self) -> int:
@@ -306,11 +324,15 @@ def main() -> int:
     log.info(
         "starting %s server on %s:%d: %d gunicorn %s workers x %d LightGBM thread(s), timeout %d s, "
         "max body %d MB, model dir %s",
-        mode, settings.listen_address, settings.port, settings.workers,
+        mode,
+        settings.listen_address,
+        settings.port,
+        settings.workers,
         "sync" if settings.server_threads == 1 else f"gthread ({settings.server_threads} threads)",
         settings.predict_threads,
-        settings.timeout_seconds, settings.max_payload_mb,
+        settings.timeout_seconds,
+        settings.max_payload_mb,
         settings.paths.models if settings.multi_model else settings.paths.model,
-    )  # fmt: skip
+    )
     supervisor.start_workers(runtime, compile_job)
     return supervisor.watch()

@@ -22,9 +22,21 @@ from .serving import ServingSettings, serving_settings
 from .training import TrainingSettings, training_settings
 
 __all__ = [
-    "DEFAULT_ML_ROOT", "LogSettings", "MLPaths", "Runtime", "ServingSettings", "SettingsError", "TrainingSettings",
-    "child_environment", "handoff_json", "log_settings", "ml_paths", "read_handoff", "serving_settings", "training_settings",
-]  # fmt: skip
+    "DEFAULT_ML_ROOT",
+    "LogSettings",
+    "MLPaths",
+    "Runtime",
+    "ServingSettings",
+    "SettingsError",
+    "TrainingSettings",
+    "child_environment",
+    "handoff_json",
+    "log_settings",
+    "ml_paths",
+    "read_handoff",
+    "serving_settings",
+    "training_settings",
+]
 
 
 def child_environment(**changes: str) -> dict[str, str]:

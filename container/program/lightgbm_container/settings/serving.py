@@ -54,7 +54,9 @@ class ServingSettings:
     custom_service: str | None  # SAGEMAKER_HANDLER: an MMS custom service, "module[:function]"
     default_accept: str  # SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT: user code's answer type for a missing or */* Accept
     mms_decode_input: bool  # MMS_DECODE_INPUT_REQUEST: custom services get JSON and text bodies decoded
-    inference_output: tuple[str, ...] = ()  # SAGEMAKER_INFERENCE_OUTPUT: default output kinds (builtin/output_selection.py)
+    inference_output: tuple[
+        str, ...
+    ] = ()  # SAGEMAKER_INFERENCE_OUTPUT: default output kinds (builtin/output_selection.py)
 
     @property
     def max_payload_bytes(self) -> int:
@@ -95,16 +97,22 @@ def serving_settings(env: Mapping[str, str] | None = None) -> ServingSettings:
         timeout_seconds=integer(
             env, "SAGEMAKER_MODEL_SERVER_TIMEOUT", "MODEL_SERVER_TIMEOUT", default=DEFAULT_TIMEOUT_SECONDS, maximum=3600
         ),
-        max_payload_mb=integer(env, "SAGEMAKER_MAX_PAYLOAD_IN_MB", default=DEFAULT_MAX_PAYLOAD_MB, maximum=BATCH_MAX_PAYLOAD_MB),
+        max_payload_mb=integer(
+            env, "SAGEMAKER_MAX_PAYLOAD_IN_MB", default=DEFAULT_MAX_PAYLOAD_MB, maximum=BATCH_MAX_PAYLOAD_MB
+        ),
         batch=boolean(env, "SAGEMAKER_BATCH"),
-        batch_strategy=choice(env, "SAGEMAKER_BATCH_STRATEGY", ("multi_record", "single_record"), "multi_record").upper(),
+        batch_strategy=choice(
+            env, "SAGEMAKER_BATCH_STRATEGY", ("multi_record", "single_record"), "multi_record"
+        ).upper(),
         max_concurrent_transforms=integer(env, "SAGEMAKER_MAX_CONCURRENT_TRANSFORMS", default=workers, maximum=256),
         multi_model=multi_model,
         predictor_backend=choice(env, "LIGHTGBM_PREDICTOR", ("auto", "lleaves", "lightgbm"), "auto"),
         compile_cache_dir=Path(env.get("LIGHTGBM_COMPILE_CACHE", "").strip() or "/tmp/lightgbm-container-cache"),
         compile_timeout_seconds=compile_timeout_seconds(env),
         compile_memory_mb=compile_memory_mb(env),
-        model_cache_bytes=integer(env, "LIGHTGBM_MODEL_CACHE_MB", default=default_model_cache_mb(workers), maximum=1024 * 1024)
+        model_cache_bytes=integer(
+            env, "LIGHTGBM_MODEL_CACHE_MB", default=default_model_cache_mb(workers), maximum=1024 * 1024
+        )
         * 1024
         * 1024,
         max_archive_bytes=integer(env, "LIGHTGBM_MAX_ARCHIVE_MB", default=2048, maximum=1024 * 1024) * 1024 * 1024,
@@ -115,7 +123,9 @@ def serving_settings(env: Mapping[str, str] | None = None) -> ServingSettings:
         custom_service=text(env, "SAGEMAKER_HANDLER"),
         default_accept=text(env, "SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT") or "application/json",
         mms_decode_input=boolean(env, "MMS_DECODE_INPUT_REQUEST", default=True),
-        inference_output=tuple(kind.strip().lower() for kind in env.get("SAGEMAKER_INFERENCE_OUTPUT", "").split(",") if kind.strip()),
+        inference_output=tuple(
+            kind.strip().lower() for kind in env.get("SAGEMAKER_INFERENCE_OUTPUT", "").split(",") if kind.strip()
+        ),
     )
 
 
@@ -123,7 +133,9 @@ def compile_memory_mb(env: Mapping[str, str]) -> int:
     """The memory one compile may take, in ``serve`` and ``train`` alike: ``LIGHTGBM_COMPILE_MAX_MB``,
     by default a quarter of the container's memory (a fully optimised compile of 3 classes x 500
     trees of 63 leaves took 9.3 GB: compilation/artifact.py; the workers keep the rest)."""
-    return integer(env, "LIGHTGBM_COMPILE_MAX_MB", default=memory_limit_bytes() // (4 * 1024 * 1024), maximum=1024 * 1024)
+    return integer(
+        env, "LIGHTGBM_COMPILE_MAX_MB", default=memory_limit_bytes() // (4 * 1024 * 1024), maximum=1024 * 1024
+    )
 
 
 def compile_timeout_seconds(env: Mapping[str, str]) -> int:

@@ -28,7 +28,9 @@ def training_settings(env: Mapping[str, str] | None = None) -> TrainingSettings:
     return TrainingSettings(
         paths=ml_paths(env),
         logs=log_settings(env),
-        compile_ahead_seconds=compile_timeout_seconds(env) if boolean(env, "LIGHTGBM_COMPILE_AHEAD", default=True) else 0,
+        compile_ahead_seconds=compile_timeout_seconds(env)
+        if boolean(env, "LIGHTGBM_COMPILE_AHEAD", default=True)
+        else 0,
         compile_memory_mb=compile_memory_mb(env),
         network_timeout_seconds=integer(env, "LIGHTGBM_NETWORK_TIMEOUT", default=300, maximum=24 * 3600),
         host_addresses=host_addresses(env),

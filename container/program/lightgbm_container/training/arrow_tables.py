@@ -24,8 +24,8 @@ PARQUET_CONTENT_TYPES = ("application/x-parquet", "application/parquet", "applic
 
 def _pyarrow() -> Any | None:
     try:
-        import pyarrow  # noqa: F401
-        import pyarrow.parquet  # noqa: F401
+        import pyarrow  # noqa: PLC0415 - pyarrow is on the path in train only (packages.py)
+        import pyarrow.parquet  # noqa: PLC0415 - see above
     except ImportError:
         return None
     return pyarrow
@@ -65,18 +65,18 @@ def release_unused() -> None:
 
 def numeric(table: Any) -> bool:
     """Every column holds numbers, booleans or only missing values (what LightGBM bins as is)."""
-    import pyarrow.types as types
+    from pyarrow import types  # noqa: PLC0415 - pyarrow: train only (packages.py)
 
     return all(
         types.is_integer(t) or types.is_floating(t) or types.is_boolean(t) or types.is_null(t)
         for t in table.schema.types
-    )  # fmt: skip
+    )
 
 
 def as_float64(table: Any) -> Any:
     """Every column as float64 (missing values as nulls, which LightGBM bins as NaN). float64
     columns are kept as they are (no copy); others are converted, as pandas would."""
-    import pyarrow as pa
+    import pyarrow as pa  # noqa: PLC0415 - pyarrow: train only (packages.py)
 
     return table.cast(pa.schema([pa.field(name, pa.float64()) for name in table.column_names]))
 

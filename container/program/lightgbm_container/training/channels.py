@@ -17,9 +17,10 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -27,7 +28,6 @@ from ..errors import TrainingError, did_you_mean
 from ..missing_values import CSV_MISSING_TOKENS, PANDAS_MISSING_OPTIONS
 from ..model.categories import text_key
 from . import arrow_tables, csv_numbers, progress
-
 
 CSV_SUFFIXES = (".csv", ".csv.gz", ".csv.bz2", ".csv.zip", ".csv.xz")
 _MISSING = frozenset(CSV_MISSING_TOKENS)
@@ -63,7 +63,7 @@ class Table:
         if self.rows < 0:
             self.rows = int(self.features.shape[0])
 
-    def rows_between(self, start: int, stop: int) -> "Table":
+    def rows_between(self, start: int, stop: int) -> Table:
         """Rows ``start`` to ``stop`` only (a host's share of a channel every host has whole);
         errors still name the rows' files and lines."""
         if hasattr(self.features, "column_names"):  # Arrow: a view, no copy
@@ -73,7 +73,9 @@ class Table:
         else:
             features = self.features[start:stop]
         sources = [dataclasses.replace(s, first_row=s.first_row - start) for s in self.sources]
-        return dataclasses.replace(self, features=features, labels=self.labels[start:stop], sources=sources, rows=stop - start)
+        return dataclasses.replace(
+            self, features=features, labels=self.labels[start:stop], sources=sources, rows=stop - start
+        )
 
     def let_go_of_features(self) -> None:
         """Once LightGBM has binned them: the raw features are the largest thing in memory
@@ -83,9 +85,10 @@ class Table:
 
 def _visible_files(channel_dir: Path) -> list[Path]:
     return [
-        path for path in sorted(channel_dir.rglob("*"))
+        path
+        for path in sorted(channel_dir.rglob("*"))
         if path.is_file() and not any(part.startswith(".") for part in path.relative_to(channel_dir).parts)
-    ]  # fmt: skip
+    ]
 
 
 def list_data_files(channel_dir: Path, content_type: str | None, channel: str) -> tuple[str, list[Path]]:
@@ -96,10 +99,10 @@ def list_data_files(channel_dir: Path, content_type: str | None, channel: str) -
     if media_type in arrow_tables.PARQUET_CONTENT_TYPES:
         return "parquet", files
     if media_type in ("text/csv", "application/csv"):
-        parquet = [p.name for p in files if p.name.lower().endswith(arrow_tables.PARQUET_SUFFIXES)]
-        if parquet:
+        named = [p.name for p in files if p.name.lower().endswith(arrow_tables.PARQUET_SUFFIXES)]
+        if named:
             raise TrainingError(
-                f"channel {channel!r} has ContentType {media_type} but holds Parquet files ({', '.join(parquet[:3])}); "
+                f"channel {channel!r} has ContentType {media_type} but holds Parquet files ({', '.join(named[:3])}); "
                 "set the channel's content_type to application/x-parquet, or leave it unset"
             )
         return "csv", files
@@ -126,7 +129,7 @@ def _is_number(token: str) -> bool:
 
 def first_row(path: Path, display: str) -> list[str]:
     """The file's first row's fields as written (a header's names, or the first data row)."""
-    import pandas as pd
+    import pandas as pd  # noqa: PLC0415 - pandas only on the path that reads with it
 
     try:
         frame = pd.read_csv(path, header=None, nrows=1, dtype=str, keep_default_na=False)
@@ -143,10 +146,10 @@ def detect_header(path: Path, display: str = "", fields: list[str] | None = None
     return not all(_is_number(field) for field in ",".join(fields).split(","))
 
 
-def _read_file(path: Path, has_header: bool, display: str):
+def _read_file(path: Path, has_header: bool, display: str) -> Any:
     """The file as pandas reads it: numeric columns as numbers, any column holding text as text
     (whether text is a category or a mistake is decided for the whole channel)."""
-    import pandas as pd
+    import pandas as pd  # noqa: PLC0415 - pandas only on the path that reads with it
 
     try:
         return pd.read_csv(
@@ -168,21 +171,21 @@ def locate(sources: list[_Source], row: int) -> tuple[_Source, int]:
     return source, row - source.first_row + 1 + int(source.has_header and source.unit == "line")
 
 
-def not_numbers(series) -> np.ndarray:
+def not_numbers(series: Any) -> np.ndarray:
     """Positions of the values pandas could not read as numbers (missing values are fine)."""
-    import pandas as pd
+    import pandas as pd  # noqa: PLC0415 - pandas only on the path that reads with it
 
     numbers = pd.to_numeric(series, errors="coerce")
     return np.flatnonzero((numbers.isna() & series.notna()).to_numpy())
 
 
-def _stray_text_error(series, position: int, column: str, sources: list[_Source], hint: str) -> TrainingError:
+def _stray_text_error(series: Any, position: int, column: str, sources: list[_Source], hint: str) -> TrainingError:
     row = int(not_numbers(series)[0])
     source, line = locate(sources, row)
     name = f" ({column!r})" if source.has_header else ""
     return TrainingError(
-        f"{source.display} {source.unit} {line}, column {position + 1}{name}: {series.iloc[row]!r} is not a number. {hint}"
-        + ("" if source.has_header else "; if the first row is a header, set the hyperparameter header=true")
+        f"{source.display} {source.unit} {line}, column {position + 1}{name}: {series.iloc[row]!r} is not a number. "
+        f"{hint}" + ("" if source.has_header else "; if the first row is a header, set the hyperparameter header=true")
     )
 
 
@@ -194,7 +197,9 @@ def _label_position(label_column: str | int, columns: list[str], has_header: boo
         return 0
     if isinstance(label_column, int):
         if not -count <= label_column < count:
-            raise TrainingError(f"label_column={label_column} is out of range: the data has {count} columns (0-{count - 1})")
+            raise TrainingError(
+                f"label_column={label_column} is out of range: the data has {count} columns (0-{count - 1})"
+            )
         return label_column % count
     if not has_header:
         raise TrainingError(
@@ -229,9 +234,11 @@ def _categorical_positions(references: Sequence[str | int], names: list[str]) ->
     return positions
 
 
-def _as_category_text(series):
+def _as_category_text(series: Any) -> Any:
     """Category values as text, as serving looks them up (``3`` and ``3.0`` are category "3")."""
-    return series.map(lambda value: value if value is None or isinstance(value, str) or value != value else text_key(value))
+    return series.map(
+        lambda value: value if value is None or isinstance(value, str) or value != value else text_key(value)  # noqa: PLR0124 - NaN
+    )
 
 
 @dataclass
@@ -254,8 +261,9 @@ def _check_columns(display: str, names: list[str], has_header: bool, first: _Fil
         raise TrainingError(f"{display}'s header differs from {first_display}'s")
 
 
-def _read_files(channel: str, channel_dir: Path, files: list[Path], file_format: str, header: bool | None,
-                arrow: bool) -> _Files:  # fmt: skip
+def _read_files(
+    channel: str, channel_dir: Path, files: list[Path], file_format: str, header: bool | None, arrow: bool
+) -> _Files:
     """Every file into Arrow when ``arrow`` and all of them are numbers, else by pandas."""
     read: _Files | None = None
     rows = 0
@@ -269,16 +277,22 @@ def _read_files(channel: str, channel_dir: Path, files: list[Path], file_format:
             has_header, unit = (detect_header(path, display, fields) if header is None else header), "line"
             # Names pandas would rewrite ("a" twice -> "a", "a.1"; "" -> "Unnamed: 2") are for its path.
             renamed = has_header and (len(set(fields)) != len(fields) or "" in fields)
-            piece = csv_numbers.read_numbers(path, len(fields), has_header, display) if arrow and fields and not renamed else None
+            piece = (
+                csv_numbers.read_numbers(path, len(fields), has_header, display)
+                if arrow and fields and not renamed
+                else None
+            )
             if piece is None:
                 if arrow:  # this file needs pandas: read the channel with pandas, one path for all its rows
                     return _read_files(channel, channel_dir, files, file_format, header, arrow=False)
                 started = time.monotonic()
                 piece = _read_file(path, has_header, display)
                 progress.file_read(display, path, len(piece), piece.shape[1], has_header, started, "pandas")
-            names = [str(c) for c in (fields if arrow else piece.columns)] if has_header else [
-                f"Column_{i}" for i in range(piece.shape[1])
-            ]  # fmt: skip
+            names = (
+                [str(c) for c in (fields if arrow else piece.columns)]
+                if has_header
+                else [f"Column_{i}" for i in range(piece.shape[1])]
+            )
             if not arrow:
                 piece.columns = range(piece.shape[1])
         _check_columns(display, names, has_header, read, f"{channel}/{files[0].relative_to(channel_dir)}")
@@ -358,15 +372,27 @@ def _missing_label_error(channel: str, missing: np.ndarray, label_index: int, co
     )
 
 
-def _from_arrow(channel: str, read: _Files, label_index: int, positions: list[int], names: list[str],
-                categorical: Sequence[str | int] | None, reference: Table | None):  # fmt: skip
+#: (labels, features: an Arrow table or a matrix or a DataFrame, categorical feature names, text categories per feature)
+_Columns = tuple[np.ndarray, Any, list[str], dict[str, list[str]]]
+
+
+def _from_arrow(
+    channel: str,
+    read: _Files,
+    label_index: int,
+    positions: list[int],
+    names: list[str],
+    categorical: Sequence[str | int] | None,
+    reference: Table | None,
+) -> _Columns:
     """(labels, the features as one Arrow table of float64 columns, categorical names, {}) from
     tables of numbers: the columns are shared with what was read, never copied as a matrix."""
-    import pyarrow as pa
+    import pyarrow as pa  # noqa: PLC0415 - pyarrow: train only (packages.py)
 
     table = pa.concat_tables(
-        arrow_tables.as_float64(piece.rename_columns([str(i) for i in range(piece.num_columns)])) for piece in read.pieces
-    )  # fmt: skip
+        arrow_tables.as_float64(piece.rename_columns([str(i) for i in range(piece.num_columns)]))
+        for piece in read.pieces
+    )
     arrow_tables.release_unused()
     labels = table.column(label_index).to_numpy()  # float64: nulls become NaN
     missing = np.flatnonzero(np.isnan(labels))  # a null, or a NaN Parquet stores as a number
@@ -382,41 +408,68 @@ def _from_arrow(channel: str, read: _Files, label_index: int, positions: list[in
     return labels, features, native, {}
 
 
-def _from_pandas(channel: str, read: _Files, label_index: int, positions: list[int], names: list[str],
-                 categorical: Sequence[str | int] | None, reference: Table | None):  # fmt: skip
+def _from_pandas(
+    channel: str,
+    read: _Files,
+    label_index: int,
+    positions: list[int],
+    names: list[str],
+    categorical: Sequence[str | int] | None,
+    reference: Table | None,
+) -> _Columns:
     """(labels, features, categorical names, text categories) from pandas frames."""
-    import pandas as pd
+    import pandas as pd  # noqa: PLC0415 - pandas only on the path that reads with it
 
     data = pd.concat(read.pieces, ignore_index=True) if len(read.pieces) > 1 else read.pieces[0]
     for position in data.columns:  # text that is all numbers (a Parquet string column) is numbers
-        if data[position].dtype.kind not in "biuf" and data[position].notna().any() and not len(not_numbers(data[position])):
+        if (
+            data[position].dtype.kind not in "biuf"
+            and data[position].notna().any()
+            and not len(not_numbers(data[position]))
+        ):
             data[position] = pd.to_numeric(data[position])
     label_series = data[label_index]
     missing = np.flatnonzero(label_series.isna().to_numpy())
     if missing.size:
         raise _missing_label_error(channel, missing, label_index, read.columns)
-    labels = label_series.to_numpy(dtype=np.float64) if label_series.dtype.kind in "biuf" else label_series.to_numpy(dtype=object)
+    labels = (
+        label_series.to_numpy(dtype=np.float64)
+        if label_series.dtype.kind in "biuf"
+        else label_series.to_numpy(dtype=object)
+    )
     features, categorical_names, categories = _features(data, positions, names, read.sources, categorical, reference)
     return labels, features, categorical_names, categories
 
 
-def _features(data, positions: list[int], names: list[str], sources: list[_Source],
-              categorical: Sequence[str | int] | None, reference: Table | None):  # fmt: skip
+def _features(
+    data: Any,
+    positions: list[int],
+    names: list[str],
+    sources: list[_Source],
+    categorical: Sequence[str | int] | None,
+    reference: Table | None,
+) -> tuple[Any, list[str], dict[str, list[str]]]:
     """(float64 matrix, or a DataFrame with pandas categories when some feature is text;
     every categorical feature's name; the text categories per feature, in code order)."""
-    import pandas as pd
+    import pandas as pd  # noqa: PLC0415 - pandas only on the path that reads with it
 
     declared = _categorical_positions(categorical, names) if categorical is not None and reference is None else None
     mapped_categories = reference.categories if reference is not None else None
     hint = (
         "Every column must be numeric unless it is a categorical feature; "
-        + ("add it to the hyperparameter categorical_feature" if declared is not None or reference is not None
-           else "a column is taken as categorical when most of its values are text, or name it in the hyperparameter categorical_feature")
+        + (
+            "add it to the hyperparameter categorical_feature"
+            if declared is not None or reference is not None
+            else (
+                "a column is taken as categorical when most of its values are text, "
+                "or name it in the hyperparameter categorical_feature"
+            )
+        )
         + "; an empty field or 'nan' means missing"
-    )  # fmt: skip
+    )
     mapped: dict[str, list[Any]] = {}
     native: list[str] = []
-    for feature, (position, name) in enumerate(zip(positions, names)):
+    for feature, (position, name) in enumerate(zip(positions, names, strict=True)):
         series = data[position]
         is_text = series.dtype.kind not in "biuf"
         if reference is not None:
@@ -436,7 +489,7 @@ def _features(data, positions: list[int], names: list[str], sources: list[_Sourc
     if not mapped:
         return np.ascontiguousarray(data[positions].to_numpy(dtype=np.float64)), native, {}
     frame = {}
-    for position, name in zip(positions, names):
+    for position, name in zip(positions, names, strict=True):
         if name in mapped:
             text = _as_category_text(data[position])
             if mapped_categories is not None:

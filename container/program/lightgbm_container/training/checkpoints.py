@@ -98,16 +98,24 @@ def resume_from(policy: CheckpointPolicy, expected: dict[str, Any], num_boost_ro
         log.warning("ignoring checkpoint %s: it cannot be read (%s)", path, exc)
         return None
     if saved.get("fingerprint") != _plain(expected):
-        log.warning("ignoring checkpoint %s (round %d): %s; training from the start", path, round_,
-                    _difference(saved.get("fingerprint") or {}, _plain(expected)))  # fmt: skip
+        log.warning(
+            "ignoring checkpoint %s (round %d): %s; training from the start",
+            path,
+            round_,
+            _difference(saved.get("fingerprint") or {}, _plain(expected)),
+        )
         return None
     if round_ > num_boost_round:
-        log.warning("ignoring checkpoint %s: it has %d rounds, more than num_boost_round=%d", path, round_, num_boost_round)
+        log.warning(
+            "ignoring checkpoint %s: it has %d rounds, more than num_boost_round=%d", path, round_, num_boost_round
+        )
         return None
-    import lightgbm as lgb
+    import lightgbm as lgb  # noqa: PLC0415 - LightGBM only when a checkpoint is resumed
 
     booster = lgb.Booster(model_str=model)
-    log.info("resuming from checkpoint %s at round %d of %d (saved %s)", path, round_, num_boost_round, saved.get("saved_at"))
+    log.info(
+        "resuming from checkpoint %s at round %d of %d (saved %s)", path, round_, num_boost_round, saved.get("saved_at")
+    )
     return booster, round_
 
 
@@ -131,12 +139,18 @@ class Checkpointer:
 
     def __call__(self, env: Any) -> None:
         round_ = env.iteration + 1
-        due = (round_ - self.saved_round >= self.policy.every_rounds
-               or time.monotonic() - self.saved_at >= self.policy.every_seconds)  # fmt: skip
+        due = (
+            round_ - self.saved_round >= self.policy.every_rounds
+            or time.monotonic() - self.saved_at >= self.policy.every_seconds
+        )
         if self.policy.file is not None and (due or self.stop_reason is not None) and round_ > self.saved_round:
             self.save(env.model, round_)
         if self.stop_reason is not None:
-            kept = f"; checkpoint at round {self.saved_round} kept for the next run" if self.policy.file is not None else ""
+            kept = (
+                f"; checkpoint at round {self.saved_round} kept for the next run"
+                if self.policy.file is not None
+                else ""
+            )
             raise TrainingStopped(f"{self.stop_reason} at round {round_}{kept}")
 
     def save(self, booster: Any, round_: int) -> None:

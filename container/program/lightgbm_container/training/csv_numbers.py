@@ -23,9 +23,11 @@ import io
 import lzma
 import os
 import time
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from itertools import pairwise
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import numpy as np
 
@@ -52,7 +54,7 @@ def read_numbers(path: Path, columns: int, has_header: bool, display: str) -> An
     suffix = path.suffix.lower()
     if not arrow_tables.available() or (suffix not in _DECOMPRESSORS and _compressed(path)):
         return None
-    import pyarrow as pa
+    import pyarrow as pa  # noqa: PLC0415 - pyarrow: train only (packages.py)
 
     started = time.monotonic()
     names = [str(i) for i in range(columns)]
@@ -61,7 +63,9 @@ def read_numbers(path: Path, columns: int, has_header: bool, display: str) -> An
         with ThreadPoolExecutor(threads) as pool:
             if suffix in _DECOMPRESSORS:
                 with _DECOMPRESSORS[suffix](path) as stream:  # read here while the threads parse
-                    tables = _parse_in_order(pool, _stream_pieces(stream, has_header, MAX_PIECE_BYTES), names, window=2 * threads)
+                    tables = _parse_in_order(
+                        pool, _stream_pieces(stream, has_header, MAX_PIECE_BYTES), names, window=2 * threads
+                    )
             else:
                 with open(path, "rb") as file:
                     piece = min(max(os.fstat(file.fileno()).st_size // (2 * threads), MIN_PIECE_BYTES), MAX_PIECE_BYTES)
@@ -73,7 +77,9 @@ def read_numbers(path: Path, columns: int, has_header: bool, display: str) -> An
     if not tables:
         return None  # empty, or a header alone: the pandas path says so
     table = pa.concat_tables(tables)
-    progress.file_read(display, path, table.num_rows, columns, has_header, started, f"pandas C parser, {threads} threads")
+    progress.file_read(
+        display, path, table.num_rows, columns, has_header, started, f"pandas C parser, {threads} threads"
+    )
     return table
 
 
@@ -98,7 +104,7 @@ def _ranges(file: Any, has_header: bool, piece: int) -> list[tuple[int, int]]:
         bounds.append(file.tell())
     if bounds[-1] < size:
         bounds.append(size)
-    return list(zip(bounds, bounds[1:]))
+    return list(pairwise(bounds))
 
 
 class _Range:
@@ -150,14 +156,17 @@ def _parse(data: Any, names: list[str]) -> Any:
     """One piece as an Arrow table, parsed as the pandas path parses (``channels._read_file``:
     the same missing-value tokens), but as float64 from the start: with the types given, the
     whole-piece inference of ``low_memory=False`` is not needed (it doubled the time)."""
-    import pandas as pd
-    import pyarrow as pa
+    import pandas as pd  # noqa: PLC0415 - pandas only when a file is read
+    import pyarrow as pa  # noqa: PLC0415 - pyarrow: train only (packages.py)
 
     try:
         frame = pd.read_csv(
-            io.BytesIO(data) if isinstance(data, bytes) else data, header=None, dtype=np.float64,
-            skip_blank_lines=True, **PANDAS_MISSING_OPTIONS,
-        )  # fmt: skip
+            io.BytesIO(data) if isinstance(data, bytes) else data,
+            header=None,
+            dtype=np.float64,
+            skip_blank_lines=True,
+            **PANDAS_MISSING_OPTIONS,
+        )
     except pd.errors.EmptyDataError:  # blank lines only
         return pa.table({name: pa.array([], pa.float64()) for name in names})
     except (pd.errors.ParserError, ValueError, TypeError, UnicodeDecodeError) as exc:
@@ -165,4 +174,6 @@ def _parse(data: Any, names: list[str]) -> Any:
     if frame.shape[1] != len(names):
         raise _NotPlainNumbers(f"{frame.shape[1]} columns, not {len(names)}")
     # from_pandas: NaN (a missing value) becomes a null, as pyarrow's readers give it; the numbers are not copied.
-    return pa.Table.from_arrays([pa.array(frame[column].to_numpy(), from_pandas=True) for column in frame.columns], names=names)
+    return pa.Table.from_arrays(
+        [pa.array(frame[column].to_numpy(), from_pandas=True) for column in frame.columns], names=names
+    )

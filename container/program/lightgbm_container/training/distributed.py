@@ -27,8 +27,9 @@ from __future__ import annotations
 import logging
 import socket
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from ..errors import TrainingError
 
@@ -74,29 +75,39 @@ class Cluster:
         return rows * self.rank // self.size, rows * (self.rank + 1) // self.size
 
 
-def cluster(resource_config: Mapping[str, Any], port: int, host_addresses: Mapping[str, tuple[str, int]] | None,
-            timeout_seconds: int) -> Cluster | None:  # fmt: skip
+def cluster(
+    resource_config: Mapping[str, Any],
+    port: int,
+    host_addresses: Mapping[str, tuple[str, int]] | None,
+    timeout_seconds: int,
+) -> Cluster | None:
     """The job's cluster, or None for one host. Names are resolved (retried until
     ``timeout_seconds``) unless ``host_addresses`` gives every host's address and port."""
     hosts = tuple(sorted(resource_config.get("hosts") or []))
     if len(hosts) < 2:
         return None
-    current = resource_config.get("current_host")
+    current = str(resource_config.get("current_host"))
     if current not in hosts:
         raise TrainingError(f"resourceconfig.json: current_host {current!r} is not one of the hosts {', '.join(hosts)}")
     if host_addresses:
         missing = [h for h in hosts if h not in host_addresses]
         if missing:
-            raise TrainingError(f"LIGHTGBM_HOST_ADDRESSES has no address for {', '.join(missing)} (hosts: {', '.join(hosts)})")
+            raise TrainingError(
+                f"LIGHTGBM_HOST_ADDRESSES has no address for {', '.join(missing)} (hosts: {', '.join(hosts)})"
+            )
         return Cluster(hosts, current, {h: host_addresses[h] for h in hosts})
     deadline = time.monotonic() + timeout_seconds
     own = _own_address(resource_config.get("network_interface_name"), current)
-    return Cluster(hosts, current, {h: (own if h == current and own else _resolve(h, deadline, timeout_seconds), port) for h in hosts})
+    return Cluster(
+        hosts,
+        current,
+        {h: (own if h == current and own else _resolve(h, deadline, timeout_seconds), port) for h in hosts},
+    )
 
 
 def interface_address(interface: str) -> str | None:
     """The IPv4 address of the network interface named so, or None where it has none."""
-    import psutil
+    import psutil  # noqa: PLC0415 - psutil only on several instances
 
     for address in psutil.net_if_addrs().get(interface, []):
         if address.family == socket.AF_INET:
@@ -164,8 +175,14 @@ def rendezvous(job: Cluster, timeout_seconds: int, what: str = "answered") -> No
         _gather(job, deadline, timeout_seconds)
     else:
         _join(job, deadline, timeout_seconds)
-    log.info("distributed training: host %s is rank %d of %d (%s); all hosts %s",
-             job.current, job.rank, job.size, ", ".join(job.hosts), what)  # fmt: skip
+    log.info(
+        "distributed training: host %s is rank %d of %d (%s); all hosts %s",
+        job.current,
+        job.rank,
+        job.size,
+        ", ".join(job.hosts),
+        what,
+    )
 
 
 def _rendezvous_address(job: Cluster, host: str) -> tuple[str, int]:
@@ -187,7 +204,8 @@ def _gather(job: Cluster, deadline: float, timeout_seconds: int) -> None:
                 if time.monotonic() >= deadline:
                     _tell(arrived, b"stop\n")
                     raise TrainingError(
-                        "host(s) " + ", ".join(f"{h} ({':'.join(map(str, _rendezvous_address(job, h)))})" for h in sorted(waiting))
+                        "host(s) "
+                        + ", ".join(f"{h} ({':'.join(map(str, _rendezvous_address(job, h)))})" for h in sorted(waiting))
                         + f" never answered within {timeout_seconds} s (LIGHTGBM_NETWORK_TIMEOUT); "
                         "did their containers start, and is the port open between the instances?"
                     )

@@ -13,9 +13,10 @@ model), and leave value checking to LightGBM, whose messages name the parameter.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any, Mapping
+from typing import Any
 
 from ..errors import TrainingError, did_you_mean
 
@@ -63,7 +64,7 @@ def decode_value(raw: Any) -> Any:
 @lru_cache(maxsize=1)
 def lightgbm_aliases() -> dict[str, str]:
     """Every LightGBM parameter name and alias -> its canonical name, from LightGBM itself."""
-    from lightgbm.basic import _ConfigAliases  # private, but the only complete table; lightgbm is pinned
+    from lightgbm.basic import _ConfigAliases  # noqa: PLC0415 - private, but the only complete table; lightgbm is pinned
 
     table = _ConfigAliases._get_all_param_aliases()
     return {alias: canonical for canonical, aliases in table.items() for alias in aliases}
@@ -154,7 +155,7 @@ def _categorical_feature(value: Any) -> tuple[str | int, ...]:
     if isinstance(value, str):
         text = value.strip()
         if text.startswith("name:"):
-            return tuple(name.strip() for name in text[len("name:"):].split(",") if name.strip())
+            return tuple(name.strip() for name in text[len("name:") :].split(",") if name.strip())
         value = [part.strip() for part in text.split(",") if part.strip()]
     if not isinstance(value, list):
         raise TrainingError(f"categorical_feature={value!r}: give feature names or indices, e.g. 'color,size' or '0,3'")

@@ -33,7 +33,7 @@ from ..settings import SettingsError, TrainingSettings, ml_paths, training_setti
 from ..settings.logs import JSON
 from . import arrow_tables, distributed, pipe_mode, user_script
 from .channels import Table, read_channel
-from .checkpoints import CheckpointPolicy, Checkpointer, TrainingStopped, fingerprint, resume_from
+from .checkpoints import Checkpointer, CheckpointPolicy, TrainingStopped, fingerprint, resume_from
 from .hyperparameters import TrainingConfig, parse_hyperparameters
 from .labels import encode_labels, encode_with, text_label_error
 from .model_output import NETWORK_PARAMS, TRAIN_CHANNEL, VALIDATION_CHANNEL, build_metadata, write_model
@@ -98,13 +98,23 @@ class TrainingJob:
             if round_metrics is not None:
                 round_metrics.close()
         if cluster is not None and not cluster.leads:
-            log.info("host %s trained as rank %d of %d; %s writes the model", cluster.current, cluster.rank, cluster.size, cluster.hosts[0])
-            distributed.finish_together(cluster, self.settings.network_timeout_seconds + self.settings.compile_ahead_seconds)
+            log.info(
+                "host %s trained as rank %d of %d; %s writes the model",
+                cluster.current,
+                cluster.rank,
+                cluster.size,
+                cluster.hosts[0],
+            )
+            distributed.finish_together(
+                cluster, self.settings.network_timeout_seconds + self.settings.compile_ahead_seconds
+            )
             return
         assert round_metrics is not None
         self.write(fitted, config, train, validation, round_metrics)
         if self.settings.compile_ahead_seconds:
-            ship_compiled(self.paths.model / MODEL_FILE, self.settings.compile_ahead_seconds, self.settings.compile_memory_mb)
+            ship_compiled(
+                self.paths.model / MODEL_FILE, self.settings.compile_ahead_seconds, self.settings.compile_memory_mb
+            )
         if cluster is not None:
             distributed.finish_together(cluster, self.settings.network_timeout_seconds)
 
@@ -127,7 +137,9 @@ class TrainingJob:
         train = self.channel(TRAIN_CHANNEL, config)
         validation = self.channel(VALIDATION_CHANNEL, config, train) if self.present(VALIDATION_CHANNEL) else None
         if validation is not None and len(validation.feature_names) != len(train.feature_names):
-            raise TrainingError(f"validation has {len(validation.feature_names)} features but train has {len(train.feature_names)}")
+            raise TrainingError(
+                f"validation has {len(validation.feature_names)} features but train has {len(train.feature_names)}"
+            )
         return train, validation
 
     def channel(self, name: str, config: TrainingConfig, reference: Table | None = None) -> Table:
@@ -188,7 +200,9 @@ class TrainingJob:
     def checkpoints(self, config: TrainingConfig, cluster: distributed.Cluster | None) -> CheckpointPolicy:
         """Checkpoints go to /opt/ml/checkpoints when SageMaker syncs it, on one instance only."""
         directory = self.paths.checkpoints if self.paths.checkpoints.is_dir() else None
-        if directory is not None and cluster is not None:  # each host's share differs: one host's checkpoint fits no other
+        if (
+            directory is not None and cluster is not None
+        ):  # each host's share differs: one host's checkpoint fits no other
             log.warning("checkpoints are not kept when training on %d instances", cluster.size)
             directory = None
         return CheckpointPolicy(directory, config.checkpoint_rounds, config.checkpoint_seconds)
@@ -219,14 +233,18 @@ class TrainingJob:
         datasets = _Datasets(params, train, construct=init_model is None and not network)
         datasets.add(TRAIN_CHANNEL, train, labels.values)
         if validation is not None:
-            datasets.add(VALIDATION_CHANNEL, validation, encode_with(labels.classes, validation.labels, VALIDATION_CHANNEL))
+            datasets.add(
+                VALIDATION_CHANNEL, validation, encode_with(labels.classes, validation.labels, VALIDATION_CHANNEL)
+            )
         _log_categorical(train)
         checkpointer = Checkpointer(checkpoints, expected, start_round)
         callbacks = self.callbacks(config, checkpointer, round_metrics, validation is not None)
         log.info("training %s for up to %d rounds with %s", params["objective"], config.num_boost_round, params)
         if start_round == config.num_boost_round:  # the checkpoint has every round: nothing left to train
             return Fitted(init_model, params, kind, labels.classes)
-        booster = self.boost(params, datasets, config.num_boost_round - start_round, init_model, callbacks, checkpointer, network)
+        booster = self.boost(
+            params, datasets, config.num_boost_round - start_round, init_model, callbacks, checkpointer, network
+        )
         return Fitted(booster, params, kind, labels.classes)
 
     def callbacks(
@@ -237,7 +255,9 @@ class TrainingJob:
         callbacks: list[Any] = [checkpointer, Progress()] + ([round_metrics] if round_metrics is not None else [])
         if config.early_stopping_rounds:
             if not validated:
-                raise TrainingError("early_stopping_rounds needs a 'validation' channel; add one or remove the hyperparameter")
+                raise TrainingError(
+                    "early_stopping_rounds needs a 'validation' channel; add one or remove the hyperparameter"
+                )
             callbacks.append(lgb.early_stopping(config.early_stopping_rounds, verbose=False))
         return callbacks
 
@@ -273,7 +293,12 @@ class TrainingJob:
             self.fitting = None
 
     def write(
-        self, fitted: Fitted, config: TrainingConfig, train: Table, validation: Table | None, round_metrics: RoundMetrics
+        self,
+        fitted: Fitted,
+        config: TrainingConfig,
+        train: Table,
+        validation: Table | None,
+        round_metrics: RoundMetrics,
     ) -> None:
         """``model.txt`` and ``metadata.json``, atomically; the final metric lines."""
         metadata = build_metadata(fitted.booster, fitted.params, fitted.kind, fitted.classes, config, train, validation)

@@ -20,7 +20,7 @@ class Labels:
     """Training labels as LightGBM wants them, plus the original class values for classification."""
 
     values: np.ndarray
-    classes: list[float | int] | None
+    classes: list[Any] | None  # the original values (numbers or text), in code order
 
 
 def _plain_number(value: float) -> float | int:
@@ -28,12 +28,13 @@ def _plain_number(value: float) -> float | int:
 
 
 def text_label_error(labels: np.ndarray, table: Table) -> TrainingError:
-    import pandas as pd
+    import pandas as pd  # noqa: PLC0415 - pandas only to find a bad label
 
     row = int(not_numbers(pd.Series(labels))[0])
     source, line = locate(table.sources, row)
     return TrainingError(
-        f"{source.display} {source.unit} {line}, column {table.label_index + 1} (the label): {labels[row]!r} is not a number; "
+        f"{source.display} {source.unit} {line}, column {table.label_index + 1} (the label): "
+        f"{labels[row]!r} is not a number; "
         "a regression label must be numeric (text labels are for classification objectives)"
     )
 
@@ -85,5 +86,7 @@ def encode_with(classes: list[Any] | None, labels: np.ndarray, channel: str) -> 
     except (TypeError, ValueError):
         raise TrainingError(f"channel {channel!r} has text labels but the train channel's labels are numbers") from None
     if unknown:
-        raise TrainingError(f"channel {channel!r} has label value(s) {unknown[:10]} that the train channel does not have")
+        raise TrainingError(
+            f"channel {channel!r} has label value(s) {unknown[:10]} that the train channel does not have"
+        )
     return np.array([lookup[_label_key(v)] for v in keys], dtype=np.float64)

@@ -25,9 +25,16 @@ def _metrics(booster: Any) -> dict[str, dict[str, float]]:
     return {data: {name: float(value) for name, value in scores.items()} for data, scores in booster.best_score.items()}
 
 
-def build_metadata(booster: Any, params: dict[str, Any], kind: str, classes: Any, config: TrainingConfig,
-                   train: Table, validation: Table | None) -> dict[str, Any]:  # fmt: skip
-    import lightgbm as lgb
+def build_metadata(
+    booster: Any,
+    params: dict[str, Any],
+    kind: str,
+    classes: Any,
+    config: TrainingConfig,
+    train: Table,
+    validation: Table | None,
+) -> dict[str, Any]:
+    import lightgbm as lgb  # noqa: PLC0415 - LightGBM is loaded by then; this reads its version
 
     return {
         "format_version": 1,

@@ -16,8 +16,8 @@ import logging
 import shutil
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 from ..errors import TrainingError
 from . import arrow_tables
@@ -59,7 +59,13 @@ def received(data_dir: Path, channel: str, content_type: str | None) -> Iterator
                 shutil.copyfileobj(stream, out, 1 << 20)
         seconds = max(time.monotonic() - started, 1e-6)
         megabytes = target.stat().st_size / 1e6
-        log.info("Pipe mode: received %s: %.1f MB in %.2f s (%.0f MB/s)", source.name, megabytes, seconds, megabytes / seconds)
+        log.info(
+            "Pipe mode: received %s: %.1f MB in %.2f s (%.0f MB/s)",
+            source.name,
+            megabytes,
+            seconds,
+            megabytes / seconds,
+        )
         yield directory
     finally:
         shutil.rmtree(directory, ignore_errors=True)

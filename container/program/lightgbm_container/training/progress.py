@@ -12,15 +12,22 @@ log = logging.getLogger("train")
 
 
 def file_read(display: str, path: Path, rows: int, columns: int, has_header: bool, started: float, reader: str) -> None:
-    """"read train/part-1.csv: 1000000 rows, 51 columns, with header, 412.3 MB in 1.52 s
+    """ "read train/part-1.csv: 1000000 rows, 51 columns, with header, 412.3 MB in 1.52 s
     (657895 rows/s, 271 MB/s, pandas C parser, 2 threads)"; ``started``: :func:`time.monotonic` before reading."""
     seconds = max(time.monotonic() - started, 1e-6)
     megabytes = path.stat().st_size / 1e6
     log.info(
         "read %s: %d rows, %d columns%s, %.1f MB in %.2f s (%.0f rows/s, %.0f MB/s, %s)",
-        display, rows, columns, ", with header" if has_header else "", megabytes, seconds,
-        rows / seconds, megabytes / seconds, reader,
-    )  # fmt: skip
+        display,
+        rows,
+        columns,
+        ", with header" if has_header else "",
+        megabytes,
+        seconds,
+        rows / seconds,
+        megabytes / seconds,
+        reader,
+    )
 
 
 class Progress:
@@ -48,8 +55,14 @@ class Progress:
             done, seconds = round_ - self.first_round, now - self.started
             if done > 0 and seconds > 0:
                 rate = done / seconds
-                log.info("progress: round %d/%d (%d %%), %.1f rounds/s, about %.1f s left",
-                         round_, last, 100 * round_ // last, rate, (last - round_) / rate)  # fmt: skip
+                log.info(
+                    "progress: round %d/%d (%d %%), %.1f rounds/s, about %.1f s left",
+                    round_,
+                    last,
+                    100 * round_ // last,
+                    rate,
+                    (last - round_) / rate,
+                )
             else:  # no round timed yet (the first one's start is LightGBM's): no rate to guess
                 log.info("progress: round %d/%d (%d %%)", round_, last, 100 * round_ // last)
             self.logged_at = now

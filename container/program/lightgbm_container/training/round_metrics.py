@@ -38,9 +38,14 @@ class RoundMetrics:
         results = env.evaluation_result_list
         if not results:
             return
-        self.line(f"[{env.iteration + 1}] " + " ".join(f"{data}-{metric}={value:.6g};" for data, metric, value, *_ in results))
+        self.line(
+            f"[{env.iteration + 1}] " + " ".join(f"{data}-{metric}={value:.6g};" for data, metric, value, *_ in results)
+        )
         if self._file is not None:
-            record: dict[str, Any] = {"round": env.iteration + 1, "elapsed_seconds": round(time.monotonic() - self.started, 3)}
+            record: dict[str, Any] = {
+                "round": env.iteration + 1,
+                "elapsed_seconds": round(time.monotonic() - self.started, 3),
+            }
             record.update((f"{data}-{metric}", float(value)) for data, metric, value, *_ in results)
             self._file.write(orjson.dumps(record) + b"\n")
             self._file.flush()

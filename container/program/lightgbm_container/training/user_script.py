@@ -15,8 +15,9 @@ scikit-learn or PyTorch containers running unchanged, whatever the contract grow
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from ..errors import TrainingError
 from ..settings import MLPaths
@@ -55,21 +56,29 @@ def run(hyperparameters: Mapping[str, Any], paths: MLPaths, network_timeout: int
     log.info("training with the user script %s (sagemaker-training)", program)
     for directory in (paths.model, paths.output_data):
         directory.mkdir(parents=True, exist_ok=True)
-    from sagemaker_training import entry_point, environment, errors, files, intermediate_output, logging_config, runner
+    from sagemaker_training import entry_point, environment, errors, files, intermediate_output, logging_config, runner  # noqa: PLC0415 - sagemaker-training only for a user's own script
 
     env = environment.Environment()
     logging_config.configure_logger(env.log_level)
     files.download_and_extract(uri=env.module_dir, path=environment.code_dir)
     _check_program(env.user_entry_point, Path(environment.code_dir), env.module_dir)
     resolve_hosts(env.hosts, network_timeout)
-    sync = intermediate_output.start_sync(env.sagemaker_s3_output(), env.sagemaker_region) if env.sagemaker_s3_output() else None
+    sync = (
+        intermediate_output.start_sync(env.sagemaker_s3_output(), env.sagemaker_region)
+        if env.sagemaker_s3_output()
+        else None
+    )
     try:
         entry_point.install(env.user_entry_point, environment.code_dir, capture_error=True)
         env_vars = env.to_env_vars()
         environment.write_env_vars(env_vars)
-        runner.get(runner.ProcessRunnerType, env.user_entry_point, env.to_cmd_args(), env_vars).run(wait=True, capture_error=True)
+        runner.get(runner.ProcessRunnerType, env.user_entry_point, env.to_cmd_args(), env_vars).run(
+            wait=True, capture_error=True
+        )
     except errors.InstallRequirementsError as exc:
-        raise TrainingError(f"installing requirements.txt for {env.user_entry_point} failed (pip's output is in the log): {exc}") from None
+        raise TrainingError(
+            f"installing requirements.txt for {env.user_entry_point} failed (pip's output is in the log): {exc}"
+        ) from None
     except errors.ClientError as exc:
         raise TrainingError(f"the training script {env.user_entry_point} failed: {exc}") from None
     finally:

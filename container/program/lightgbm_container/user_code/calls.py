@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import inspect
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from types import ModuleType
-from typing import Any, Callable
+from typing import Any
 
 from ..errors import ServingError, UserCodeError, UserCodeSetupError
 
@@ -28,7 +29,9 @@ class UserFunction:
     is_user: bool  # False: the built-in default stands in for a function the user did not define
 
     @classmethod
-    def find(cls, module: ModuleType, name: str, arity: int, default: Callable[..., Any] | None = None) -> UserFunction | None:
+    def find(
+        cls, module: ModuleType, name: str, arity: int, default: Callable[..., Any] | None = None
+    ) -> UserFunction | None:
         """The module's ``name`` (checked against ``arity``), else ``default`` (None: neither)."""
         function = getattr(module, name, None)
         if function is None:
@@ -53,7 +56,7 @@ class UserFunction:
             return self.function(*args, context) if self.takes_context else self.function(*args)
         except ServingError:
             raise
-        except Exception as exc:  # noqa: BLE001 - any failure of user code is reported, never a bare 500
+        except Exception as exc:
             log.exception("%s raised", self.name)
             raise UserCodeError(self.name, exc) from exc
 

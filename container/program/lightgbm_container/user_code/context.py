@@ -10,8 +10,9 @@ its own context, so request threads never see each other's headers or statuses.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 log = logging.getLogger("user_code.metrics")
 
@@ -88,8 +89,14 @@ class Metrics:
 class Context:
     """MMS's ``Context``: what the server tells a handler about the model and the request."""
 
-    def __init__(self, model_name: str, model_dir: Path | str, manifest: dict[str, Any] | None,
-                 batch_size: int = 1, gpu: int | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        model_name: str,
+        model_dir: Path | str,
+        manifest: dict[str, Any] | None,
+        batch_size: int = 1,
+        gpu: int | None = None,
+    ) -> None:
         self.model_name = model_name
         self.manifest = manifest
         self._system_properties = {
@@ -151,7 +158,11 @@ class Context:
 
     def get_response_status(self, idx: int) -> tuple[int, str | None]:
         processor = self._processor(idx)
-        return (200, None) if processor is None else (processor.get_response_status_code(), processor.get_response_status_phrase())
+        return (
+            (200, None)
+            if processor is None
+            else (processor.get_response_status_code(), processor.get_response_status_phrase())
+        )
 
     get_http_response_status = get_response_status
 

@@ -21,10 +21,10 @@ from __future__ import annotations
 
 import inspect
 import json
-from urllib.parse import parse_qsl
 from pathlib import Path
 from types import ModuleType
 from typing import Any
+from urllib.parse import parse_qsl
 
 from ..contract.handler import InferenceRequest, InferenceResponse
 from ..contract.negotiation import base_media_type, user_code_accept
@@ -39,7 +39,9 @@ class ContractBroken(Exception):
 
 
 class CustomServiceHandler:
-    def __init__(self, module: ModuleType, function: str, context: Context, decode_input: bool, default_accept: str) -> None:
+    def __init__(
+        self, module: ModuleType, function: str, context: Context, decode_input: bool, default_accept: str
+    ) -> None:
         self.context = context
         self.decode_input = decode_input
         self.default_accept = default_accept
@@ -57,7 +59,7 @@ class CustomServiceHandler:
                 f"{where}: expected a function {function}(data, context) or exactly one class with "
                 f"initialize(context) and handle(data, context); found {len(classes)} classes"
             )
-        service = classes[0]()
+        service: Any = classes[0]()
         missing = [name for name in ("initialize", "handle") if not callable(getattr(service, name, None))]
         if missing:
             raise UserCodeSetupError(f"{where}: class {classes[0].__name__} has no {' and no '.join(missing)} method")
@@ -75,14 +77,20 @@ class CustomServiceHandler:
 
     def transform(self, model: Any, request: InferenceRequest) -> InferenceResponse:
         context = self.context.for_request(request.request_id, request.headers)
-        item: dict[str, Any] = {key: value.encode() for key, value in parse_qsl(request.query_string.decode("latin-1"), keep_blank_values=True)}
+        item: dict[str, Any] = {
+            key: value.encode()
+            for key, value in parse_qsl(request.query_string.decode("latin-1"), keep_blank_values=True)
+        }
         item["body"] = self._body(request)
         result = self._entry_point(None, [item], context)
         if not isinstance(result, list) or len(result) != 1:
             got = f"a list of {len(result)}" if isinstance(result, list) else type(result).__name__
-            raise UserCodeError("handle", ContractBroken(
-                f"a custom service must return a list with one item per request in data (here 1), got {got}"
-            ))
+            raise UserCodeError(
+                "handle",
+                ContractBroken(
+                    f"a custom service must return a list with one item per request in data (here 1), got {got}"
+                ),
+            )
         status, _ = context.get_response_status(0)
         _, answer_type = user_code_accept(request.accept, self.default_accept)
         return to_response(result[0], answer_type, status, context.get_response_headers(0))

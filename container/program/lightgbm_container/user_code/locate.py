@@ -72,15 +72,24 @@ def locate(model_dir: Path, settings: ServingSettings, code_dir: Path | None) ->
     code_dirs = [d for d in (own if own.is_dir() else None, code_dir) if d is not None]
     if settings.custom_service:
         module, function = _handler(settings.custom_service)
-        for code_dir in [*code_dirs, model_dir]:
-            if module_file(code_dir, module):
-                return UserCode("custom_service", code_dir, module, function, manifest, f"SAGEMAKER_HANDLER={settings.custom_service}")
-        raise UserCodeSetupError(f"SAGEMAKER_HANDLER={settings.custom_service}: {module}.py is in none of {_shown(code_dirs + [model_dir])}")
+        for directory in [*code_dirs, model_dir]:
+            if module_file(directory, module):
+                return UserCode(
+                    "custom_service",
+                    directory,
+                    module,
+                    function,
+                    manifest,
+                    f"SAGEMAKER_HANDLER={settings.custom_service}",
+                )
+        raise UserCodeSetupError(
+            f"SAGEMAKER_HANDLER={settings.custom_service}: {module}.py is in none of {_shown([*code_dirs, model_dir])}"
+        )
     program = settings.program or DEFAULT_PROGRAM
-    for code_dir in code_dirs:
-        if module_file(code_dir, program):
+    for directory in code_dirs:
+        if module_file(directory, program):
             reason = f"SAGEMAKER_PROGRAM={settings.program}" if settings.program else f"{DEFAULT_PROGRAM} found"
-            return UserCode("script", code_dir, program, manifest=manifest, reason=reason)
+            return UserCode("script", directory, program, manifest=manifest, reason=reason)
     if settings.program:
         raise UserCodeSetupError(
             f"SAGEMAKER_PROGRAM={settings.program} but no such file in {_shown(code_dirs) or 'any code directory'}: "

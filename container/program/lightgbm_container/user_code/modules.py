@@ -48,14 +48,18 @@ def import_user_module(code_dir: Path, program: str, isolated: bool) -> ModuleTy
     """Import ``program`` from ``code_dir``; a failure is a :class:`UserCodeSetupError` with its cause."""
     path = module_file(code_dir, program)
     if path is None:
-        present = ", ".join(sorted(p.name for p in code_dir.iterdir())[:20]) if code_dir.is_dir() else "nothing (no such directory)"
+        present = (
+            ", ".join(sorted(p.name for p in code_dir.iterdir())[:20])
+            if code_dir.is_dir()
+            else "nothing (no such directory)"
+        )
         raise UserCodeSetupError(f"{module_name(program)}.py is not in {code_dir}; it holds {present or 'nothing'}")
     try:
         with _lock:
             return _import_isolated(code_dir, path) if isolated else _import_plain(code_dir, module_name(program))
     except UserCodeSetupError:
         raise
-    except Exception as exc:  # noqa: BLE001 - whatever the user's import does, say so and stop
+    except Exception as exc:
         log.exception("importing %s failed", path)
         raise UserCodeSetupError(f"importing {path} failed: {type(exc).__name__}: {exc}") from exc
 

@@ -8,7 +8,9 @@ from typing import Any
 from ..contract.handler import InferenceResponse
 
 
-def to_response(result: Any, content_type: str, status: int = 200, headers: dict[str, str] | None = None) -> InferenceResponse:
+def to_response(
+    result: Any, content_type: str, status: int = 200, headers: dict[str, str] | None = None
+) -> InferenceResponse:
     """``(body, content type)``, bytes, str, a Flask/werkzeug ``Response``, or any JSON-serialisable
     value (MMS writes those with ``json.dumps(indent=2)``).
 
@@ -19,9 +21,15 @@ def to_response(result: Any, content_type: str, status: int = 200, headers: dict
         content_type = headers.pop(key)
     if isinstance(result, tuple) and len(result) == 2 and isinstance(result[1], str):
         result, content_type = result
-    if hasattr(result, "get_data") and hasattr(result, "status_code"):  # a Response from an sklearn/XGBoost-style output_fn
-        passed = {key: value for key, value in result.headers.items() if key.lower() not in ("content-length", "content-type")}
-        return InferenceResponse(result.get_data(), result.headers.get("Content-Type", content_type), result.status_code, passed)
+    if hasattr(result, "get_data") and hasattr(
+        result, "status_code"
+    ):  # a Response from an sklearn/XGBoost-style output_fn
+        passed = {
+            key: value for key, value in result.headers.items() if key.lower() not in ("content-length", "content-type")
+        }
+        return InferenceResponse(
+            result.get_data(), result.headers.get("Content-Type", content_type), result.status_code, passed
+        )
     if isinstance(result, str):
         body = result.encode()
     elif isinstance(result, (bytes, bytearray, memoryview)):

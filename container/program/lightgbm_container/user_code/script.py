@@ -57,7 +57,9 @@ class ScriptHandler:
         self.default_accept = default_accept
         find = UserFunction.find
         self.pre_model_fn = find(module, "pre_model_fn", 1)
-        self.model_fn = find(module, "model_fn", 1, builtin.model_fn)
+        self.model_fn = find(module, "model_fn", 1, builtin.model_fn) or UserFunction(
+            "model_fn", builtin.model_fn, False, False
+        )
         self.model_warmup_fn = find(module, "model_warmup_fn", 2)
         self.transform_fn = find(module, "transform_fn", 4)
         user_steps = [find(module, name, 2) for name in ("input_fn", "predict_fn", "output_fn")]
@@ -67,8 +69,10 @@ class ScriptHandler:
         self.predict_fn = user_steps[1] or UserFunction("predict_fn", builtin.predict_fn, False, False)
         self.output_fn = user_steps[2] or UserFunction("output_fn", builtin.output_fn, False, False)
         # A request's own context only when some request-time function takes one: nobody else can see it.
-        self.request_context = any(f is not None and f.takes_context for f in
-                                   (self.transform_fn, self.input_fn, self.predict_fn, self.output_fn))
+        self.request_context = any(
+            f is not None and f.takes_context
+            for f in (self.transform_fn, self.input_fn, self.predict_fn, self.output_fn)
+        )
 
     def load(self, model_dir: Path) -> Any:
         directory = str(model_dir)

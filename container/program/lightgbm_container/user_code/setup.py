@@ -19,8 +19,8 @@ import logging
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from ..errors import BadRequest, UserCodeSetupError
 from ..safe_tar import extract_archive, is_archive
@@ -54,8 +54,9 @@ def prepare_user_code(
     return code_dir, code
 
 
-def resolve_code_dir(settings: ServingSettings, run_dir: Path,
-                     announce: Callable[[str], None] = lambda _phase: None) -> Path | None:  # fmt: skip
+def resolve_code_dir(
+    settings: ServingSettings, run_dir: Path, announce: Callable[[str], None] = lambda _phase: None
+) -> Path | None:
     raw = settings.submit_directory
     default = settings.paths.model / "code"
     if raw is None:
@@ -74,8 +75,8 @@ def resolve_code_dir(settings: ServingSettings, run_dir: Path,
 
 
 def _download(uri: str, run_dir: Path, max_bytes: int) -> Path:
-    import boto3  # only serve needs it, and only for s3:// code
-    import botocore.exceptions
+    import boto3  # noqa: PLC0415 - only serve needs it, and only for s3:// code
+    import botocore.exceptions  # noqa: PLC0415 - with boto3
 
     bucket, _, key = uri.removeprefix("s3://").partition("/")
     target = run_dir / "sourcedir.tar.gz"
@@ -100,14 +101,23 @@ def install_requirements(code_dir: Path, announce: Callable[[str], None] = lambd
     if not requirements.is_file():
         return
     announce(f"the model server is starting: installing {requirements} with pip")
-    command = [sys.executable, "-m", "pip", "install", "--disable-pip-version-check", "--no-cache-dir", "--no-input",
-               "-r", str(requirements)]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "pip",
+        "install",
+        "--disable-pip-version-check",
+        "--no-cache-dir",
+        "--no-input",
+        "-r",
+        str(requirements),
+    ]
     lib = code_dir / "lib"
     if lib.is_dir() and any(lib.glob("*.whl")):
         command += ["--no-index", "--find-links", str(lib)]  # vendored wheels: no index needed (or reachable)
     log.info("installing %s%s ...", requirements, " from the wheels in lib/" if "--no-index" in command else "")
     started = time.monotonic()
-    result = subprocess.run(command, capture_output=True, text=True, cwd=code_dir)
+    result = subprocess.run(command, capture_output=True, text=True, cwd=code_dir, check=False)
     if result.returncode != 0:
         for line in (result.stdout + result.stderr).strip().splitlines()[-60:]:
             log.error("pip: %s", line)
