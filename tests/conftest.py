@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -12,9 +13,10 @@ import pytest
 from support import (
     AWS_TOOLS_REQUIREMENTS,
     AWS_TOOLS_VENV,
-    REPO,
-    TIMINGS,
     OBJECTIVES,
+    REPO,
+    ROWS,
+    TIMINGS,
     Background,
     Server,
     base_env,
@@ -92,6 +94,19 @@ def start_server(tmp_path):
         server.stop()
 
 
+@pytest.fixture(autouse=True)
+def user_code_imported_anew():
+    """User code a test imports in-process (an inference.py in a temporary directory) is gone
+    after it, with its sys.path entries: the next test imports its own, as a new worker would."""
+    path = list(sys.path)
+    yield
+    sys.path[:] = path
+    temporary = tempfile.gettempdir()
+    for name, module in list(sys.modules.items()):
+        if (getattr(module, "__file__", None) or "").startswith(temporary):
+            del sys.modules[name]
+
+
 @pytest.fixture(scope="session")
 def trained_root(tmp_path_factory) -> Path:
     """local_test/test_dir trained by the real `train` (diabetes regression with validation)."""
@@ -122,6 +137,12 @@ def server(trained_root, tmp_path_factory):
         server.stop()
 
 
+@pytest.fixture(scope="session")
+def timings() -> dict[str, float]:
+    """Record a duration (image build, time to the first /ping, a local-mode deploy...) for the run's summary."""
+    return TIMINGS
+
+
 def pytest_terminal_summary(terminalreporter) -> None:
     """Timings of tools installed on first use, and how many generated cases the fuzz tier ran."""
     if TIMINGS:
@@ -136,3 +157,39 @@ def pytest_terminal_summary(terminalreporter) -> None:
     for key in sorted(counts):
         terminalreporter.write_line(f"{key}: {counts[key]}")
     terminalreporter.write_line(f"total: {sum(counts.values())} generated cases")
+
+
+@pytest.fixture(scope="session")
+def booster(trained_root):
+    """LightGBM's own view of the trained diabetes model: what every answer is checked against."""
+    import lightgbm as lgb
+
+    return lgb.Booster(model_file=str(trained_root / "model" / "model.txt"))
+
+
+@pytest.fixture(scope="session")
+def expected_rows(booster):
+    """LightGBM's predictions for ``support.ROWS``."""
+    import numpy as np
+
+    return booster.predict(np.array(ROWS, dtype=float))
+
+
+@pytest.fixture(scope="session")
+def model_files(tmp_path_factory):
+    """Two 13-feature regression models trained here, as files: 'small' (100 trees, ~0.3 MB) and
+    'other' (20 trees, different predictions); and 20 rows of their features."""
+    import lightgbm as lgb
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    features = rng.normal(size=(5000, 13))
+    labels = features @ rng.normal(size=13) + np.sin(features[:, 0]) * 3
+    out = tmp_path_factory.mktemp("models")
+    paths = {}
+    for name, rounds in (("small", 100), ("other", 20)):
+        params = {"objective": "regression", "num_leaves": 31, "verbosity": -1}
+        booster = lgb.train(params, lgb.Dataset(features, labels), rounds)
+        paths[name] = out / f"{name}.txt"
+        booster.save_model(str(paths[name]))
+    return paths, features[:20]

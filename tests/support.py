@@ -26,8 +26,13 @@ REPO = Path(__file__).resolve().parent.parent
 PROGRAM = REPO / "container" / "program"
 TEST_DIR = REPO / "local_test" / "test_dir"
 DATA = REPO / "data"
-PAYLOAD_ROWS = (REPO / "local_test" / "payload.csv").read_text().splitlines()  # rows of the trained diabetes model's features
+PAYLOAD_ROWS = (
+    (REPO / "local_test" / "payload.csv").read_text().splitlines()
+)  # rows of the trained diabetes model's features
 VENV_BIN = Path(sys.executable).parent
+EXAMPLES = REPO / "examples"
+#: Two records of the trained diabetes model's ten features (``expected_rows`` in conftest: its answers).
+ROWS = [[59, 2, 32.1, 101, 157, 93.2, 38, 4, 4.8598, 87], [48, 1, 21.6, 87, 183, 103.2, 70, 3, 3.8918, 69]]
 
 sys.path.insert(0, str(PROGRAM))  # unit tests import the package exactly as the image does
 
@@ -156,7 +161,9 @@ def raw_http(port: int, request: bytes, timeout: float = 10) -> RawResponse:
         answer = answer.split(b"\r\n\r\n", 1)[1]
     head, _, body = answer.partition(b"\r\n\r\n")
     lines = head.decode("latin-1").split("\r\n")
-    headers = CaseInsensitiveDict({name.strip(): value.strip() for name, _, value in (line.partition(":") for line in lines[1:])})
+    headers = CaseInsensitiveDict(
+        {name.strip(): value.strip() for name, _, value in (line.partition(":") for line in lines[1:])}
+    )
     return RawResponse(int(lines[0].split()[1]), headers, body)
 
 
@@ -172,7 +179,9 @@ def json_error(response, status: int | None = None, code: str | None = None, *fr
     assert response.headers["Content-Type"] == "application/json", (got, dict(response.headers), body[:300])
     document = json.loads(body)
     assert isinstance(document.pop("request_id", ""), str), document
-    assert isinstance(document.get("error"), str) and isinstance(document.get("message"), str) and document["message"], document
+    assert (
+        isinstance(document.get("error"), str) and isinstance(document.get("message"), str) and document["message"]
+    ), document
     if code is not None:
         assert document["error"] == code, document
     for fragment in fragments:
@@ -184,16 +193,55 @@ def in_process_app(root: Path, **extra: str):
     """The Flask app ``serve``'s workers run, in this process (Flask's test client drives it).
 
     Settings come from the same environment variables as for ``serve`` (``extra``), on top of
-    a clean environment; multi-model mode gets a private state directory under ``root``.
+    a clean environment. What ``serve`` decides before its workers start is decided the same
+    way (the user code directory, without installing its requirements); multi-model mode gets
+    a private state directory under ``root``.
     """
     from lightgbm_container.serving.app import create_app
     from lightgbm_container.serving.store import create_store
     from lightgbm_container.settings import Runtime, serving_settings
+    from lightgbm_container.user_code.setup import resolve_code_dir
 
-    env = {"SAGEMAKER_BASE_DIR": str(root), "SAGEMAKER_MODEL_SERVER_WORKERS": "1", "LIGHTGBM_PREDICTOR": "lightgbm", **extra}
-    settings = serving_settings(env)
-    runtime = Runtime(state_dir=root / ".state" if settings.multi_model else None)
+    env = {"SAGEMAKER_BASE_DIR": str(root), "SAGEMAKER_MODEL_SERVER_WORKERS": "1", "LIGHTGBM_PREDICTOR": "lightgbm"}
+    settings = serving_settings({**env, **extra})
+    run_dir = root / ".run"
+    run_dir.mkdir(exist_ok=True)
+    state_dir = root / ".state" if settings.multi_model else None
+    runtime = Runtime(code_dir=resolve_code_dir(settings, run_dir), state_dir=state_dir)
     return create_app(settings, runtime, create_store(settings, runtime))
+
+
+def example(path: str) -> str:
+    """The source of a user file the README shows (examples/)."""
+    return (EXAMPLES / path).read_text()
+
+
+def csv_body(rows) -> str:
+    """Rows of numbers as the SDK's CSVSerializer sends them (no header, no trailing newline), exact floats."""
+    return "\n".join(",".join(repr(float(v)) for v in row) for row in rows)
+
+
+def npy_body(array) -> bytes:
+    """An array as the SDK's NumpySerializer sends it."""
+    import io
+
+    import numpy as np
+
+    buffer = io.BytesIO()
+    np.save(buffer, array)
+    return buffer.getvalue()
+
+
+def root_with_code(tmp: Path, trained_root: Path, files: dict[str, str], code_dir: str = "code") -> Path:
+    """A model directory as the SDK repacks it: the trained model's files plus ``code/``
+    (files: name -> source), in a new ML root."""
+    root = tmp / "ml"
+    shutil.copytree(trained_root / "model", root / "model")
+    for name, source in files.items():
+        path = root / "model" / code_dir / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(source)
+    return root
 
 
 def program_env(root: Path, **extra: str) -> dict[str, str]:
@@ -214,8 +262,8 @@ def pyarrow_module():
 
     assert use_training_packages(), "the training-only packages are missing: run scripts/setup_host.sh"
     import pyarrow
-    import pyarrow.csv  # noqa: F401
-    import pyarrow.parquet  # noqa: F401
+    import pyarrow.csv
+    import pyarrow.parquet
 
     return pyarrow
 
@@ -278,7 +326,9 @@ class Server:
             except (requests.ConnectionError, requests.Timeout):  # not listening yet, or workers still booting
                 pass
             time.sleep(0.2)
-        raise AssertionError(f"serve never became healthy (with {self.workers} workers; {last}):\n{self.logs()[-20000:]}")
+        raise AssertionError(
+            f"serve never became healthy (with {self.workers} workers; {last}):\n{self.logs()[-20000:]}"
+        )
 
     def stats(self) -> dict:
         response = requests.get(self.url + "/stats", timeout=5)
@@ -323,7 +373,14 @@ class Server:
         self.log.close()
         return self.process.returncode
 
-    def post(self, body: bytes | str, content_type: str = "text/csv", accept: str | None = None, path: str = "/invocations", **headers: str):
+    def post(
+        self,
+        body: bytes | str,
+        content_type: str = "text/csv",
+        accept: str | None = None,
+        path: str = "/invocations",
+        **headers: str,
+    ):
         headers = {"Content-Type": content_type, **headers}
         if accept is not None:
             headers["Accept"] = accept
@@ -364,7 +421,13 @@ def categorical_root(tmp: Path, objective: str, **hyperparameters: str) -> Path:
         (root / "input" / "data" / channel).mkdir(parents=True)
         part.to_csv(root / "input" / "data" / channel / f"{channel}.csv", index=False)
     (root / "input" / "config").mkdir(parents=True)
-    params = {"objective": objective, "num_boost_round": "30", "min_data_per_group": "5", "cat_smooth": "1", **hyperparameters}
+    params = {
+        "objective": objective,
+        "num_boost_round": "30",
+        "min_data_per_group": "5",
+        "cat_smooth": "1",
+        **hyperparameters,
+    }
     (root / "input" / "config" / "hyperparameters.json").write_text(json.dumps(params))
     return root
 
@@ -400,7 +463,9 @@ def _csv_cell(text: str):
         return text
 
 
-def read_outputs(content_type: str, body: bytes, kinds: list[str], widths: dict[str, int], features: list[str]) -> dict[str, list[list]]:
+def read_outputs(
+    content_type: str, body: bytes, kinds: list[str], widths: dict[str, int], features: list[str]
+) -> dict[str, list[list]]:
     """A response with chosen output kinds, in any content type, as kind -> one flat list per record
     (contributions: each class's features in model order, then its bias; top_k: label, probability, ...).
     ``widths``: each kind's number of CSV columns (the README's documented order)."""
@@ -409,10 +474,14 @@ def read_outputs(content_type: str, body: bytes, kinds: list[str], widths: dict[
 
     import numpy as np
 
-    media_type = content_type.split(";")[0]
+    media_type = content_type.split(";", maxsplit=1)[0]
     out: dict[str, list[list]] = {kind: [] for kind in kinds}
     if media_type in ("application/json", "application/jsonlines"):
-        records = json.loads(body)["predictions"] if media_type == "application/json" else [json.loads(line) for line in body.splitlines()]
+        records = (
+            json.loads(body)["predictions"]
+            if media_type == "application/json"
+            else [json.loads(line) for line in body.splitlines()]
+        )
         for record in records:
             assert list(record) == kinds, record.keys()
             for kind in kinds:
@@ -433,6 +502,23 @@ def read_outputs(content_type: str, body: bytes, kinds: list[str], widths: dict[
             else:
                 out[kind] = [np.atleast_1d(value).tolist() for value in array[kind]]
     return out
+
+
+def output_widths(booster, metadata: dict, features: list[str]) -> dict[str, int]:
+    """Each kind's number of CSV columns for this model (the README's documented order)."""
+    classes = len(metadata["classes"] or [1])
+    per_class = classes if classes > 2 else 1
+    return {
+        "predicted_score": per_class,
+        "raw_score": per_class,
+        "probability": 1,
+        "probabilities": classes,
+        "predicted_label": 1,
+        "labels": classes,
+        "contributions": (len(features) + 1) * per_class,
+        "leaf": booster.num_trees(),
+        "top_k": 2 * min(3, classes),
+    }
 
 
 def assert_outputs_equal(got: dict[str, list[list]], expected: dict[str, list[list]], tolerance: float = 1e-9) -> None:
@@ -465,6 +551,40 @@ def expected_outputs(booster, frame, kinds: list[str], classes: list | None, top
         "labels": np.tile(classes, (len(score), 1)),
         "contributions": np.asarray(booster.predict(frame, pred_contrib=True)),
         "leaf": np.asarray(booster.predict(frame, pred_leaf=True)),
-        "top_k": np.array([[v for pair in zip(classes[o], p[o]) for v in pair] for o, p in zip(order, probabilities)], dtype=object),
+        "top_k": np.array(
+            [[v for pair in zip(classes[o], p[o]) for v in pair] for o, p in zip(order, probabilities)], dtype=object
+        ),
     }
     return {kind: [list(row) for row in every[kind].tolist()] for kind in kinds}
+
+
+# --------------------------------------------------------------------------- multi-model layouts
+
+
+def model_layout(root: Path, name: str, model_file: Path) -> Path:
+    """SageMaker's multi-model layout: ``models/<name>/model/<file>``; returns the model directory."""
+    target = root / "models" / name / "model"
+    target.mkdir(parents=True)
+    shutil.copy(model_file, target / "model.txt")
+    return target
+
+
+def tar_archive(root: Path, name: str, members: list[tuple[str, object, str]]) -> Path:
+    """``models/<name>``, a .tar.gz of (member name, bytes or link target, "file" or "link")."""
+    import io
+    import tarfile
+
+    path = root / "models" / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(path, "w:gz") as tar:
+        for member_name, data, kind in members:
+            info = tarfile.TarInfo(member_name)
+            if kind == "file":
+                assert isinstance(data, bytes)
+                info.size = len(data)
+                tar.addfile(info, io.BytesIO(data))
+            else:
+                info.type = tarfile.SYMTYPE
+                info.linkname = str(data)
+                tar.addfile(info)
+    return path

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import tarfile
 from pathlib import Path
 from urllib.parse import urlparse
@@ -26,12 +25,6 @@ HYPERPARAMETERS = {
 }
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def read_rows(path: Path) -> np.ndarray:
     """A headerless numeric CSV file as a 2-D float array."""
     return np.loadtxt(path, delimiter=",", ndmin=2)
@@ -53,7 +46,9 @@ def extract_model(model_data: str, dest: Path) -> Path:
     """Unpack the estimator's model.tar.gz into dest; returns the directory."""
     dest.mkdir(parents=True, exist_ok=True)
     with tarfile.open(local_path(model_data)) as tar:
-        tar.extractall(dest, **({"filter": "data"} if hasattr(tarfile, "data_filter") else {}))  # Debian 3.11.2 lacks filters
+        tar.extractall(
+            dest, **({"filter": "data"} if hasattr(tarfile, "data_filter") else {})
+        )  # Debian 3.11.2 lacks filters
     return dest
 
 

@@ -20,6 +20,8 @@ from pathlib import Path
 
 import pytest
 
+from support import TIMINGS
+
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "local_test"))  # the sagemaker_local helper, as users import it
 os.environ.setdefault("SAGEMAKER_SUPPRESS_V2_WARNING", "1")
@@ -28,31 +30,15 @@ import sagemaker_local  # noqa: E402
 
 TAG = "lightgbm-sagemaker:client-test"
 
-#: name -> seconds, printed at the end of the run.
-TIMINGS: dict[str, float] = {}
-
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "client: SageMaker Python SDK local mode against the real image")
-
-
-def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:  # noqa: ARG001
-    if TIMINGS:
-        terminalreporter.section("client timings")
-        for name, seconds in TIMINGS.items():
-            terminalreporter.write_line(f"{name}: {seconds:.2f} s")
 
 
 def _unavailable(reason: str) -> None:
     if os.environ.get("CI"):
         pytest.fail(f"client tier cannot run in CI: {reason}", pytrace=False)
     pytest.skip(reason)
-
-
-@pytest.fixture(scope="session")
-def timings() -> dict[str, float]:
-    """Record a duration to print in the run's summary."""
-    return TIMINGS
 
 
 @pytest.fixture(scope="session")
@@ -95,5 +81,7 @@ def leftover_guard(client_engine: str):
 
 
 def _networks(engine: str) -> set[str]:
-    result = subprocess.run([engine, "network", "ls", "--format", "{{.Name}}"], capture_output=True, text=True, check=False)
+    result = subprocess.run(
+        [engine, "network", "ls", "--format", "{{.Name}}"], capture_output=True, text=True, check=False
+    )
     return set(result.stdout.split())

@@ -16,7 +16,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 import sagemaker_local
 from client_helpers import (
     HYPERPARAMETERS,
@@ -26,9 +25,10 @@ from client_helpers import (
     csv_lines,
     extract_model,
     features,
-    free_port,
     local_path,
 )
+
+from support import free_port
 
 pytestmark = [
     pytest.mark.client,
@@ -48,7 +48,7 @@ def aws_calls():
     calls: list[str] = []
     original = botocore.client.BaseClient._make_api_call
 
-    def refuse(self, operation_name, api_params):  # noqa: ARG001
+    def refuse(self, operation_name, api_params):
         calls.append(f"{self.meta.service_model.service_name}.{operation_name}")
         raise AssertionError(f"local mode called AWS: {calls[-1]}")
 
@@ -58,7 +58,7 @@ def aws_calls():
 
 
 @pytest.fixture(scope="module")
-def session(client_engine, leftover_guard, aws_calls, tmp_path_factory):  # noqa: ARG001
+def session(client_engine, leftover_guard, aws_calls, tmp_path_factory):
     root = tmp_path_factory.mktemp("local-mode")
     return sagemaker_local.local_session(serving_port=free_port(), container_root=root / "containers")
 
@@ -154,9 +154,14 @@ def test_two_instances_train_one_model_together(session, client_image, timings, 
     assert metadata["hyperparameters"]["tree_learner"] == "data"
 
     train, validation = (np.loadtxt(next(path.glob("*.csv")), delimiter=",") for path in (TRAIN, VALIDATION))
-    single = lightgbm.train({"objective": "regression", "verbosity": -1}, lightgbm.Dataset(train[:, :-1], train[:, -1]), 40)
+    single = lightgbm.train(
+        {"objective": "regression", "verbosity": -1}, lightgbm.Dataset(train[:, :-1], train[:, -1]), 40
+    )
     single_l2 = float(np.mean((single.predict(validation[:, :-1]) - validation[:, -1]) ** 2))
-    assert abs(metadata["metrics"]["validation"]["l2"] - single_l2) <= 0.05 * single_l2, (metadata["metrics"], single_l2)
+    assert abs(metadata["metrics"]["validation"]["l2"] - single_l2) <= 0.05 * single_l2, (
+        metadata["metrics"],
+        single_l2,
+    )
 
 
 # --------------------------------------------------------------------------- real-time endpoint
@@ -301,8 +306,9 @@ def test_no_aws_calls_and_no_containers_left(aws_calls, leftover_guard):
 class TestUserCode:
     """The SDK flows of the toolkit's documentation: Model(entry_point, source_dir) and Estimator(entry_point)."""
 
-    def test_model_with_an_inference_py_deploys_and_predicts(self, estimator, session, client_image, rows, reference,
-                                                             timings, tmp_path):  # fmt: skip
+    def test_model_with_an_inference_py_deploys_and_predicts(
+        self, estimator, session, client_image, rows, reference, timings, tmp_path
+    ):
         import shutil
 
         from sagemaker.deserializers import StringDeserializer
@@ -316,10 +322,19 @@ class TestUserCode:
         # The SDK repacks a local model.tar.gz in place (adding code/): give it a copy of the estimator's.
         model_tar = tmp_path / "model.tar.gz"
         shutil.copy(local_path(estimator.model_data), model_tar)
-        model = Model(image_uri=client_image, model_data=f"file://{model_tar}", role=sagemaker_local.DUMMY_ROLE,
-                      entry_point="inference.py", source_dir=str(source), predictor_cls=Predictor, sagemaker_session=session)
+        model = Model(
+            image_uri=client_image,
+            model_data=f"file://{model_tar}",
+            role=sagemaker_local.DUMMY_ROLE,
+            entry_point="inference.py",
+            source_dir=str(source),
+            predictor_cls=Predictor,
+            sagemaker_session=session,
+        )
         started = time.monotonic()
-        predictor = model.deploy(1, "local", serializer=CSVSerializer(), deserializer=StringDeserializer(accept="text/csv"), wait=False)
+        predictor = model.deploy(
+            1, "local", serializer=CSVSerializer(), deserializer=StringDeserializer(accept="text/csv"), wait=False
+        )
         timings["deploy Model(entry_point=inference.py, source_dir)"] = time.monotonic() - started
         try:
             answer = predictor.predict(rows.tolist())
@@ -333,10 +348,17 @@ class TestUserCode:
         from sagemaker.estimator import Estimator
 
         output = tmp_path / "out"
-        estimator = Estimator(image_uri=client_image, role=sagemaker_local.DUMMY_ROLE, instance_count=1, instance_type="local",
-                              entry_point="train.py", source_dir=str(REPO / "examples" / "training"),
-                              hyperparameters={"num_leaves": 7, "rounds": 12}, output_path=f"file://{output}",
-                              sagemaker_session=session)  # fmt: skip
+        estimator = Estimator(
+            image_uri=client_image,
+            role=sagemaker_local.DUMMY_ROLE,
+            instance_count=1,
+            instance_type="local",
+            entry_point="train.py",
+            source_dir=str(REPO / "examples" / "training"),
+            hyperparameters={"num_leaves": 7, "rounds": 12},
+            output_path=f"file://{output}",
+            sagemaker_session=session,
+        )
         started = time.monotonic()
         estimator.fit({"train": f"file://{TRAIN}"})
         timings["fit Estimator(entry_point=train.py, source_dir)"] = time.monotonic() - started
@@ -363,8 +385,12 @@ class TestOutputKindsAndCategories:
         frame = categorical_frame(600, 5, "multiclass")
         frame[:500].to_csv(data / "train.csv", index=False)
         frame[500:].to_csv(data / "holdout.csv", index=False)
-        estimator = make_estimator(session, client_image, tmp_path_factory.mktemp("categorical-out"),
-                                   {"objective": "multiclass", "num_boost_round": 20, "min_data_per_group": 5})  # fmt: skip
+        estimator = make_estimator(
+            session,
+            client_image,
+            tmp_path_factory.mktemp("categorical-out"),
+            {"objective": "multiclass", "num_boost_round": 20, "min_data_per_group": 5},
+        )
         started = time.monotonic()
         estimator.fit({"train": f"file://{data / 'train.csv'}"})
         timings["fit (text categories and labels)"] = time.monotonic() - started
@@ -378,11 +404,14 @@ class TestOutputKindsAndCategories:
     def test_predictor_gets_labels_and_contributions_through_custom_attributes(self, classifier):
         from sagemaker.deserializers import JSONDeserializer
         from sagemaker.serializers import JSONSerializer
+
         from support import lightgbm_frame
 
         estimator, booster, metadata, holdout = classifier
         records = holdout[:5].to_dict("records")
-        predictor = estimator.deploy(1, "local", serializer=JSONSerializer(), deserializer=JSONDeserializer(), wait=False)
+        predictor = estimator.deploy(
+            1, "local", serializer=JSONSerializer(), deserializer=JSONDeserializer(), wait=False
+        )
         try:
             answer = predictor.predict(records, custom_attributes="output=predicted_label,contributions")
         finally:
@@ -409,11 +438,17 @@ class TestOutputKindsAndCategories:
         holdout.to_csv(source / "rows.csv", index=False, header=False)
         output = tmp_path / "out"
         transformer = estimator.transformer(
-            instance_count=1, instance_type="local", strategy="MultiRecord", assemble_with="Line", accept="text/csv",
-            output_path=f"file://{output}", env={"SAGEMAKER_INFERENCE_OUTPUT": "predicted_label,probabilities"},
-        )  # fmt: skip
-        transformer.transform(f"file://{source}", content_type="text/csv", split_type="Line", join_source="Input",
-                              wait=False, logs=False)  # fmt: skip
+            instance_count=1,
+            instance_type="local",
+            strategy="MultiRecord",
+            assemble_with="Line",
+            accept="text/csv",
+            output_path=f"file://{output}",
+            env={"SAGEMAKER_INFERENCE_OUTPUT": "predicted_label,probabilities"},
+        )
+        transformer.transform(
+            f"file://{source}", content_type="text/csv", split_type="Line", join_source="Input", wait=False, logs=False
+        )
         lines = csv_lines((output / "rows.csv.out").read_text())
         assert len(lines) == len(holdout)
         probabilities = booster.predict(lightgbm_frame(booster, holdout.to_dict("records")))

@@ -10,15 +10,16 @@ from __future__ import annotations
 import time
 
 import pytest
+from client_helpers import REPO
 
-from client_helpers import REPO, free_port
+from support import free_port
 
 pytestmark = pytest.mark.client
 
 NOTEBOOK = REPO / "notebooks" / "lightgbm_sagemaker.ipynb"
 
 
-def test_notebook_runs_end_to_end_in_local_mode(client_image, leftover_guard, monkeypatch, tmp_path, timings):  # noqa: ARG001
+def test_notebook_runs_end_to_end_in_local_mode(client_image, leftover_guard, monkeypatch, tmp_path, timings):
     import nbformat
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError
@@ -44,7 +45,10 @@ def test_notebook_runs_end_to_end_in_local_mode(client_image, leftover_guard, mo
 
     assert sorted(p.name for p in (work / "plots").iterdir()) == ["feature_importance.png", "predicted_vs_actual.png"]
     outputs = "".join(
-        output.get("text", "") for cell in notebook.cells if cell.cell_type == "code" for output in cell.get("outputs", [])
+        output.get("text", "")
+        for cell in notebook.cells
+        if cell.cell_type == "code"
+        for output in cell.get("outputs", [])
     )
     assert "batch transform == endpoint == LightGBM on the host" in outputs
     assert "local-mode containers left: []" in outputs

@@ -22,10 +22,30 @@ def test_sdk_v3_trains_and_serves_in_local_mode(client_image: str, tmp_path) -> 
     env = {**os.environ, "LIGHTGBM_TEST_IMAGE": client_image, "PATH": f"{bin_dir}:{os.environ.get('PATH', '')}"}
     started = time.monotonic()
     result = subprocess.run(
-        [str(bin_dir / "python"), "-m", "pytest", "--noconftest", "-p", "no:cacheprovider", "-o", "addopts=",
-         "--rootdir", str(V3_DIR), "--basetemp", str(tmp_path / "v3"), "-q", "-rA", str(V3_DIR / "checks_v3.py")],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=1200, check=False,
-    )  # fmt: skip
+        [
+            str(bin_dir / "python"),
+            "-m",
+            "pytest",
+            "--noconftest",
+            "-p",
+            "no:cacheprovider",
+            "-o",
+            "addopts=",
+            "--rootdir",
+            str(V3_DIR),
+            "--basetemp",
+            str(tmp_path / "v3"),
+            "-q",
+            "-rA",
+            str(V3_DIR / "checks_v3.py"),
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1200,
+        check=False,
+    )
     TIMINGS["SDK v3 checks"] = time.monotonic() - started
     assert result.returncode == 0, tail(result.stdout + result.stderr, 80)
     assert " passed" in result.stdout and "skipped" not in result.stdout.splitlines()[-1], tail(result.stdout, 20)

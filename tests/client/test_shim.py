@@ -14,7 +14,6 @@ import sys
 import time
 
 import pytest
-
 from client_helpers import REPO
 
 pytestmark = pytest.mark.client
@@ -113,7 +112,10 @@ def test_up_adds_abort_on_failure_and_runs_down(fake):
 def test_failing_container_fails_up(fake, monkeypatch):
     monkeypatch.setenv("FAKE_UP", "exit:1")
     result = subprocess.run(
-        ["docker-compose", "-f", "/x/c.yaml", "up", "--abort-on-container-exit"], capture_output=True, text=True, timeout=60
+        ["docker-compose", "-f", "/x/c.yaml", "up", "--abort-on-container-exit"],
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode == 1
     assert fake()[-1] == "compose -f /x/c.yaml down -t 30"
@@ -133,8 +135,9 @@ def test_sigterm_stops_the_stack_and_exits_130(fake, monkeypatch, sdk_order):
     monkeypatch.setenv("FAKE_UP", "sleep")
     process = subprocess.Popen(
         ["docker", "compose", "-f", "/x/c.yaml", "up", "--build", "--abort-on-container-exit"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-    )  # fmt: skip
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     assert process.stdout.readline() == b"serving\n"
     started = time.monotonic()
     if sdk_order:
@@ -150,16 +153,30 @@ def test_env_sh_uses_the_shim_only_without_docker(tmp_path):
     script = 'source "$0" >/dev/null 2>&1; echo "$PATH"'
     env = {k: v for k, v in os.environ.items() if k != "PATH"}
     env["PATH"] = "/usr/bin:/bin"
-    with_shim = subprocess.run(
-        ["bash", "-c", script, str(SHIM / "env.sh")], env={**env, "SAGEMAKER_LOCAL_SHIM": "1"},
-        capture_output=True, text=True, check=True,
-    ).stdout.strip().split(":")  # fmt: skip
+    with_shim = (
+        subprocess.run(
+            ["bash", "-c", script, str(SHIM / "env.sh")],
+            env={**env, "SAGEMAKER_LOCAL_SHIM": "1"},
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        .stdout.strip()
+        .split(":")
+    )
     assert with_shim[0] == str(BIN)
     assert "/usr/sbin" in with_shim
-    docker_path = subprocess.run(
-        ["bash", "-c", script, str(SHIM / "env.sh")], env={**env, "SAGEMAKER_LOCAL_SHIM": "0"},
-        capture_output=True, text=True, check=True,
-    ).stdout.strip().split(":")  # fmt: skip
+    docker_path = (
+        subprocess.run(
+            ["bash", "-c", script, str(SHIM / "env.sh")],
+            env={**env, "SAGEMAKER_LOCAL_SHIM": "0"},
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        .stdout.strip()
+        .split(":")
+    )
     assert str(BIN) not in docker_path
 
 
@@ -178,7 +195,14 @@ def test_activate_leaves_a_docker_host_alone():
 
 def test_local_session_needs_no_aws(monkeypatch):
     """No credentials, no region configured: a LocalSession anyway, with telemetry off."""
-    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_DEFAULT_REGION", "AWS_REGION"):
+    for name in (
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AWS_PROFILE",
+        "AWS_DEFAULT_REGION",
+        "AWS_REGION",
+    ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")

@@ -18,29 +18,15 @@ from pathlib import Path
 
 import pytest
 
+from support import TIMINGS
+
 REPO = Path(__file__).resolve().parents[2]
 ENGINE_SCRIPT = REPO / "local_test" / "container_engine.sh"
 DEFAULT_TAG = "lightgbm-sagemaker:test"
 
-#: name -> seconds, printed at the end of the run (build time, time to first /ping...).
-TIMINGS: dict[str, float] = {}
-
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "container: builds and runs the real image with Docker or Podman")
-
-
-def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:  # noqa: ARG001
-    if TIMINGS:
-        terminalreporter.section("container timings")
-        for name, seconds in TIMINGS.items():
-            terminalreporter.write_line(f"{name}: {seconds:.1f} s")
-
-
-@pytest.fixture(scope="session")
-def timings() -> dict[str, float]:
-    """Record a duration to print in the run's summary."""
-    return TIMINGS
 
 
 @pytest.fixture(scope="session")
@@ -54,9 +40,12 @@ def image(engine: str, tmp_path_factory: pytest.TempPathFactory) -> str:
     with log.open("w") as out:
         result = subprocess.run(
             ["bash", "-c", 'source "$0" && engine_build "$1"', str(ENGINE_SCRIPT), DEFAULT_TAG],
-            stdout=out, stderr=subprocess.STDOUT, timeout=3600, check=False,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            timeout=3600,
+            check=False,
             env={**os.environ, "CONTAINER_ENGINE": engine},  # already set up: skip detection
-        )  # fmt: skip
+        )
     TIMINGS["image build"] = time.monotonic() - started
     if result.returncode != 0:
         tail = "\n".join(log.read_text(errors="replace").splitlines()[-60:])

@@ -9,7 +9,6 @@ import contextlib
 import json
 import math
 import random
-import socket
 import subprocess
 import time
 import urllib.error
@@ -20,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from support import free_port
 
 pytestmark = pytest.mark.container
 
@@ -55,19 +56,22 @@ def make_ml_root(root: Path, hyperparameters: dict[str, str]) -> Path:
         directory.mkdir(parents=True, exist_ok=True)
     (config / "hyperparameters.json").write_text(json.dumps(hyperparameters))
     (config / "inputdataconfig.json").write_text(
-        json.dumps({"train": {"TrainingInputMode": "File", "ContentType": "text/csv", "S3DistributionType": "FullyReplicated", "RecordWrapperType": "None"}})
+        json.dumps(
+            {
+                "train": {
+                    "TrainingInputMode": "File",
+                    "ContentType": "text/csv",
+                    "S3DistributionType": "FullyReplicated",
+                    "RecordWrapperType": "None",
+                }
+            }
+        )
     )
     (config / "resourceconfig.json").write_text(
         json.dumps({"current_host": "algo-1", "hosts": ["algo-1"], "network_interface_name": "eth0"})
     )
     (train / "train.csv").write_text(csv_text(make_rows(N_ROWS, seed=7)) + "\n")
     return root
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass
@@ -77,7 +81,9 @@ class Response:
     body: bytes
 
 
-def http(method: str, url: str, body: bytes | None = None, content_type: str | None = None, timeout: float = 30.0) -> Response:
+def http(
+    method: str, url: str, body: bytes | None = None, content_type: str | None = None, timeout: float = 30.0
+) -> Response:
     request = urllib.request.Request(url, data=body, method=method)
     if content_type:
         request.add_header("Content-Type", content_type)
@@ -88,13 +94,22 @@ def http(method: str, url: str, body: bytes | None = None, content_type: str | N
         return Response(error.code, error.headers.get("Content-Type", ""), error.read())
 
 
-def run_train(engine: str, image: str, root: Path, timeout: float = 600, command: tuple[str, ...] = ("train",),
-              env: tuple[str, ...] = ()) -> subprocess.CompletedProcess[str]:  # fmt: skip
+def run_train(
+    engine: str,
+    image: str,
+    root: Path,
+    timeout: float = 600,
+    command: tuple[str, ...] = ("train",),
+    env: tuple[str, ...] = (),
+) -> subprocess.CompletedProcess[str]:
     """``IMAGE train`` (or ``command``; ``env``: ``-e`` settings) with ``root`` as /opt/ml."""
     return subprocess.run(
         [engine, "run", "--rm", *(f"-e{setting}" for setting in env), "-v", f"{root}:/opt/ml", image, *command],
-        capture_output=True, text=True, timeout=timeout, check=False,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
 
 
 @dataclass
@@ -109,20 +124,37 @@ class TrainingContainer:
         """Until ``text`` is in the log; fails with ``what`` and the log's end if it never comes."""
         deadline = time.monotonic() + timeout
         while text not in self.log.read_text(errors="replace"):
-            assert self.process.poll() is None, f"train ended early ({self.process.returncode}):\n{self.log.read_text()[-3000:]}"
+            assert self.process.poll() is None, (
+                f"train ended early ({self.process.returncode}):\n{self.log.read_text()[-3000:]}"
+            )
             assert time.monotonic() < deadline, f"{what}:\n{self.log.read_text()[-3000:]}"
             time.sleep(0.2)
 
 
 @contextlib.contextmanager
-def training_container(engine: str, image: str, root: Path, log: Path, env: tuple[str, ...] = ()) -> Iterator[TrainingContainer]:
+def training_container(
+    engine: str, image: str, root: Path, log: Path, env: tuple[str, ...] = ()
+) -> Iterator[TrainingContainer]:
     """``IMAGE train`` with ``root`` as /opt/ml, in the background; removed (and waited for) at the end."""
     name = f"lgbm-test-{uuid.uuid4().hex[:10]}"
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [engine, "run", "--rm", "--name", name, *(f"-e{setting}" for setting in env), "-v", f"{root}:/opt/ml", image, "train"],
-            stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-        )  # fmt: skip
+            [
+                engine,
+                "run",
+                "--rm",
+                "--name",
+                name,
+                *(f"-e{setting}" for setting in env),
+                "-v",
+                f"{root}:/opt/ml",
+                image,
+                "train",
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
     try:
         yield TrainingContainer(name, process, log)
     finally:
@@ -146,12 +178,24 @@ class Server:
 
 
 @contextlib.contextmanager
-def serving(engine: str, image: str, root: Path, log_dir: Path, container_port: int = 8080, env: dict[str, str] | None = None) -> Iterator[Server]:
+def serving(
+    engine: str, image: str, root: Path, log_dir: Path, container_port: int = 8080, env: dict[str, str] | None = None
+) -> Iterator[Server]:
     """`IMAGE serve` in the foreground (so its exit code is seen), removed afterwards."""
     port = free_port()
     name = f"lgbm-test-{uuid.uuid4().hex[:10]}"
     log = log_dir / f"{name}.log"
-    command = [engine, "run", "--rm", "--name", name, "-p", f"127.0.0.1:{port}:{container_port}", "-v", f"{root}:/opt/ml"]
+    command = [
+        engine,
+        "run",
+        "--rm",
+        "--name",
+        name,
+        "-p",
+        f"127.0.0.1:{port}:{container_port}",
+        "-v",
+        f"{root}:/opt/ml",
+    ]
     for key, value in (env or {}).items():
         command += ["-e", f"{key}={value}"]
     command += [image, "serve"]
@@ -163,7 +207,9 @@ def serving(engine: str, image: str, root: Path, log_dir: Path, container_port: 
         deadline = started + PING_TIMEOUT
         while True:
             if process.poll() is not None:
-                pytest.fail(f"serve exited with {process.returncode} before answering /ping:\n{server.logs()}", pytrace=False)
+                pytest.fail(
+                    f"serve exited with {process.returncode} before answering /ping:\n{server.logs()}", pytrace=False
+                )
             if time.monotonic() > deadline:
                 pytest.fail(f"/ping did not answer 200 within {PING_TIMEOUT:.0f} s:\n{server.logs()}", pytrace=False)
             try:
@@ -192,7 +238,9 @@ def predict_rows(rows: list[list[float]]) -> bytes:
 
 
 @pytest.fixture(scope="module")
-def trained(engine: str, image: str, timings: dict[str, float], tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess.CompletedProcess[str]]:
+def trained(
+    engine: str, image: str, timings: dict[str, float], tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, subprocess.CompletedProcess[str]]:
     root = make_ml_root(tmp_path_factory.mktemp("ml"), {"objective": "regression", "num_boost_round": "20"})
     started = time.monotonic()
     result = run_train(engine, image, root)
@@ -204,12 +252,16 @@ def trained(engine: str, image: str, timings: dict[str, float], tmp_path_factory
 def model_root(trained: tuple[Path, subprocess.CompletedProcess[str]]) -> Path:
     root, result = trained
     if result.returncode != 0:
-        pytest.fail(f"train failed with {result.returncode}:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}", pytrace=False)
+        pytest.fail(
+            f"train failed with {result.returncode}:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}", pytrace=False
+        )
     return root
 
 
 @pytest.fixture(scope="module")
-def server(engine: str, image: str, model_root: Path, timings: dict[str, float], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+def server(
+    engine: str, image: str, model_root: Path, timings: dict[str, float], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Server]:
     with serving(engine, image, model_root, tmp_path_factory.mktemp("serve-logs")) as running:
         timings["serve: run to first /ping 200"] = running.startup_seconds
         yield running
@@ -268,8 +320,16 @@ def test_a_spot_interrupted_job_resumes_from_its_checkpoint(engine: str, image: 
     checkpoints; the second run resumes and finishes every round. (SDK local mode has no
     checkpoint support, so this is the image run directly.)"""
     rounds = 300
-    root = make_ml_root(tmp_path / "ml", {"num_boost_round": str(rounds), "num_leaves": "255", "min_data_in_leaf": "5",
-                                          "checkpoint_rounds": "10", "deterministic": "true"})  # fmt: skip
+    root = make_ml_root(
+        tmp_path / "ml",
+        {
+            "num_boost_round": str(rounds),
+            "num_leaves": "255",
+            "min_data_in_leaf": "5",
+            "checkpoint_rounds": "10",
+            "deterministic": "true",
+        },
+    )
     (root / "input" / "data" / "train" / "train.csv").write_text(csv_text(make_rows(20000, seed=3)) + "\n")
     (root / "checkpoints").mkdir()
     with training_container(engine, image, root, tmp_path / "first.log", env=("LIGHTGBM_COMPILE_AHEAD=false",)) as job:
@@ -289,14 +349,22 @@ def test_train_stops_on_sigterm_as_pid1(engine: str, image: str, tmp_path: Path)
     """`train` runs as PID 1 (no init in the image): SIGTERM must still stop it, well before SIGKILL."""
     root = make_ml_root(
         tmp_path / "ml",
-        {"objective": "regression", "num_boost_round": "100000", "learning_rate": "0.0001", "num_leaves": "127", "min_data_in_leaf": "1"},
+        {
+            "objective": "regression",
+            "num_boost_round": "100000",
+            "learning_rate": "0.0001",
+            "num_leaves": "127",
+            "min_data_in_leaf": "1",
+        },
     )
     (root / "input" / "data" / "train" / "train.csv").write_text(csv_text(make_rows(20000, seed=1)) + "\n")
     with training_container(engine, image, root, tmp_path / "train.log") as job:
         # Wait until boosting has started (a per-round metric line such as "[3] train-l2=...").
         job.wait_for_log("[3] ", "train did not start boosting")
         started = time.monotonic()
-        subprocess.run([engine, "stop", "-t", str(STOP_GRACE), job.name], capture_output=True, timeout=STOP_GRACE + 60, check=False)
+        subprocess.run(
+            [engine, "stop", "-t", str(STOP_GRACE), job.name], capture_output=True, timeout=STOP_GRACE + 60, check=False
+        )
         code = job.process.wait(timeout=STOP_GRACE + 30)
         elapsed = time.monotonic() - started
     assert elapsed < STOP_GRACE, f"train ignored SIGTERM ({elapsed:.1f} s): a PID 1 needs a handler or an init"
@@ -349,20 +417,27 @@ def test_serve_bad_input_is_json_400(server: Server, payload: bytes) -> None:
 
 
 def test_serve_bind_to_port(engine: str, image: str, model_root: Path, tmp_path: Path) -> None:
-    with serving(engine, image, model_root, tmp_path, container_port=9090, env={"SAGEMAKER_BIND_TO_PORT": "9090"}) as running:
+    with serving(
+        engine, image, model_root, tmp_path, container_port=9090, env={"SAGEMAKER_BIND_TO_PORT": "9090"}
+    ) as running:
         answer = http("POST", running.url + "/invocations", predict_rows(make_rows(3, seed=5)), "text/csv")
         assert answer.status == 200, answer.body[:2000]
         assert len(answer.body.decode().strip().split("\n")) == 3
 
 
-def test_serve_stops_cleanly_on_sigterm(engine: str, image: str, model_root: Path, timings: dict[str, float], tmp_path: Path) -> None:
+def test_serve_stops_cleanly_on_sigterm(
+    engine: str, image: str, model_root: Path, timings: dict[str, float], tmp_path: Path
+) -> None:
     with serving(engine, image, model_root, tmp_path) as running:
         assert http("GET", running.url + "/ping").status == 200
         started = time.monotonic()
         stop = subprocess.run(
             [engine, "stop", "-t", str(STOP_GRACE), running.name],
-            capture_output=True, text=True, timeout=STOP_GRACE + 60, check=False,
-        )  # fmt: skip
+            capture_output=True,
+            text=True,
+            timeout=STOP_GRACE + 60,
+            check=False,
+        )
         code = running.process.wait(timeout=STOP_GRACE + 30)
         elapsed = time.monotonic() - started
         timings["serve: SIGTERM to exit"] = elapsed
@@ -391,7 +466,12 @@ def test_multi_model_mode_in_the_image(engine: str, image: str, model_root: Path
         with urllib.request.urlopen(request, timeout=60) as answer:
             lazy = answer.read().decode().split()
         assert len(lazy) == 3
-        load = http("POST", running.url + "/models", json.dumps({"model_name": "m", "url": "/opt/ml/models/layout/model"}).encode(), "application/json")
+        load = http(
+            "POST",
+            running.url + "/models",
+            json.dumps({"model_name": "m", "url": "/opt/ml/models/layout/model"}).encode(),
+            "application/json",
+        )
         assert load.status == 200, load.body
         invoked = http("POST", running.url + "/models/m/invoke", body, "text/csv")
         assert invoked.status == 200 and invoked.body.decode().split() == lazy

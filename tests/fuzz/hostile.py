@@ -26,18 +26,38 @@ SUPPORTED = ("text/csv", "application/json", "application/jsonlines", "applicati
 
 #: Content-Type as sent -> the codec the documented rules pick (None: sniff; "415": refused).
 CONTENT_TYPES = {
-    "text/csv": "csv", "text/csv; charset=utf-8": "csv", "TEXT/CSV": "csv", "application/csv": "csv",
-    "application/json": "json", "application/json; charset=utf-8": "json",
-    "application/jsonlines": "jsonl", "application/x-ndjson": "jsonl", "application/x-npy": "npy",
-    "application/octet-stream": None, "": None,
-    "image/png": "415", "text/plain": "415", "multipart/form-data; boundary=x": "415", "application/x-www-form-urlencoded": "415",
-}  # fmt: skip
+    "text/csv": "csv",
+    "text/csv; charset=utf-8": "csv",
+    "TEXT/CSV": "csv",
+    "application/csv": "csv",
+    "application/json": "json",
+    "application/json; charset=utf-8": "json",
+    "application/jsonlines": "jsonl",
+    "application/x-ndjson": "jsonl",
+    "application/x-npy": "npy",
+    "application/octet-stream": None,
+    "": None,
+    "image/png": "415",
+    "text/plain": "415",
+    "multipart/form-data; boundary=x": "415",
+    "application/x-www-form-urlencoded": "415",
+}
 #: Accept as sent -> acceptable (True) or 406 (False).
 ACCEPTS = {
-    None: True, "*/*": True, "text/csv": True, "application/json": True, "application/jsonlines": True,
-    "application/x-npy": True, "application/json;verbose": True, "text/*": True, "image/png, */*;q=0.1": True,
-    "text/csv;q=0, application/json": True, "image/png": False, "garbage": False, "text/csv;q=0": False,
-}  # fmt: skip
+    None: True,
+    "*/*": True,
+    "text/csv": True,
+    "application/json": True,
+    "application/jsonlines": True,
+    "application/x-npy": True,
+    "application/json;verbose": True,
+    "text/*": True,
+    "image/png, */*;q=0.1": True,
+    "text/csv;q=0, application/json": True,
+    "image/png": False,
+    "garbage": False,
+    "text/csv;q=0": False,
+}
 
 
 class Rejected(Exception):
@@ -204,7 +224,9 @@ class Answer:
 
 def _verbose(accept: str | None) -> bool:
     """An Accept parameter ``verbose`` chooses output kinds (for regression: predicted_score)."""
-    return any(p.split("=")[0].strip().lower() == "verbose" for part in (accept or "").split(",") for p in part.split(";")[1:])
+    return any(
+        p.split("=")[0].strip().lower() == "verbose" for part in (accept or "").split(",") for p in part.split(";")[1:]
+    )
 
 
 def output_records(answer: Answer, verbose: bool = False) -> np.ndarray:
@@ -213,8 +235,11 @@ def output_records(answer: Answer, verbose: bool = False) -> np.ndarray:
     if media_type == "text/csv":
         return np.array([float(line) for line in answer.body.decode().splitlines()])
     if media_type in ("application/json", "application/jsonlines"):
-        items = (orjson.loads(answer.body)["predictions"] if media_type == "application/json"
-                 else [orjson.loads(line) for line in answer.body.splitlines()])  # fmt: skip
+        items = (
+            orjson.loads(answer.body)["predictions"]
+            if media_type == "application/json"
+            else [orjson.loads(line) for line in answer.body.splitlines()]
+        )
         if verbose:
             assert all(list(item) == ["predicted_score"] for item in items), items[:3]
             items = [item["predicted_score"] for item in items]
@@ -247,7 +272,9 @@ def check_invocation(answer: Answer, body: bytes, content_type: str | None, acce
     assert answer.status == 200, (answer.status, answer.body[:500], context)
     got = output_records(answer, _verbose(accept))
     assert got.shape == (len(rows),), (got.shape, len(rows), context)
-    np.testing.assert_allclose(got, booster.predict(np.array(rows, dtype=float)), rtol=0, atol=1e-9, err_msg=str(context))
+    np.testing.assert_allclose(
+        got, booster.predict(np.array(rows, dtype=float)), rtol=0, atol=1e-9, err_msg=str(context)
+    )
     return "ok"
 
 
@@ -261,7 +288,9 @@ _NUMBER_TEXT = st.one_of(
 )
 _MISSING_TEXT = st.sampled_from(["", "nan", "NaN", "NA", "n/a", "N/A", "null", "None", " nan ", "NULL"])
 _JUNK_TEXT = st.one_of(
-    st.sampled_from(["x", "1.2.3", "--1", "1e", "0x10", "true", '"1"', "1;2", "\t", "inf", "-Infinity", "1_0", "١", "\x00"]),
+    st.sampled_from(
+        ["x", "1.2.3", "--1", "1e", "0x10", "true", '"1"', "1;2", "\t", "inf", "-Infinity", "1_0", "١", "\x00"]
+    ),
     st.text(max_size=4),
 )
 
@@ -279,7 +308,9 @@ def csv_bodies(draw) -> bytes:
     lines = [",".join(draw(csv_field()) for _ in range(width)) for _ in range(draw(st.integers(1, 12)))]
     if draw(st.booleans()):  # past the size where the fast parser takes over
         lines = lines * (17_000 // (sum(map(len, lines)) + len(lines)) + 1)
-    mutation = draw(st.sampled_from(["none"] * 7 + ["crlf", "newlines"] * 2 + ["drop", "add", "empty_line", "truncate", "junk"]))
+    mutation = draw(
+        st.sampled_from(["none"] * 7 + ["crlf", "newlines"] * 2 + ["drop", "add", "empty_line", "truncate", "junk"])
+    )
     at = draw(st.integers(0, len(lines) - 1))
     if mutation == "drop":
         lines[at] = lines[at].rsplit(",", 1)[0] if "," in lines[at] else ""
@@ -300,8 +331,13 @@ def csv_bodies(draw) -> bytes:
 
 _JSON_NUMBER = st.one_of(st.floats(-1e6, 1e6, allow_nan=False), st.integers(-1000, 1000))
 _JSON_VALUE = st.one_of(_JSON_NUMBER, st.none())
-_JSON_ODD = st.one_of(st.booleans(), st.text(max_size=4), st.sampled_from(['1.5', "true"]), st.lists(st.integers(-9, 9), max_size=2),
-                      st.dictionaries(st.text(max_size=3), st.integers(-9, 9), max_size=2))
+_JSON_ODD = st.one_of(
+    st.booleans(),
+    st.text(max_size=4),
+    st.sampled_from(["1.5", "true"]),
+    st.lists(st.integers(-9, 9), max_size=2),
+    st.dictionaries(st.text(max_size=3), st.integers(-9, 9), max_size=2),
+)
 
 
 @st.composite
@@ -319,7 +355,11 @@ def json_row(draw):
 
 @st.composite
 def json_record(draw):
-    names = st.sampled_from(NAMES) if draw(st.integers(0, 19)) else st.sampled_from(NAMES + ["Colum_1", "age", "", "Column_10"])
+    names = (
+        st.sampled_from(NAMES)
+        if draw(st.integers(0, 19))
+        else st.sampled_from(NAMES + ["Colum_1", "age", "", "Column_10"])
+    )
     return draw(st.dictionaries(names, json_value(), max_size=FEATURES))
 
 
@@ -327,8 +367,21 @@ def json_record(draw):
 def json_documents(draw):
     rows = st.lists(json_row(), min_size=0 if draw(st.integers(0, 19)) == 0 else 1, max_size=8)
     records = st.lists(json_record(), min_size=1, max_size=8)
-    shape = draw(st.sampled_from(["rows", "flat", "instances", "features", "instance_features", "records", "record",
-                                  "instance_records", "anything"]))
+    shape = draw(
+        st.sampled_from(
+            [
+                "rows",
+                "flat",
+                "instances",
+                "features",
+                "instance_features",
+                "records",
+                "record",
+                "instance_records",
+                "anything",
+            ]
+        )
+    )
     if shape == "rows":
         return draw(rows)
     if shape == "flat":
@@ -345,7 +398,13 @@ def json_documents(draw):
         return draw(json_record())
     if shape == "instance_records":
         return {"instances": draw(records)}
-    return draw(st.recursive(_JSON_VALUE | _JSON_ODD, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=4), inner, max_size=3), max_leaves=12))
+    return draw(
+        st.recursive(
+            _JSON_VALUE | _JSON_ODD,
+            lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=4), inner, max_size=3),
+            max_leaves=12,
+        )
+    )
 
 
 @st.composite
@@ -358,7 +417,11 @@ def json_bodies(draw) -> bytes:
 
 @st.composite
 def jsonlines_bodies(draw) -> bytes:
-    items = draw(st.lists(st.one_of(json_row(), json_record(), json_row().map(lambda r: {"features": r})), min_size=1, max_size=8))
+    items = draw(
+        st.lists(
+            st.one_of(json_row(), json_record(), json_row().map(lambda r: {"features": r})), min_size=1, max_size=8
+        )
+    )
     body = b"\n".join(orjson.dumps(item) for item in items) + draw(st.sampled_from([b"", b"\n", b"\r\n", b"\n\n"]))
     if draw(st.integers(0, 9)) == 0:
         body = body[: draw(st.integers(0, len(body)))]
@@ -371,7 +434,11 @@ _DTYPES = ["f8", "f4", "i8", "i4", "i2", "u1", "u8", "?", "U3", "S3", "M8[D]", "
 @st.composite
 def npy_bodies(draw) -> bytes:
     dtype = np.dtype(draw(st.sampled_from(_DTYPES)))
-    shape = draw(st.sampled_from([(1, FEATURES), (3, FEATURES), (FEATURES,), (0, FEATURES), (2, FEATURES + 1), (2, 0), (1, 2, FEATURES), ()]))
+    shape = draw(
+        st.sampled_from(
+            [(1, FEATURES), (3, FEATURES), (FEATURES,), (0, FEATURES), (2, FEATURES + 1), (2, 0), (1, 2, FEATURES), ()]
+        )
+    )
     array = np.ones(shape, dtype=dtype) if dtype.kind not in "USMm" else np.zeros(shape, dtype=dtype)
     if draw(st.booleans()):
         array = np.asfortranarray(array)
@@ -401,7 +468,9 @@ def requests_for(draw, bodies, own_types: tuple[str, ...]):
 #: name -> strategy of (body, content type, accept)
 REQUESTS = {
     "csv": requests_for(csv_bodies(), ("text/csv", "text/csv; charset=utf-8", "", "application/octet-stream")),
-    "json": requests_for(json_bodies(), ("application/json", "application/json; charset=utf-8", "application/octet-stream")),
+    "json": requests_for(
+        json_bodies(), ("application/json", "application/json; charset=utf-8", "application/octet-stream")
+    ),
     "jsonlines": requests_for(jsonlines_bodies(), ("application/jsonlines", "application/x-ndjson")),
     "npy": requests_for(npy_bodies(), ("application/x-npy", "application/octet-stream")),
     "bytes": requests_for(st.binary(max_size=300), tuple(CONTENT_TYPES)),
@@ -409,14 +478,50 @@ REQUESTS = {
 #: Odd routes and methods: every answer is JSON, never a 5xx.
 METHODS = st.sampled_from(["GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "HEAD"])
 PATHS = st.one_of(
-    st.sampled_from(["/ping", "/invocations", "/execution-parameters", "/models", "/models/x", "/models/x/invoke", "/stats",
-                     "/", "//invocations", "/invocations/", "/%2e%2e/etc/passwd", "/models/../../etc", "/metrics"]),
-    st.text(alphabet=st.characters(min_codepoint=33, max_codepoint=126, exclude_characters="?#%"), max_size=20).map(lambda t: "/" + t),
+    st.sampled_from(
+        [
+            "/ping",
+            "/invocations",
+            "/execution-parameters",
+            "/models",
+            "/models/x",
+            "/models/x/invoke",
+            "/stats",
+            "/",
+            "//invocations",
+            "/invocations/",
+            "/%2e%2e/etc/passwd",
+            "/models/../../etc",
+            "/metrics",
+        ]
+    ),
+    st.text(alphabet=st.characters(min_codepoint=33, max_codepoint=126, exclude_characters="?#%"), max_size=20).map(
+        lambda t: "/" + t
+    ),
 )
 #: Model names and load requests a hostile caller of a multi-model endpoint might send.
 MODEL_NAMES = st.one_of(
-    st.sampled_from(["good", "truncated", "truncated.tar.gz", "sneaky", "loop", "missing", "../outside", "/etc", ".", "..",
-                     "good/../good", "good/model", "a" * 2000, "", "nul\x00", "slip.tar.gz", "not-a-model"]),
+    st.sampled_from(
+        [
+            "good",
+            "truncated",
+            "truncated.tar.gz",
+            "sneaky",
+            "loop",
+            "missing",
+            "../outside",
+            "/etc",
+            ".",
+            "..",
+            "good/../good",
+            "good/model",
+            "a" * 2000,
+            "",
+            "nul\x00",
+            "slip.tar.gz",
+            "not-a-model",
+        ]
+    ),
     st.text(max_size=12),
 )
 

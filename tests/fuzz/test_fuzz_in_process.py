@@ -8,23 +8,22 @@ from __future__ import annotations
 import io
 import tarfile
 
-import lightgbm as lgb
 import numpy as np
 import pytest
+from hostile import METHODS, MODEL_NAMES, PATHS, REQUESTS, TALLY, Answer, assert_json_error, check_invocation
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hostile import METHODS, MODEL_NAMES, PATHS, REQUESTS, TALLY, Answer, assert_json_error, check_invocation
 from support import in_process_app
 
-FUZZ = settings(max_examples=400, deadline=None, derandomize=True, database=None,
-                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+FUZZ = settings(
+    max_examples=400,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 VALID_ROW = np.array([[59, 2, 32.1, 101, 157, 93.2, 38, 4, 4.8598, 87]])
-
-
-@pytest.fixture(scope="module")
-def booster(trained_root):
-    return lgb.Booster(model_file=str(trained_root / "model" / "model.txt"))
 
 
 @pytest.fixture(scope="module")
@@ -117,10 +116,14 @@ def test_multi_model_api_never_fails_or_escapes(multi_model_client, action, name
     row = ",".join(map(str, VALID_ROW[0]))
     quoted = name.replace("%", "%25").replace("?", "%3F").replace("#", "%23")
     if action == "load":
-        response = client.post("/models", json={"model_name": name, "url": url if url.startswith(("/", "file:")) else str(models / url)})
+        response = client.post(
+            "/models", json={"model_name": name, "url": url if url.startswith(("/", "file:")) else str(models / url)}
+        )
     elif action == "target":
         try:
-            response = client.post("/invocations", data=row, headers={"Content-Type": "text/csv", "X-Amzn-SageMaker-Target-Model": name})
+            response = client.post(
+                "/invocations", data=row, headers={"Content-Type": "text/csv", "X-Amzn-SageMaker-Target-Model": name}
+            )
         except ValueError:  # a header value werkzeug itself cannot send (newline, NUL): not a request at all
             return
     elif action == "invoke":
@@ -130,7 +133,9 @@ def test_multi_model_api_never_fails_or_escapes(multi_model_client, action, name
     elif action == "unload":
         response = client.delete(f"/models/{quoted}")
     else:
-        response = client.get("/models", query_string={} if limit is None else {"limit": limit, "next_page_token": limit})
+        response = client.get(
+            "/models", query_string={} if limit is None else {"limit": limit, "next_page_token": limit}
+        )
     answer = _answer(response)
     assert answer.status in _ALLOWED, (action, name, url, answer.status, answer.body[:300])
     if answer.status != 200:

@@ -6,22 +6,20 @@ layer is there: nginx's limits and error pages, gunicorn's parser, both workers.
 
 from __future__ import annotations
 
-import lightgbm as lgb
 import pytest
 import requests
+from hostile import METHODS, PATHS, REQUESTS, TALLY, Answer, assert_json_error, check_invocation
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hostile import METHODS, PATHS, REQUESTS, TALLY, Answer, assert_json_error, check_invocation
-
-FUZZ = settings(max_examples=120, deadline=None, derandomize=True, database=None,
-                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.function_scoped_fixture])
+FUZZ = settings(
+    max_examples=120,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.function_scoped_fixture],
+)
 VALID_ROW = "59,2,32.1,101,157,93.2,38,4,4.8598,87"
-
-
-@pytest.fixture(scope="module")
-def booster(trained_root):
-    return lgb.Booster(model_file=str(trained_root / "model" / "model.txt"))
 
 
 def _answer(response) -> Answer:
@@ -45,7 +43,9 @@ def test_every_generated_request_is_answered_by_the_documented_rules(server, boo
         TALLY.add(f"real serve {kind}", outcome)
         if sum(TALLY.counts.values()) % 5 == 0:  # the server still answers a valid request correctly
             valid = _invoke(server, VALID_ROW.encode(), "text/csv", None)
-            assert valid.status == 200 and check_invocation(valid, VALID_ROW.encode(), "text/csv", None, booster) == "ok"
+            assert (
+                valid.status == 200 and check_invocation(valid, VALID_ROW.encode(), "text/csv", None, booster) == "ok"
+            )
 
     run()
 

@@ -18,9 +18,15 @@ from support import PROGRAM, program_env
 
 ROUNDS = 300
 HYPERPARAMETERS = {
-    "num_boost_round": str(ROUNDS), "learning_rate": "0.05", "num_leaves": "255", "min_data_in_leaf": "5",
-    "deterministic": "true", "force_col_wise": "true", "metric": "rmse", "checkpoint_rounds": "10",
-}  # fmt: skip
+    "num_boost_round": str(ROUNDS),
+    "learning_rate": "0.05",
+    "num_leaves": "255",
+    "min_data_in_leaf": "5",
+    "deterministic": "true",
+    "force_col_wise": "true",
+    "metric": "rmse",
+    "checkpoint_rounds": "10",
+}
 # Trees continued from a checkpoint seed their scores from the saved trees' predictions, which can
 # differ from the running sums in the last bits (measured: no difference at all, deterministic=true).
 TOLERANCE = 1e-9
@@ -31,7 +37,9 @@ def data(tmp_path_factory):
     """20,000 rows x 12 features, label last; written once for the module."""
     rng = np.random.default_rng(7)
     features = rng.normal(size=(20_000, 12))
-    label = features[:, 0] * 3 + np.sin(features[:, 1] * 2) + features[:, 2] * features[:, 3] + rng.normal(0, 0.1, 20_000)
+    label = (
+        features[:, 0] * 3 + np.sin(features[:, 1] * 2) + features[:, 2] * features[:, 3] + rng.normal(0, 0.1, 20_000)
+    )
     path = tmp_path_factory.mktemp("data") / "train.csv"
     np.savetxt(path, np.column_stack([features, label]), delimiter=",", fmt="%.6f")
     return path, features[:200]
@@ -50,9 +58,12 @@ def ml_root(tmp_path, data_file, hyperparameters=HYPERPARAMETERS, checkpoints=Tr
 
 def start_train(root):
     return subprocess.Popen(
-        [str(PROGRAM / "train")], env=program_env(root, LIGHTGBM_COMPILE_AHEAD="false"),
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
+        [str(PROGRAM / "train")],
+        env=program_env(root, LIGHTGBM_COMPILE_AHEAD="false"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
 
 
 def run_until(process, text: str) -> list[str]:
@@ -96,7 +107,10 @@ def test_a_killed_job_resumes_from_its_checkpoint_and_predicts_like_an_uninterru
 
     code, out = finish(start_train(root))
     assert code == 0, out
-    assert f"resuming from checkpoint {root / 'checkpoints' / 'lightgbm-checkpoint.json'} at round {saved} of {ROUNDS}" in out
+    assert (
+        f"resuming from checkpoint {root / 'checkpoints' / 'lightgbm-checkpoint.json'} at round {saved} of {ROUNDS}"
+        in out
+    )
     assert f"[{saved + 1}] train-rmse=" in out and f"[{saved}] train-rmse=" not in out  # only the rounds left
     assert "progress: round" in out and "rounds/s" in out
     model = lightgbm.Booster(model_file=str(root / "model" / "model.txt"))
@@ -127,13 +141,17 @@ def test_a_checkpoint_of_other_training_is_ignored_with_the_reason(tmp_path, dat
     code, out = finish(start_train(root))
     assert code == 0 and checkpoint_round(root) == 10, out
 
-    (root / "input" / "config" / "hyperparameters.json").write_text(json.dumps({**hyperparameters, "learning_rate": "0.1"}))
+    (root / "input" / "config" / "hyperparameters.json").write_text(
+        json.dumps({**hyperparameters, "learning_rate": "0.1"})
+    )
     code, out = finish(start_train(root))
     assert code == 0, out
     assert "hyperparameter learning_rate was 0.05 in the checkpoint and is 0.1 now; training from the start" in out
     assert "[1] train-rmse=" in out
 
-    (root / "input" / "config" / "hyperparameters.json").write_text(json.dumps({**hyperparameters, "num_boost_round": "15"}))
+    (root / "input" / "config" / "hyperparameters.json").write_text(
+        json.dumps({**hyperparameters, "num_boost_round": "15"})
+    )
     code, out = finish(start_train(root))  # the checkpoint is now learning_rate 0.1's, at round 10
     assert code == 0 and "ignoring checkpoint" in out and "[1] train-rmse=" in out, out
     code, out = finish(start_train(root))  # asking for more rounds of the same training resumes

@@ -78,8 +78,12 @@ class Traffic:
         while not self.stopping.is_set() and len(self.failures) < 5:
             index = self.sent % len(batches)
             try:
-                response = session.post(self.server.url + "/invocations", data=_csv(batches[index]),
-                                        headers={"Content-Type": "text/csv", "Accept": "text/csv"}, timeout=30)
+                response = session.post(
+                    self.server.url + "/invocations",
+                    data=_csv(batches[index]),
+                    headers={"Content-Type": "text/csv", "Accept": "text/csv"},
+                    timeout=30,
+                )
                 got = np.loadtxt(response.text.splitlines(), ndmin=1) if response.status_code == 200 else None
                 if got is None or not np.allclose(got, expected[index], rtol=1e-9, atol=1e-9):
                     self.failures.append(f"request {self.sent}: {response.status_code} {response.text[:200]}")
@@ -159,7 +163,9 @@ def _wait_compile_finished(server: Server) -> dict:
     while time.monotonic() < deadline:
         stats = server.stats()
         compile_state = stats["compile"] or {}
-        if compile_state.get("state") == "failed" or (compile_state.get("state") == "ready" and compile_state.get("final") is not False):
+        if compile_state.get("state") == "failed" or (
+            compile_state.get("state") == "ready" and compile_state.get("final") is not False
+        ):
             time.sleep(0.5)  # the workers read the outcome within a poll
             return server.stats()
         time.sleep(0.2)
@@ -172,26 +178,39 @@ def test_a_compile_too_large_for_its_memory_is_not_started(tmp_path, start_serve
     keeps serving; either way the reason is in /stats and nothing crosses the limit."""
     booster = _train(tmp_path / "ml" / "model", 40, 31, seed=4)
     rows = _rows(100, 13)
-    server = start_server(tmp_path / "ml", LIGHTGBM_COMPILE_CACHE=str(tmp_path / "cache"), LIGHTGBM_COMPILE_MAX_MB="190")
+    server = start_server(
+        tmp_path / "ml", LIGHTGBM_COMPILE_CACHE=str(tmp_path / "cache"), LIGHTGBM_COMPILE_MAX_MB="190"
+    )
     stats = _wait_compile_finished(server)
-    assert stats["compile"]["state"] == "ready" and stats["compile"]["reason"].startswith("not fully optimised: 1,240 leaves"), stats
+    assert stats["compile"]["state"] == "ready" and stats["compile"]["reason"].startswith(
+        "not fully optimised: 1,240 leaves"
+    ), stats
     assert "LIGHTGBM_COMPILE_MAX_MB=190" in stats["compile"]["reason"]
     assert stats["workers_on_final_compile"] == stats["workers_predicting_compiled"] == 2, stats
     _check(server, booster, rows)
     assert len(list((tmp_path / "cache").glob("*.o"))) == 1  # the quick one only
     server.stop()
 
-    server = start_server(tmp_path / "ml", LIGHTGBM_COMPILE_CACHE=str(tmp_path / "cache2"), LIGHTGBM_COMPILE_MAX_MB="100")
+    server = start_server(
+        tmp_path / "ml", LIGHTGBM_COMPILE_CACHE=str(tmp_path / "cache2"), LIGHTGBM_COMPILE_MAX_MB="100"
+    )
     stats = _wait_compile_finished(server)
-    assert stats["compile"]["state"] == "failed" and stats["compile"]["reason"].startswith("not compiled: 1,240 leaves"), stats
+    assert stats["compile"]["state"] == "failed" and stats["compile"]["reason"].startswith(
+        "not compiled: 1,240 leaves"
+    ), stats
     assert stats["workers_predicting_compiled"] == 0
     _check(server, booster, rows)
 
 
 def test_a_strict_server_refuses_to_start_when_the_compile_fails(slow_model, tmp_path):
     root, _ = slow_model
-    server = Server(root, tmp_path / "serve.log", LIGHTGBM_PREDICTOR="lleaves",
-                    LIGHTGBM_COMPILE_CACHE=str(tmp_path / "cache"), LIGHTGBM_COMPILE_TIMEOUT="1")
+    server = Server(
+        root,
+        tmp_path / "serve.log",
+        LIGHTGBM_PREDICTOR="lleaves",
+        LIGHTGBM_COMPILE_CACHE=str(tmp_path / "cache"),
+        LIGHTGBM_COMPILE_TIMEOUT="1",
+    )
     try:
         assert server.process.wait(timeout=60) == 1
         assert "LIGHTGBM_PREDICTOR=lleaves but the model could not be compiled" in server.logs()
@@ -253,11 +272,19 @@ def test_a_shipped_object_that_disagrees_is_rejected(shipped_root, slow_model, t
     other = tmp_path / "other"
     _train(other, 5, 7, seed=4, features=booster.num_feature())  # other trees, the same number of features
     result = subprocess.run(
-        [sys.executable, "-c", "import lleaves, sys, json; m = lleaves.Model(sys.argv[1]); "
-         "m.compile(cache=sys.argv[2], **json.loads(sys.argv[3]))",
-         str(other / "model.txt"), str(tmp_path / "other.o"), json.dumps(FULL)],
-        capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-c",
+            "import lleaves, sys, json; m = lleaves.Model(sys.argv[1]); "
+            "m.compile(cache=sys.argv[2], **json.loads(sys.argv[3]))",
+            str(other / "model.txt"),
+            str(tmp_path / "other.o"),
+            json.dumps(FULL),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr
     shutil.copyfile(tmp_path / "other.o", shipped)
     server = start_server(root, LIGHTGBM_COMPILE_CACHE=str(tmp_path / "cache"))

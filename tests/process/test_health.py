@@ -82,22 +82,34 @@ def _occupy_and_ping(server: Server, concurrent: int, headers: dict[str, str]) -
     assert min(finished) > last_ping, "the long requests ended before the pings: calibrate longer"
     assert all(response.status_code == 200 and response.content == b"" for response, _ in pings), pings
     slowest = max(seconds for _, seconds in pings)
-    print(f"pings with {concurrent} busy: median {sorted(s for _, s in pings)[10] * 1000:.2f} ms, slowest {slowest * 1000:.2f} ms; "
-          f"{rows} rows of contributions per request, done {min(finished) - last_ping:.1f} s after the last ping")
+    print(
+        f"pings with {concurrent} busy: median {sorted(s for _, s in pings)[10] * 1000:.2f} ms, slowest {slowest * 1000:.2f} ms; "
+        f"{rows} rows of contributions per request, done {min(finished) - last_ping:.1f} s after the last ping"
+    )
     assert slowest < PING_BOUND_SECONDS, f"slowest ping {slowest * 1000:.1f} ms with every worker busy"
 
 
 def test_ping_answers_at_once_while_every_worker_is_busy(trained_root, start_server):
-    server = start_server(trained_root, SAGEMAKER_MAX_PAYLOAD_IN_MB="100", SAGEMAKER_MODEL_SERVER_TIMEOUT="300",
-                          LIGHTGBM_PREDICTOR="lightgbm")
+    server = start_server(
+        trained_root,
+        SAGEMAKER_MAX_PAYLOAD_IN_MB="100",
+        SAGEMAKER_MODEL_SERVER_TIMEOUT="300",
+        LIGHTGBM_PREDICTOR="lightgbm",
+    )
     _occupy_and_ping(server, server.workers, CONTRIBUTIONS)
 
 
 def test_multi_model_ping_answers_at_once_while_every_worker_thread_is_busy(tmp_path, trained_root, start_server):
     root = tmp_path / "mme"
     shutil.copytree(trained_root / "model", root / "models" / "diabetes" / "model")
-    server = start_server(root, SAGEMAKER_MULTI_MODEL="true", LIGHTGBM_SERVER_THREADS="2", SAGEMAKER_MAX_PAYLOAD_IN_MB="100",
-                          SAGEMAKER_MODEL_SERVER_TIMEOUT="300", LIGHTGBM_PREDICTOR="lightgbm")
+    server = start_server(
+        root,
+        SAGEMAKER_MULTI_MODEL="true",
+        LIGHTGBM_SERVER_THREADS="2",
+        SAGEMAKER_MAX_PAYLOAD_IN_MB="100",
+        SAGEMAKER_MODEL_SERVER_TIMEOUT="300",
+        LIGHTGBM_PREDICTOR="lightgbm",
+    )
     _occupy_and_ping(server, server.workers * 2, {**CONTRIBUTIONS, TARGET: "diabetes"})
 
 
@@ -114,7 +126,9 @@ def model_fn(model_dir):
 
 
 def _workers(server: Server) -> list[psutil.Process]:
-    gunicorn = [child for child in psutil.Process(server.process.pid).children() if "gunicorn" in " ".join(child.cmdline())]
+    gunicorn = [
+        child for child in psutil.Process(server.process.pid).children() if "gunicorn" in " ".join(child.cmdline())
+    ]
     assert len(gunicorn) == 1, gunicorn
     return gunicorn[0].children()
 
@@ -157,9 +171,14 @@ def test_the_ping_says_what_serve_is_doing_before_the_workers_run(tmp_path, trai
     (code / "inference.py").write_text("")
     (code / "requirements.txt").write_text("no-such-package-anywhere==9.9\n")
     # pip waits on an index that never answers, so the install takes the timeout (then fails: serve exits).
-    with socket_that_never_answers() as port:
-        server = Server(root, tmp_path / "serve.log", PIP_INDEX_URL=f"http://127.0.0.1:{port}/simple", PIP_RETRIES="0",
-                        PIP_TIMEOUT="4")
+    with SocketThatNeverAnswers() as port:
+        server = Server(
+            root,
+            tmp_path / "serve.log",
+            PIP_INDEX_URL=f"http://127.0.0.1:{port}/simple",
+            PIP_RETRIES="0",
+            PIP_TIMEOUT="4",
+        )
         try:
             deadline, body = time.monotonic() + 20, None
             while time.monotonic() < deadline and server.process.poll() is None:
@@ -178,7 +197,7 @@ def test_the_ping_says_what_serve_is_doing_before_the_workers_run(tmp_path, trai
             assert server.stop() in (0, 1)
 
 
-class socket_that_never_answers:
+class SocketThatNeverAnswers:
     """A listening socket that accepts nothing (its backlog fills; connections hang): yields its port."""
 
     def __enter__(self) -> int:
@@ -197,8 +216,14 @@ def test_every_access_line_survives_a_plain_redirect_to_a_file(tmp_path, trained
     /dev/stdout anew (its own offset), so the workers' lines overwrote its access lines."""
     port = free_port()
     log_path = tmp_path / "serve.log"
-    env = program_env(trained_root, SAGEMAKER_BIND_TO_PORT=str(port), SERVE_LISTEN_ADDRESS="127.0.0.1",
-                      SAGEMAKER_MODEL_SERVER_WORKERS="2", LIGHTGBM_PREDICTOR="lightgbm", LOG_FORMAT=mode)
+    env = program_env(
+        trained_root,
+        SAGEMAKER_BIND_TO_PORT=str(port),
+        SERVE_LISTEN_ADDRESS="127.0.0.1",
+        SAGEMAKER_MODEL_SERVER_WORKERS="2",
+        LIGHTGBM_PREDICTOR="lightgbm",
+        LOG_FORMAT=mode,
+    )
     with log_path.open("wb") as out:  # what `> file` does: O_WRONLY|O_CREAT|O_TRUNC, no O_APPEND
         process = subprocess.Popen([str(PROGRAM / "serve")], env=env, stdout=out, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
@@ -214,8 +239,12 @@ def test_every_access_line_survives_a_plain_redirect_to_a_file(tmp_path, trained
         ids = [f"redirect-{mode}-{n}" for n in range(30)]
         for n, request_id in enumerate(ids):  # the bad ones make the workers log a line each
             body = "59,2,32.1,101,157,93.2,38,4,4.8598,87" if n % 2 else "not,a,number"
-            requests.post(url + "/invocations", data=body, timeout=10,
-                          headers={"Content-Type": "text/csv", "X-Amzn-SageMaker-Inference-Id": request_id})
+            requests.post(
+                url + "/invocations",
+                data=body,
+                timeout=10,
+                headers={"Content-Type": "text/csv", "X-Amzn-SageMaker-Inference-Id": request_id},
+            )
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline and len(_access_lines(log_path.read_text(errors="replace"), mode)) < len(ids):
             time.sleep(0.1)

@@ -25,7 +25,9 @@ def _still_correct(server, trained_root):
     booster = lgb.Booster(model_file=str(trained_root / "model" / "model.txt"))
     response = server.post(ROW)
     assert response.status_code == 200
-    np.testing.assert_allclose(float(response.text), booster.predict(np.array([[float(v) for v in ROW.split(",")]]))[0], atol=1e-9)
+    np.testing.assert_allclose(
+        float(response.text), booster.predict(np.array([[float(v) for v in ROW.split(",")]]))[0], atol=1e-9
+    )
 
 
 # ------------------------------------------------------------------ 1. CSV: the same rule at every size
@@ -52,8 +54,11 @@ def test_an_empty_field_is_still_a_missing_value_in_large_bodies(server):
 @pytest.mark.parametrize("value", ['"1.5"', "true", "false", '"abc"'])
 def test_json_and_jsonlines_refuse_strings_and_booleans(server, value):
     row = f"[{value}, 2, 32.1, 101, 157, 93.2, 38, 4, 4.8598, 87]"
-    for body, content_type in ((f"[{row}]", "application/json"), (f'{{"instances": [{row}]}}', "application/json"),
-                               (f"[{ROW}]\n{row}", "application/jsonlines")):
+    for body, content_type in (
+        (f"[{row}]", "application/json"),
+        (f'{{"instances": [{row}]}}', "application/json"),
+        (f"[{ROW}]\n{row}", "application/jsonlines"),
+    ):
         json_error(server.post(body, content_type), 400, None, "is not a number")
 
 
@@ -121,8 +126,19 @@ def test_a_misspelt_feature_name_is_answered_with_the_name_it_resembles(server):
 
 
 def _request(method=b"POST", path=b"/invocations", headers=b"", body=ROW.encode(), version=b"HTTP/1.1"):
-    return (method + b" " + path + b" " + version + b"\r\nHost: x\r\nConnection: close\r\n" + headers
-            + b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+    return (
+        method
+        + b" "
+        + path
+        + b" "
+        + version
+        + b"\r\nHost: x\r\nConnection: close\r\n"
+        + headers
+        + b"Content-Length: "
+        + str(len(body)).encode()
+        + b"\r\n\r\n"
+        + body
+    )
 
 
 @pytest.mark.parametrize(
@@ -131,12 +147,24 @@ def _request(method=b"POST", path=b"/invocations", headers=b"", body=ROW.encode(
         (_request(method=b"TRACE"), 405, "method_not_allowed"),  # nginx
         (_request(path=b"/invocations?" + b"a" * 9000), 414, "uri_too_long"),  # nginx
         (_request(headers=b"X-Big: " + b"a" * 9000 + b"\r\n"), 431, "request_header_fields_too_large"),  # nginx (494)
-        (_request(headers=b"".join(b"X-H%d: " % i + b"a" * 4000 + b"\r\n" for i in range(10))), 431, "request_header_fields_too_large"),
+        (
+            _request(headers=b"".join(b"X-H%d: " % i + b"a" * 4000 + b"\r\n" for i in range(10))),
+            431,
+            "request_header_fields_too_large",
+        ),
         (_request(version=b"HTTP/2.0"), 505, "http_version_not_supported"),  # nginx
-        (b"POST /invocations HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\nConnection: close\r\n\r\n", 501, "not_implemented"),
+        (
+            b"POST /invocations HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\nConnection: close\r\n\r\n",
+            501,
+            "not_implemented",
+        ),
         (b"GARBAGE\r\n\r\n", 400, "bad_request"),  # nginx
         (b"POST /%zz HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 0\r\n\r\n", 400, "bad_request"),
-        (_request(headers=b"Content-Type: text/csv\r\nContent-Type: text/csv\r\n"), 400, "bad_request"),  # gunicorn (RFC 9110 5.3)
+        (
+            _request(headers=b"Content-Type: text/csv\r\nContent-Type: text/csv\r\n"),
+            400,
+            "bad_request",
+        ),  # gunicorn (RFC 9110 5.3)
         (_request(headers=b"X-A: a\x01b\r\n"), 400, "bad_request"),  # gunicorn: control character in a value
     ],
 )
@@ -189,21 +217,53 @@ def _worker_boots(server):
     return server.logs().count("Booting worker")
 
 
-def test_multi_model_refuses_models_outside_the_root_and_damaged_models_without_losing_a_worker(broken_models, start_server):
+def test_multi_model_refuses_models_outside_the_root_and_damaged_models_without_losing_a_worker(
+    broken_models, start_server
+):
     root, outside = broken_models
     server = start_server(root, SAGEMAKER_MULTI_MODEL="true")
     boots = _worker_boots(server)
     headers = {"Content-Type": "text/csv"}
     cases = [
-        (requests.post(server.url + "/models", json={"model_name": "x", "url": str(outside)}, timeout=10), 400, "outside the models directory"),
-        (requests.post(server.url + "/models", json={"model_name": "y", "url": str(root / "models" / "sneaky")}, timeout=10), 400, "points outside the models directory"),
-        (requests.post(server.url + "/invocations", data=ROW, headers={**headers, TARGET: "sneaky"}, timeout=10), 400, "points outside the models directory"),
-        (requests.post(server.url + "/invocations", data=ROW, headers={**headers, TARGET: "loop"}, timeout=10), 400, "cannot be resolved"),
+        (
+            requests.post(server.url + "/models", json={"model_name": "x", "url": str(outside)}, timeout=10),
+            400,
+            "outside the models directory",
+        ),
+        (
+            requests.post(
+                server.url + "/models", json={"model_name": "y", "url": str(root / "models" / "sneaky")}, timeout=10
+            ),
+            400,
+            "points outside the models directory",
+        ),
+        (
+            requests.post(server.url + "/invocations", data=ROW, headers={**headers, TARGET: "sneaky"}, timeout=10),
+            400,
+            "points outside the models directory",
+        ),
+        (
+            requests.post(server.url + "/invocations", data=ROW, headers={**headers, TARGET: "loop"}, timeout=10),
+            400,
+            "cannot be resolved",
+        ),
     ]
     for _ in range(2):  # both workers, whichever answers
         cases += [
-            (requests.post(server.url + "/invocations", data=ROW, headers={**headers, TARGET: "truncated"}, timeout=10), 400, "incomplete"),
-            (requests.post(server.url + "/invocations", data=ROW, headers={**headers, TARGET: "truncated.tar.gz"}, timeout=10), 400, "incomplete"),
+            (
+                requests.post(
+                    server.url + "/invocations", data=ROW, headers={**headers, TARGET: "truncated"}, timeout=10
+                ),
+                400,
+                "incomplete",
+            ),
+            (
+                requests.post(
+                    server.url + "/invocations", data=ROW, headers={**headers, TARGET: "truncated.tar.gz"}, timeout=10
+                ),
+                400,
+                "incomplete",
+            ),
         ]
     for response, status, fragment in cases:
         json_error(response, status, None, fragment)

@@ -1,8 +1,11 @@
-"""The real `serve` in multi-model mode (SAGEMAKER_MULTI_MODEL=true), 2 workers, over HTTP."""
+"""The real `serve` in multi-model mode (SAGEMAKER_MULTI_MODEL=true), 2 workers, over HTTP.
 
-import io
-import shutil
-import tarfile
+What needs real processes: /ping through nginx, models loaded through one worker served by
+all, a load that holds the registry lock while other models answer, hot models compiled in
+the background. The store's API, confinement and budget are tested in-process:
+tests/unit/test_multi_model_store.py.
+"""
+
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -11,57 +14,16 @@ import numpy as np
 import pytest
 import requests
 
+from support import csv_body, model_layout, tar_archive
+
 TARGET = "X-Amzn-SageMaker-Target-Model"
-
-
-@pytest.fixture(scope="module")
-def model_files(tmp_path_factory):
-    """Two models trained here: 'small' (~0.3 MB) and 'other' (different predictions)."""
-    rng = np.random.default_rng(0)
-    features = rng.normal(size=(5000, 13))
-    labels = features @ rng.normal(size=13) + np.sin(features[:, 0]) * 3
-    out = tmp_path_factory.mktemp("models")
-    paths = {}
-    for name, rounds in (("small", 100), ("other", 20)):
-        booster = lgb.train({"objective": "regression", "num_leaves": 31, "verbosity": -1}, lgb.Dataset(features, labels), rounds)
-        paths[name] = out / f"{name}.txt"
-        booster.save_model(str(paths[name]))
-    return paths, features[:20]
-
-
-def _layout(root, name, model_file):
-    """SageMaker's layout: models/<name>/model/<file>."""
-    target = root / "models" / name / "model"
-    target.mkdir(parents=True)
-    shutil.copy(model_file, target / "model.txt")
-    return target
-
-
-def _archive(root, name, members):
-    path = root / "models" / name
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tarfile.open(path, "w:gz") as tar:
-        for member_name, data, kind in members:
-            info = tarfile.TarInfo(member_name)
-            if kind == "file":
-                info.size = len(data)
-                tar.addfile(info, io.BytesIO(data))
-            else:
-                info.type = tarfile.SYMTYPE
-                info.linkname = data
-                tar.addfile(info)
-    return path
-
-
-def _csv(rows):
-    return "\n".join(",".join(repr(float(v)) for v in row) for row in rows)
 
 
 def _predict(server, rows, target=None, path="/invocations"):
     headers = {"Content-Type": "text/csv"}
     if target is not None:
         headers[TARGET] = target
-    return requests.post(server.url + path, data=_csv(rows), headers=headers, timeout=30)
+    return requests.post(server.url + path, data=csv_body(rows), headers=headers, timeout=30)
 
 
 def _values(response):
@@ -88,80 +50,10 @@ def test_ping_is_healthy_without_models(mme):
     assert requests.get(server.url + "/models", timeout=5).json() == {"models": []}
 
 
-def test_models_api(mme):
-    root, paths, rows, start = mme
-    urls = {name: str(_layout(root, name, paths["small" if name != "b" else "other"])) for name in ("a", "b", "c")}
-    server = start()
-    for name, url in urls.items():
-        response = requests.post(server.url + "/models", json={"model_name": name, "url": url}, timeout=30)
-        assert response.status_code == 200, response.text
-    again = requests.post(server.url + "/models", json={"model_name": "a", "url": urls["a"]}, timeout=30)
-    assert again.status_code == 409 and again.json()["error"] == "conflict"
-
-    first = requests.get(server.url + "/models", params={"limit": 2}, timeout=5).json()
-    assert [m["modelName"] for m in first["models"]] == ["a", "b"] and first["nextPageToken"] == "2"
-    second = requests.get(server.url + "/models", params={"limit": 2, "next_page_token": first["nextPageToken"]}, timeout=5).json()
-    assert second == {"models": [{"modelName": "c", "modelUrl": urls["c"]}]}
-    assert requests.get(server.url + "/models/b", timeout=5).json() == {"modelName": "b", "modelUrl": urls["b"]}
-    assert requests.get(server.url + "/models/zzz", timeout=5).status_code == 404
-
-    expected = {"a": lgb.Booster(model_file=str(paths["small"])).predict(rows), "b": lgb.Booster(model_file=str(paths["other"])).predict(rows)}
-    for name in ("a", "b"):
-        response = _predict(server, rows, target=name, path=f"/models/{name}/invoke")
-        np.testing.assert_allclose(_values(response), expected[name], atol=1e-9)
-    json_answer = requests.post(server.url + "/models/a/invoke", json=rows.tolist(), timeout=30)
-    np.testing.assert_allclose(json_answer.json()["predictions"], expected["a"], atol=1e-9)
-    bad = requests.post(server.url + "/models/a/invoke", data="1,2,3", headers={"Content-Type": "text/csv"}, timeout=30)
-    assert bad.status_code == 400 and "expected 13 features, got 3" in bad.json()["message"]
-    assert _predict(server, rows, path="/models/zzz/invoke").status_code == 404
-
-    assert requests.delete(server.url + "/models/a", timeout=5).status_code == 200
-    assert requests.delete(server.url + "/models/a", timeout=5).status_code == 404
-    for _ in range(6):  # whichever worker answers, it is gone
-        assert _predict(server, rows, path="/models/a/invoke").status_code == 404
-        assert requests.get(server.url + "/models/a", timeout=5).status_code == 404
-
-
-@pytest.mark.parametrize(
-    "body, status, fragment",
-    [
-        ({"model_name": "x", "url": "nonexistent/model"}, 404, "does not exist"),  # relative to the models directory
-        ({"model_name": "x", "url": "/nonexistent/model"}, 400, "outside the models directory"),
-        ({"model_name": "x"}, 400, "model_name"),
-        ("not json", 400, "not valid JSON"),
-        ({"model_name": "", "url": "/tmp"}, 400, "non-empty"),
-    ],
-)
-def test_bad_load_requests(mme, body, status, fragment):
-    _, _, _, start = mme
-    server = start()
-    if isinstance(body, str):
-        response = requests.post(server.url + "/models", data=body, timeout=10)
-    else:
-        response = requests.post(server.url + "/models", json=body, timeout=10)
-    assert response.status_code == status and fragment in response.json()["message"], response.text
-
-
-def test_url_without_a_model_and_corrupt_model_keep_the_store_healthy(mme):
-    root, paths, rows, start = mme
-    (root / "models" / "empty").mkdir()
-    broken = root / "models" / "broken" / "model"
-    broken.mkdir(parents=True)
-    (broken / "model.txt").write_text("tree\nversion=v4\nthis is not a model\n")
-    _layout(root, "good", paths["small"])
-    server = start()
-    response = requests.post(server.url + "/models", json={"model_name": "e", "url": str(root / "models" / "empty")}, timeout=10)
-    assert response.status_code == 400 and "no LightGBM text model" in response.json()["message"]
-    response = _predict(server, rows, target="broken")
-    assert response.status_code == 400 and "cannot be loaded" in response.json()["message"]
-    assert response.headers["Content-Type"] == "application/json"
-    assert _predict(server, rows, target="good").status_code == 200
-
-
 def test_lazy_target_model_archive_and_directory(mme):
     root, paths, rows, start = mme
-    _archive(root, "arch.tar.gz", [("model.txt", paths["small"].read_bytes(), "file")])
-    _layout(root, "dir", paths["other"])
+    tar_archive(root, "arch.tar.gz", [("model.txt", paths["small"].read_bytes(), "file")])
+    model_layout(root, "dir", paths["other"])
     server = start()
     expected_small = lgb.Booster(model_file=str(paths["small"])).predict(rows)
     expected_other = lgb.Booster(model_file=str(paths["other"])).predict(rows)
@@ -177,75 +69,16 @@ def test_lazy_target_model_archive_and_directory(mme):
     server.wait_for_log('target_model="arch.tar.gz"')  # nginx's access line
 
 
-def test_names_and_archives_cannot_escape(mme, tmp_path):
-    root, paths, rows, start = mme
-    outside = tmp_path / "outside"
-    outside.mkdir()
-    shutil.copy(paths["small"], outside / "model.txt")
-    (root / "models" / "link").symlink_to(outside)
-    _archive(root, "slip.tar.gz", [("../../evil.txt", b"x", "file"), ("model.txt", paths["small"].read_bytes(), "file")])
-    _archive(root, "abs.tar.gz", [("/tmp/evil.txt", b"x", "file")])
-    _archive(root, "symlink.tar.gz", [("model.txt", "/etc/passwd", "link")])
-    (root / "models" / "corrupt.tar.gz").write_bytes(b"\x1f\x8b not really gzip")
-    server = start()
-    for target, fragment in [
-        ("../outside", "'..'"),
-        ("/etc", "relative"),
-        ("link", "outside the models directory"),
-        ("slip.tar.gz", "unsafe path"),
-        ("abs.tar.gz", "unsafe path"),
-        ("symlink.tar.gz", "pointing outside"),
-        ("corrupt.tar.gz", "cannot be read"),
-    ]:
-        response = _predict(server, rows, target=target)
-        assert response.status_code == 400, (target, response.text)
-        assert fragment in response.json()["message"], (target, response.text)
-    assert not (tmp_path / "evil.txt").exists() and not (root / "evil.txt").exists()
-    _layout(root, "fine", paths["small"])
-    assert _predict(server, rows, target="fine").status_code == 200
-
-
-def test_eviction_is_least_recently_used_and_within_budget(mme):
-    root, paths, rows, start = mme
-    size = paths["small"].stat().st_size
-    budget_mb = 1
-    assert 3 * size <= budget_mb * 1024 * 1024 < 4 * size, "fixture model size no longer fits this test"
-    for name in "abcd":
-        _layout(root, name, paths["small"])
-    server = start(LIGHTGBM_MODEL_CACHE_MB=str(budget_mb))
-    for name in "abc":
-        assert _predict(server, rows, target=name).status_code == 200
-    assert _predict(server, rows, target="a").status_code == 200  # a is now more recent than b
-    assert _predict(server, rows, target="d").status_code == 200  # evicts b, the least recently used
-    listed = {m["modelName"] for m in requests.get(server.url + "/models", timeout=5).json()["models"]}
-    assert listed == {"a", "c", "d"}
-    stats = requests.get(server.url + "/stats", timeout=5).json()
-    assert stats["bytes_in_use"] <= budget_mb * 1024 * 1024 and stats["evictions"] >= 1
-    assert stats["local_bytes"] <= 2 * budget_mb * 1024 * 1024  # two workers, each within the budget
-
-
-def test_model_larger_than_the_budget_is_507(mme, tmp_path):
-    root, _, _, start = mme
-    rng = np.random.default_rng(1)
-    features = rng.normal(size=(20000, 13))
-    booster = lgb.train({"objective": "regression", "num_leaves": 63, "verbosity": -1}, lgb.Dataset(features, features[:, 0]), 300)
-    big = root / "models" / "big" / "model"
-    big.mkdir(parents=True)
-    booster.save_model(str(big / "model.txt"))
-    assert (big / "model.txt").stat().st_size > 1024 * 1024
-    server = start(LIGHTGBM_MODEL_CACHE_MB="1")
-    response = requests.post(server.url + "/models", json={"model_name": "big", "url": str(big)}, timeout=30)
-    assert response.status_code == 507 and "budget" in response.json()["message"]
-
-
 def test_cross_worker_consistency_under_concurrency(mme):
     root, paths, rows, start = mme
-    url = str(_layout(root, "shared", paths["small"]))
-    _layout(root, "lazy", paths["other"])
+    url = str(model_layout(root, "shared", paths["small"]))
+    model_layout(root, "lazy", paths["other"])
     server = start()
     expected = lgb.Booster(model_file=str(paths["small"])).predict(rows)
 
-    assert requests.post(server.url + "/models", json={"model_name": "shared", "url": url}, timeout=30).status_code == 200
+    assert (
+        requests.post(server.url + "/models", json={"model_name": "shared", "url": url}, timeout=30).status_code == 200
+    )
     with ThreadPoolExecutor(8) as pool:
         answers = list(pool.map(lambda _: _predict(server, rows, path="/models/shared/invoke"), range(48)))
         listings = list(pool.map(lambda _: requests.get(server.url + "/models", timeout=10).json(), range(16)))
@@ -272,8 +105,8 @@ def test_a_slow_load_does_not_hold_up_loaded_models(mme):
     import threading
 
     root, paths, rows, start = mme
-    _layout(root, "loaded", paths["small"])
-    _layout(root, "slow", paths["other"])
+    model_layout(root, "loaded", paths["small"])
+    model_layout(root, "slow", paths["other"])
     server = start(SAGEMAKER_MODEL_SERVER_WORKERS="1")
     assert "1 gunicorn gthread (4 threads) workers" in server.logs()
     assert _predict(server, rows, target="loaded").status_code == 200
@@ -313,7 +146,7 @@ def test_hot_models_are_compiled_once_shared_and_switch_again_after_eviction(mme
     root, paths, rows, start = mme
     expected = lgb.Booster(model_file=str(paths["small"])).predict(rows)
     for name in "abcd":
-        _layout(root, name, paths["small"])
+        model_layout(root, name, paths["small"])
     server = start(LIGHTGBM_MODEL_CACHE_MB="1", LIGHTGBM_COMPILE_CACHE=str(root.parent / "cache"))
 
     def answer_right(_):

@@ -28,7 +28,9 @@ INVOCATIONS_OK = {"method": "POST", "route": "/invocations", "status": "200", "c
 def scrape(server) -> dict[str, list]:
     """``GET /metrics`` parsed by prometheus-client's own text parser: family name -> samples."""
     response = requests.get(server.url + "/metrics", timeout=5)
-    assert response.status_code == 200 and response.headers["Content-Type"].startswith("text/plain"), response.text[:300]
+    assert response.status_code == 200 and response.headers["Content-Type"].startswith("text/plain"), response.text[
+        :300
+    ]
     return {family.name: family.samples for family in text_string_to_metric_families(response.text)}
 
 
@@ -69,8 +71,10 @@ def test_metrics_count_every_request_across_workers_and_a_replaced_one(trained_r
     sent_ok = value(before, "lightgbm_http_requests_total", **INVOCATIONS_OK) + 40
 
     def all_published(families: dict) -> bool:  # both workers' requests; an over-count would never match
-        return (value(families, "lightgbm_http_requests_total", **INVOCATIONS_OK) == sent_ok
-                and value(families, "lightgbm_http_requests_total", route="/invocations", status="400") == 5)
+        return (
+            value(families, "lightgbm_http_requests_total", **INVOCATIONS_OK) == sent_ok
+            and value(families, "lightgbm_http_requests_total", route="/invocations", status="400") == 5
+        )
 
     after = scrape_until(server, all_published, "40 good and 5 bad requests")
     assert value(after, "lightgbm_errors_total", code="bad_request", status="400") == 5
@@ -78,15 +82,22 @@ def test_metrics_count_every_request_across_workers_and_a_replaced_one(trained_r
     for stage in ("decode", "predict", "encode"):
         assert value(after, "lightgbm_inference_stage_seconds_count", stage=stage) == 40
     # The documented buckets, cumulative, ending in +Inf with the count.
-    buckets = [s for s in after["lightgbm_http_request_duration_seconds"]
-               if s.name.endswith("_bucket") and INVOCATIONS_OK.items() <= s.labels.items()]
+    buckets = [
+        s
+        for s in after["lightgbm_http_request_duration_seconds"]
+        if s.name.endswith("_bucket") and INVOCATIONS_OK.items() <= s.labels.items()
+    ]
     assert [float(s.labels["le"]) for s in buckets] == [*LATENCY_BUCKETS, float("inf")]
     assert buckets[-1].value == value(after, "lightgbm_http_request_duration_seconds_count", **INVOCATIONS_OK) == 40
     assert all(a.value <= b.value for a, b in zip(buckets, buckets[1:]))
     row_buckets = [float(s.labels["le"]) for s in after["lightgbm_inference_rows"] if s.name.endswith("_bucket")]
     assert row_buckets == [*ROW_BUCKETS, float("inf")]
     sent = len("\n".join(rows).encode())
-    assert value(after, "lightgbm_http_request_bytes_total", route="/invocations") - value(before, "lightgbm_http_request_bytes_total", route="/invocations") == 40 * sent + 5 * 4
+    assert (
+        value(after, "lightgbm_http_request_bytes_total", route="/invocations")
+        - value(before, "lightgbm_http_request_bytes_total", route="/invocations")
+        == 40 * sent + 5 * 4
+    )
 
     # Kill one worker: gunicorn replaces it; nothing it counted is lost, nothing is counted twice.
     victim = workers_of(server)[0]
@@ -100,8 +111,11 @@ def test_metrics_count_every_request_across_workers_and_a_replaced_one(trained_r
         response = session.post(server.url + "/invocations", data="\n".join(rows), headers={"Content-Type": "text/csv"})
         assert response.status_code == 200, response.text
     # Exactly 50: the victim's 40-request share was published before it died, and is neither lost nor doubled.
-    final = scrape_until(server, lambda f: value(f, "lightgbm_http_requests_total", **INVOCATIONS_OK) == sent_ok + 10,
-                         "exactly the 10 requests after the kill on top of the 40")
+    final = scrape_until(
+        server,
+        lambda f: value(f, "lightgbm_http_requests_total", **INVOCATIONS_OK) == sent_ok + 10,
+        "exactly the 10 requests after the kill on top of the 40",
+    )
     assert value(final, "lightgbm_worker_restarts_total") == 1
     assert value(final, "lightgbm_workers") == 2  # the dead worker's live gauge left the sum
     assert server.stats()["workers"] == 2  # /stats is a view of the same numbers
@@ -115,12 +129,17 @@ def test_metrics_and_stats_show_the_same_multi_model_numbers(tmp_path, trained_r
     for _ in range(6):
         response = server.post(body, **{"X-Amzn-SageMaker-Target-Model": "m"})
         assert response.status_code == 200, response.text
-    families = scrape_until(server, lambda f: value(f, "lightgbm_model_cache_hits_total")
-                            + value(f, "lightgbm_model_cache_misses_total") >= 6, "six model uses")
+    families = scrape_until(
+        server,
+        lambda f: value(f, "lightgbm_model_cache_hits_total") + value(f, "lightgbm_model_cache_misses_total") >= 6,
+        "six model uses",
+    )
     stats = server.stats()
     loads = value(families, "lightgbm_model_loads_total")
     assert 1 <= loads <= 2 and loads == stats["loads"]  # one registry load, then at most one copy in the other worker
-    assert value(families, "lightgbm_model_cache_hits_total") + value(families, "lightgbm_model_cache_misses_total") >= 6
+    assert (
+        value(families, "lightgbm_model_cache_hits_total") + value(families, "lightgbm_model_cache_misses_total") >= 6
+    )
     assert value(families, "lightgbm_models_loaded") == stats["models_loaded"] == 1
     assert value(families, "lightgbm_model_registry_bytes") == stats["bytes_in_use"] > 0
     assert value(families, "lightgbm_model_load_seconds_count") == loads
@@ -160,7 +179,9 @@ def test_json_logs_parse_line_by_line_and_carry_the_request_id(tmp_path, trained
     assert access["caller-id-3"]["status"] == 413
     app_errors = [r for r in records if r.get("request_id") == "caller-id-2" and r["logger"] != "nginx.access"]
     assert app_errors and app_errors[0]["status"] == 400 and app_errors[0]["path"] == "/invocations", app_errors
-    assert any(r["logger"].startswith("lightgbm_container.multi_model") and "model loaded: m" in r["message"] for r in records)
+    assert any(
+        r["logger"].startswith("lightgbm_container.multi_model") and "model loaded: m" in r["message"] for r in records
+    )
     assert any(r["logger"] == "gunicorn.error" and "Booting worker" in r["message"] for r in records)
     assert any(r["logger"] == "serve" for r in records)
 
@@ -171,7 +192,7 @@ def test_plain_logs_and_ids_round_trip(trained_root, start_server):
     assert json.loads(response.content)["request_id"] == "plain-id-7"
 
     def access_line(line: str) -> bool:  # nginx's, written once the response is sent
-        return line.startswith("127.0.0.1 \"POST /invocations") and "status=400" in line
+        return line.startswith('127.0.0.1 "POST /invocations') and "status=400" in line
 
     def app_line(line: str) -> bool:  # the worker's, written while the request is served
         return " INFO [" in line and line.endswith("request_id=plain-id-7")

@@ -94,12 +94,24 @@ def test_missing_values_are_accepted(server):
 
 
 def test_bad_requests_get_json_errors_that_say_what_to_fix(server):
-    json_error(server.post("1,2,3,4,5,6,7,8,9,10,11"), 400, "bad_request", "expected 10 features, got 11 — did you include the label?")
-    json_error(server.post("1,2,3,4,5,6,7,8,9,10\n1,2,3,x,5,6,7,8,9,10"), 400, "bad_request", "line 2, column 4: 'x' is not a number")
+    json_error(
+        server.post("1,2,3,4,5,6,7,8,9,10,11"),
+        400,
+        "bad_request",
+        "expected 10 features, got 11 — did you include the label?",
+    )
+    json_error(
+        server.post("1,2,3,4,5,6,7,8,9,10\n1,2,3,x,5,6,7,8,9,10"),
+        400,
+        "bad_request",
+        "line 2, column 4: 'x' is not a number",
+    )
     json_error(server.post("1,2,3,4,5,6,7,8,9,10\n1,2"), 400, "bad_request", "line 2 has 2 fields")
     json_error(server.post(""), 400, "empty_body", "empty")
     json_error(server.post("[[1,2", "application/json"), 400, "bad_request", "not valid JSON")
-    json_error(server.post('{"instances": [{"age": 1}]}', "application/json"), 400, "bad_request", "unknown feature(s) 'age'")
+    json_error(
+        server.post('{"instances": [{"age": 1}]}', "application/json"), 400, "bad_request", "unknown feature(s) 'age'"
+    )
     json_error(server.post("1,2", "image/png"), 415, "unsupported_media_type", "image/png", "text/csv")
     json_error(server.post("1,2", accept="image/png"), 406, "not_acceptable", "image/png")
     json_error(requests.get(server.url + "/nope", timeout=5), 404, "not_found", "/nope")
@@ -127,7 +139,9 @@ def test_bare_model_file_multiclass_and_lightgbm_predictor(tmp_path, start_serve
     """A model trained elsewhere (any file name, no metadata) is served, with positional features."""
     rng = np.random.default_rng(0)
     wine = np.loadtxt(DATA / "wine.csv", delimiter=",", skiprows=1)
-    booster = lgb.train({"objective": "multiclass", "num_class": 3, "verbosity": -1}, lgb.Dataset(wine[:, :-1], wine[:, -1]), 15)
+    booster = lgb.train(
+        {"objective": "multiclass", "num_class": 3, "verbosity": -1}, lgb.Dataset(wine[:, :-1], wine[:, -1]), 15
+    )
     root = tmp_path / "bare"
     (root / "model").mkdir(parents=True)
     booster.save_model(str(root / "model" / "lightgbm-wine-model.txt"))

@@ -14,8 +14,15 @@ import pytest
 
 from lightgbm_container.model.outputs import valid_kinds
 from support import (
-    Server, assert_outputs_equal, expected_outputs, json_error, lightgbm_frame, read_outputs, run_train,
-)  # fmt: skip
+    Server,
+    assert_outputs_equal,
+    expected_outputs,
+    json_error,
+    lightgbm_frame,
+    output_widths,
+    read_outputs,
+    run_train,
+)
 
 ATTRIBUTES = "X-Amzn-SageMaker-Custom-Attributes"
 FEATURES = ["x1", "x2", "color", "size"]
@@ -41,13 +48,10 @@ def served(categorical_model, tmp_path_factory):
 
 def test_categorical_model_is_compiled_and_every_kind_matches_lightgbm(served):
     objective, server, booster, metadata = served
-    assert "to the compiled trees" in server.logs(), server.logs()[-3000:]  # the parity check passed for a categorical model
+    logs = server.logs()
+    assert "to the compiled trees" in logs, logs[-3000:]  # the parity check passed for a categorical model
     kinds = list(valid_kinds(objective))
-    classes = len(metadata["classes"] or [1])
-    per_class = classes if classes > 2 else 1
-    widths = {"predicted_score": per_class, "raw_score": per_class, "probability": 1, "probabilities": classes,
-              "predicted_label": 1, "labels": classes, "contributions": (len(FEATURES) + 1) * per_class,
-              "leaf": booster.num_trees(), "top_k": 2 * min(3, classes)}  # fmt: skip
+    widths = output_widths(booster, metadata, FEATURES)
     expected = expected_outputs(booster, lightgbm_frame(booster, ROWS), kinds, metadata["classes"])
     csv_body = "".join(",".join(str(row[name]) for name in FEATURES) + "\n" for row in ROWS)
     for accept in ("text/csv", "application/json", "application/jsonlines", "application/x-npy"):
@@ -67,7 +71,9 @@ def test_verbose_accept_and_json_records_with_strings(served):
     if objective == "regression":
         assert list(record) == ["predicted_score"]
     else:
-        assert list(record) == ["probabilities", "predicted_label", "labels"] and record["labels"] == metadata["classes"]
+        assert (
+            list(record) == ["probabilities", "predicted_label", "labels"] and record["labels"] == metadata["classes"]
+        )
 
 
 def test_unknown_kind_is_a_json_400_through_nginx(served):

@@ -64,7 +64,10 @@ def test_binary_labels_are_encoded_and_remembered(tmp_path):
     "hyperparameters, expected",
     [
         ({"lerning_rate": "0.1"}, "unknown hyperparameter 'lerning_rate'; did you mean 'learning_rate'?"),
-        ({"num_leafs": "7"}, "unknown hyperparameter 'num_leafs'; did you mean 'num_leaves'? (LightGBM also accepts the alias 'num_leaf')"),
+        (
+            {"num_leafs": "7"},
+            "unknown hyperparameter 'num_leafs'; did you mean 'num_leaves'? (LightGBM also accepts the alias 'num_leaf')",
+        ),
         ({"num_leaves": '"many"'}, "num_leaves"),
         ({"objective": "regresion"}, "regresion"),
         ({"label_column": '"price"'}, "names a column, but the CSV has no header row"),
@@ -100,7 +103,9 @@ def test_missing_train_channel_and_pipe_mode(tmp_path):
     assert "channel 'train' is missing" in (root / "output" / "failure").read_text()
 
     root = make_root(tmp_path / "pipe")  # Pipe mode, and SageMaker made no FIFO
-    (root / "input" / "config" / "inputdataconfig.json").write_text(json.dumps({"train": {"TrainingInputMode": "Pipe"}}))
+    (root / "input" / "config" / "inputdataconfig.json").write_text(
+        json.dumps({"train": {"TrainingInputMode": "Pipe"}})
+    )
     assert run_train(root).returncode != 0
     assert "channel 'train' is in Pipe mode but SageMaker's FIFO" in (root / "output" / "failure").read_text()
 
@@ -118,8 +123,11 @@ def test_early_stopping_without_validation_is_explained(tmp_path):
 def _script_root(tmp_path, hyperparameters, source_dir):
     """A job as Estimator(entry_point="train.py", source_dir=...) sends it: JSON-encoded values,
     sagemaker_program and sagemaker_submit_directory, resolvable host names (as in SageMaker)."""
-    root = make_root(tmp_path, {key: json.dumps(value) for key, value in hyperparameters.items()}
-                     | {"sagemaker_program": '"train.py"', "sagemaker_submit_directory": json.dumps(str(source_dir))})
+    root = make_root(
+        tmp_path,
+        {key: json.dumps(value) for key, value in hyperparameters.items()}
+        | {"sagemaker_program": '"train.py"', "sagemaker_submit_directory": json.dumps(str(source_dir))},
+    )
     resource = {"current_host": "localhost", "hosts": ["localhost"], "network_interface_name": "lo"}
     (root / "input" / "config" / "resourceconfig.json").write_text(json.dumps(resource))
     return root
@@ -172,7 +180,9 @@ def test_a_user_script_missing_from_the_submitted_code_is_named_with_where_it_wa
     result = run_train(root)
     assert result.returncode != 0
     failure = (root / "output" / "failure").read_text()
-    assert failure.startswith("ClientError: sagemaker_program='train.py': there is no train.py in the submitted code"), failure
+    assert failure.startswith(
+        "ClientError: sagemaker_program='train.py': there is no train.py in the submitted code"
+    ), failure
     assert str(source) in failure and "prepare.py" in failure, failure
 
 

@@ -26,9 +26,13 @@ L2_TOLERANCE = 0.05
 def _host_root(tmp_path, host: str, distribution: str, hyperparameters: dict):
     root = make_root(tmp_path / host, {"num_boost_round": ROUNDS, **hyperparameters})
     config = root / "input" / "config"
-    (config / "resourceconfig.json").write_text(json.dumps({"current_host": host, "hosts": list(HOSTS), "network_interface_name": "lo"}))
-    channels = {"train": {"TrainingInputMode": "File", "S3DistributionType": distribution},
-                "validation": {"TrainingInputMode": "File", "S3DistributionType": "FullyReplicated"}}  # fmt: skip
+    (config / "resourceconfig.json").write_text(
+        json.dumps({"current_host": host, "hosts": list(HOSTS), "network_interface_name": "lo"})
+    )
+    channels = {
+        "train": {"TrainingInputMode": "File", "S3DistributionType": distribution},
+        "validation": {"TrainingInputMode": "File", "S3DistributionType": "FullyReplicated"},
+    }
     (config / "inputdataconfig.json").write_text(json.dumps(channels))
     return root
 
@@ -37,11 +41,21 @@ def _train_together(roots: dict, **extra: str) -> dict:
     """Both hosts' `train` at once; {host: CompletedProcess-like (returncode, output)}."""
     addresses = _addresses()
     running = {
-        host: subprocess.Popen([str(PROGRAM / "train")], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                               env=program_env(root, LIGHTGBM_HOST_ADDRESSES=addresses, LIGHTGBM_COMPILE_AHEAD="false",
-                                               LIGHTGBM_NETWORK_TIMEOUT="60", **extra))
+        host: subprocess.Popen(
+            [str(PROGRAM / "train")],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=program_env(
+                root,
+                LIGHTGBM_HOST_ADDRESSES=addresses,
+                LIGHTGBM_COMPILE_AHEAD="false",
+                LIGHTGBM_NETWORK_TIMEOUT="60",
+                **extra,
+            ),
+        )
         for host, root in roots.items()
-    }  # fmt: skip
+    }
     results = {}
     try:
         for host, process in running.items():
@@ -89,7 +103,9 @@ def test_two_hosts_train_one_model_written_by_the_first(tmp_path, single_l2, dis
     if distribution == "ShardedByS3Key":  # each host's own files: the rows split by S3 key
         lines = (roots[HOSTS[0]] / "input" / "data" / "train" / "diabetes_train.csv").read_text().splitlines()
         for index, host in enumerate(HOSTS):
-            (roots[host] / "input" / "data" / "train" / "diabetes_train.csv").write_text("\n".join(lines[index::2]) + "\n")
+            (roots[host] / "input" / "data" / "train" / "diabetes_train.csv").write_text(
+                "\n".join(lines[index::2]) + "\n"
+            )
     results = _train_together(roots)
     for host, (code, output) in results.items():
         assert code == 0, f"{host}:\n{output}"

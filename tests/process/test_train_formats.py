@@ -29,7 +29,9 @@ def _root(tmp_path, name: str, hyperparameters: dict | None = None):
     """The diabetes root without validation, and a train channel without a ContentType."""
     root = make_root(tmp_path / name, {"num_boost_round": str(ROUNDS), **(hyperparameters or {})})
     shutil.rmtree(root / "input" / "data" / "validation")
-    (root / "input" / "config" / "inputdataconfig.json").write_text(json.dumps({"train": {"TrainingInputMode": "File"}}))
+    (root / "input" / "config" / "inputdataconfig.json").write_text(
+        json.dumps({"train": {"TrainingInputMode": "File"}})
+    )
     return root
 
 
@@ -55,8 +57,11 @@ def test_csv_of_numbers_read_into_arrow_gives_the_model_a_float64_matrix_gives(t
     assert "read train/diabetes_train.csv: 353 rows, 11 columns" in log and "pandas C parser, " in log
     data = pd.read_csv(_train_dir(root) / "diabetes_train.csv", header=None).to_numpy(dtype=np.float64)
     params = {"objective": "regression", "verbosity": -1}
-    expected = lgb.train(params, lgb.Dataset(data[:, :-1], data[:, -1], feature_name=[f"Column_{i}" for i in range(10)]),
-                         num_boost_round=ROUNDS)  # fmt: skip
+    expected = lgb.train(
+        params,
+        lgb.Dataset(data[:, :-1], data[:, -1], feature_name=[f"Column_{i}" for i in range(10)]),
+        num_boost_round=ROUNDS,
+    )
     assert (root / "model" / "model.txt").read_text() == expected.model_to_string()
 
 
@@ -67,15 +72,20 @@ def test_missing_values_and_integers_reach_lightgbm_as_in_a_matrix(tmp_path):
     values[rng.random(values.shape) < 0.1] = np.nan
     counts = rng.integers(0, 9, size=500)
     labels = np.nan_to_num(values[:, 0]) + counts + rng.normal(size=500)
-    lines = [",".join(["" if np.isnan(v) else repr(float(v)) for v in row] + [str(c), repr(float(y))])
-             for row, c, y in zip(values, counts, labels)]  # fmt: skip
+    lines = [
+        ",".join(["" if np.isnan(v) else repr(float(v)) for v in row] + [str(c), repr(float(y))])
+        for row, c, y in zip(values, counts, labels)
+    ]
     shutil.rmtree(_train_dir(root))
     _train_dir(root).mkdir()
     (_train_dir(root) / "gaps.csv").write_text("\n".join(lines) + "\n")
     assert "pandas C parser, " in _trained(root)
     matrix = np.column_stack([values, counts.astype(np.float64)])
-    expected = lgb.train({"objective": "regression", "verbosity": -1},
-                         lgb.Dataset(matrix, labels, feature_name=[f"Column_{i}" for i in range(5)]), num_boost_round=ROUNDS)  # fmt: skip
+    expected = lgb.train(
+        {"objective": "regression", "verbosity": -1},
+        lgb.Dataset(matrix, labels, feature_name=[f"Column_{i}" for i in range(5)]),
+        num_boost_round=ROUNDS,
+    )
     assert (root / "model" / "model.txt").read_text() == expected.model_to_string()
 
 
@@ -150,7 +160,7 @@ def _feed(fifo, data: bytes) -> threading.Thread:
     def write() -> None:
         with open(fifo, "wb") as out:
             for start in range(0, len(data), 1 << 16):
-                out.write(data[start:start + (1 << 16)])
+                out.write(data[start : start + (1 << 16)])
 
     writer = threading.Thread(target=write, daemon=True)
     writer.start()
@@ -163,7 +173,9 @@ def test_pipe_mode_reads_csv_and_parquet_streamed_through_fifos(tmp_path, pa):
     model = (file_root / "model" / "model.txt").read_text()
     csv = (_train_dir(file_root) / "diabetes_train.csv").read_bytes()
     sink = pa.BufferOutputStream()
-    pa.parquet.write_table(pa.csv.read_csv(pa.py_buffer(csv), read_options=pa.csv.ReadOptions(autogenerate_column_names=True)), sink)
+    pa.parquet.write_table(
+        pa.csv.read_csv(pa.py_buffer(csv), read_options=pa.csv.ReadOptions(autogenerate_column_names=True)), sink
+    )
     parquet = sink.getvalue().to_pybytes()
 
     for name, data, content_type in (("csv", csv, "text/csv"), ("parquet", parquet, None)):
@@ -181,5 +193,7 @@ def test_pipe_mode_reads_csv_and_parquet_streamed_through_fifos(tmp_path, pa):
         if name == "csv":
             assert (root / "model" / "model.txt").read_text() == model
         else:  # the Parquet file names its columns f0..f10: the same trees under other names
-            assert lgb.Booster(model_file=str(root / "model" / "model.txt")).dump_model()["tree_info"] == \
-                lgb.Booster(model_str=model).dump_model()["tree_info"]  # fmt: skip
+            assert (
+                lgb.Booster(model_file=str(root / "model" / "model.txt")).dump_model()["tree_info"]
+                == lgb.Booster(model_str=model).dump_model()["tree_info"]
+            )

@@ -23,21 +23,17 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
-import time
-from pathlib import Path
 
 import pytest
-
 from push_helpers import IMAGE_NAME, TAG, Registry, apt_tool, run_script
-from support import TIMINGS, Background, base_env, free_port, tail, unavailable
+
+from support import Background, base_env, free_port
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "push: build_and_push.sh against a local registry and an AWS API emulator (moto)"
     )
-
 
 
 @pytest.fixture(scope="session")

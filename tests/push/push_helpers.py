@@ -17,6 +17,7 @@ SCRIPT = REPO / "build_and_push.sh"
 IMAGE_NAME = "lightgbm-sagemaker"
 TAG = "push-test"
 
+
 def apt_tool(binary: str, package: str) -> str:
     """Path of `binary`, installing Debian's `package` when it is missing (needs root)."""
     found = shutil.which(binary) or shutil.which(binary, path="/usr/sbin:/usr/bin:/sbin:/bin")

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from push_helpers import IMAGE_NAME, SCRIPT, TAG, Pushed, Registry, run_script
+
 from support import base_env, http_get
 
 pytestmark = pytest.mark.push
@@ -36,8 +37,12 @@ def test_help_and_bad_arguments() -> None:
 def test_no_build_needs_the_local_image(engine: str) -> None:
     result = subprocess.run(
         ["bash", str(SCRIPT), "--no-build", "--image-name", "no-such-image-push-test", "--registry", "127.0.0.1:9"],
-        capture_output=True, text=True, env=base_env(CONTAINER_ENGINE=engine), timeout=120, check=False,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        env=base_env(CONTAINER_ENGINE=engine),
+        timeout=120,
+        check=False,
+    )
     assert result.returncode != 0
     assert "no local image no-such-image-push-test:latest" in result.stderr
 
@@ -83,8 +88,11 @@ def test_push_to_local_registry_then_pull_by_digest(
     assert pulled.returncode == 0, pulled.stdout + pulled.stderr
     labels = subprocess.run(
         [engine, "image", "inspect", "--format", "{{json .Config.Labels}}", pushed.pinned],
-        capture_output=True, text=True, timeout=60, check=True,
-    ).stdout  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout
     assert json.loads(labels)["com.amazonaws.sagemaker.capabilities.multi-models"] == "true"
 
 
@@ -116,15 +124,22 @@ def test_ecr_path_against_aws_api_emulator(
     def aws(*args: str) -> dict:
         result = subprocess.run(
             [str(aws_tools / "aws"), *args, "--region", "us-east-1", "--output", "json"],
-            capture_output=True, text=True, env=env, timeout=60, check=False,
-        )  # fmt: skip
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=60,
+            check=False,
+        )
         assert result.returncode == 0, f"aws {' '.join(args)} against the emulator: {result.stderr}"
         return json.loads(result.stdout) if result.stdout.strip() else {}
 
     assert aws("ecr", "describe-repositories")["repositories"] == []
 
-    first = run_script(["--no-build", "--image-name", IMAGE_NAME, "--tag", TAG, "--region", "us-east-1"],
-                       env, "ECR path, repository created (push only)")  # fmt: skip
+    first = run_script(
+        ["--no-build", "--image-name", IMAGE_NAME, "--tag", TAG, "--region", "us-east-1"],
+        env,
+        "ECR path, repository created (push only)",
+    )
     assert first.result.returncode == 0, first.explain()
     assert f"creating ECR repository {IMAGE_NAME} in 123456789012/us-east-1" in first.result.stderr
     assert f"pushing to {registry.host} instead of {ECR_HOST}" in first.result.stderr
@@ -137,15 +152,22 @@ def test_ecr_path_against_aws_api_emulator(
     auth = json.loads(auth_file.read_text())["auths"][registry.host]["auth"]
     token = subprocess.run(
         [str(aws_tools / "aws"), "ecr", "get-login-password", "--region", "us-east-1"],
-        capture_output=True, text=True, env=env, timeout=60, check=True,
-    ).stdout.strip()  # fmt: skip
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=True,
+    ).stdout.strip()
     assert base64.b64decode(auth).decode() == f"AWS:{token}"
     assert first.image == f"{registry.host}/{IMAGE_NAME}:{TAG}"
     assert first.digest == pushed.digest  # the same image, pushed again
 
     # Again, the repository now exists; the region comes from the environment this time.
-    second = run_script(["--no-build", "--image-name", IMAGE_NAME, "--tag", TAG],
-                        {**env, "AWS_DEFAULT_REGION": "us-east-1"}, "ECR path, repository exists (push only)")  # fmt: skip
+    second = run_script(
+        ["--no-build", "--image-name", IMAGE_NAME, "--tag", TAG],
+        {**env, "AWS_DEFAULT_REGION": "us-east-1"},
+        "ECR path, repository exists (push only)",
+    )
     assert second.result.returncode == 0, second.explain()
     assert "creating ECR repository" not in second.result.stderr
     assert f"instead of {ECR_HOST}" in second.result.stderr

@@ -8,7 +8,6 @@ import io
 import json
 import shutil
 
-import lightgbm as lgb
 import numpy as np
 import pytest
 
@@ -23,11 +22,6 @@ def client(trained_root):
     return in_process_app(trained_root).test_client()
 
 
-@pytest.fixture(scope="module")
-def booster(trained_root):
-    return lgb.Booster(model_file=str(trained_root / "model" / "model.txt"))
-
-
 def _row():
     return np.array([[float(v) for v in ROW.split(",")]])
 
@@ -35,7 +29,9 @@ def _row():
 def test_ping_and_execution_parameters(client):
     assert client.get("/ping").status_code == 200 and client.get("/ping").data == b""
     assert client.get("/execution-parameters").get_json() == {
-        "MaxConcurrentTransforms": 1, "BatchStrategy": "MULTI_RECORD", "MaxPayloadInMB": 6,
+        "MaxConcurrentTransforms": 1,
+        "BatchStrategy": "MULTI_RECORD",
+        "MaxPayloadInMB": 6,
     }
 
 
@@ -55,12 +51,20 @@ def test_every_content_type_answers_the_booster(client, booster):
 
 @pytest.mark.parametrize(
     "accept, media_type",
-    [(None, "text/csv"), ("*/*", "text/csv"), ("application/json", "application/json"),
-     ("application/jsonlines", "application/jsonlines"), ("text/csv;q=0.1, application/x-npy", "application/x-npy")],
+    [
+        (None, "text/csv"),
+        ("*/*", "text/csv"),
+        ("application/json", "application/json"),
+        ("application/jsonlines", "application/jsonlines"),
+        ("text/csv;q=0.1, application/x-npy", "application/x-npy"),
+    ],
 )
 def test_accept_negotiation(client, accept, media_type):
     headers = {"Accept": accept} if accept else {}
-    assert client.post("/invocations", data=ROW, content_type="text/csv", headers=headers).headers["Content-Type"] == media_type
+    assert (
+        client.post("/invocations", data=ROW, content_type="text/csv", headers=headers).headers["Content-Type"]
+        == media_type
+    )
 
 
 @pytest.mark.parametrize(
@@ -83,13 +87,23 @@ def test_errors_are_json(client, method, path, body, content_type, accept, statu
 
 def test_a_too_large_body_is_refused_by_the_app_too(trained_root):
     app = in_process_app(trained_root, SAGEMAKER_MAX_PAYLOAD_IN_MB="1")
-    json_error(app.test_client().post("/invocations", data="1," * 600_000, content_type="text/csv"), 413, "payload_too_large")
+    json_error(
+        app.test_client().post("/invocations", data="1," * 600_000, content_type="text/csv"), 413, "payload_too_large"
+    )
 
 
 def test_settings_are_handed_to_workers_as_they_were_resolved(tmp_path):
-    settings = serving_settings({"SAGEMAKER_BASE_DIR": str(tmp_path), "SAGEMAKER_MODEL_SERVER_WORKERS": "3",
-                                 "SAGEMAKER_PROGRAM": "inference.py", "SAGEMAKER_CONTAINER_LOG_LEVEL": "30"})
-    runtime = Runtime(code_dir=tmp_path / "code", compile_status=tmp_path / "compile.json", metrics_dir=tmp_path / "metrics")
+    settings = serving_settings(
+        {
+            "SAGEMAKER_BASE_DIR": str(tmp_path),
+            "SAGEMAKER_MODEL_SERVER_WORKERS": "3",
+            "SAGEMAKER_PROGRAM": "inference.py",
+            "SAGEMAKER_CONTAINER_LOG_LEVEL": "30",
+        }
+    )
+    runtime = Runtime(
+        code_dir=tmp_path / "code", compile_status=tmp_path / "compile.json", metrics_dir=tmp_path / "metrics"
+    )
     assert read_handoff(handoff_json(settings, runtime)) == (settings, runtime)
     assert settings.program == "inference.py" and settings.log_level == "WARNING"
 
@@ -101,7 +115,12 @@ def test_an_unloadable_model_keeps_the_worker_up_and_ping_says_why(tmp_path, tra
     client = in_process_app(root).test_client()
     body = json_error(client.get("/ping"), 503, "model_unavailable")
     assert "could not be loaded" in body["message"] and "incomplete" in body["message"]
-    assert "incomplete" in json_error(client.post("/invocations", data=ROW, content_type="text/csv"), 503, "model_unavailable")["message"]
+    assert (
+        "incomplete"
+        in json_error(client.post("/invocations", data=ROW, content_type="text/csv"), 503, "model_unavailable")[
+            "message"
+        ]
+    )
 
 
 def test_multi_model_api_in_process(tmp_path, trained_root, booster):
@@ -110,13 +129,19 @@ def test_multi_model_api_in_process(tmp_path, trained_root, booster):
     client = in_process_app(root, SAGEMAKER_MULTI_MODEL="true").test_client()
     assert client.get("/ping").status_code == 200
     url = str(root / "models" / "m" / "model")
-    assert client.post("/models", json={"model_name": "m", "url": url}).get_json() == {"status": "loaded", "modelName": "m", "modelUrl": url}
+    assert client.post("/models", json={"model_name": "m", "url": url}).get_json() == {
+        "status": "loaded",
+        "modelName": "m",
+        "modelUrl": url,
+    }
     json_error(client.post("/models", json={"model_name": "m", "url": url}), 409, "conflict")
     json_error(client.post("/models", data="{", content_type="application/json"), 400, "bad_request")
     assert client.get("/models").get_json() == {"models": [{"modelName": "m", "modelUrl": url}]}
     response = client.post("/models/m/invoke", data=ROW, content_type="text/csv")
     assert float(response.data) == pytest.approx(booster.predict(_row())[0], abs=1e-9)
-    response = client.post("/invocations", data=ROW, content_type="text/csv", headers={"X-Amzn-SageMaker-Target-Model": "m"})
+    response = client.post(
+        "/invocations", data=ROW, content_type="text/csv", headers={"X-Amzn-SageMaker-Target-Model": "m"}
+    )
     assert response.status_code == 200
     assert client.get("/stats").get_json()["models_loaded"] == 1  # one namespace: the TargetModel "m" is the loaded "m"
     assert client.delete("/models/m").status_code == 200

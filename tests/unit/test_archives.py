@@ -3,9 +3,9 @@ import tarfile
 
 import pytest
 
+from lightgbm_container.errors import BadRequest, ModelNotFound
 from lightgbm_container.multi_model.archives import resolve_model_path
 from lightgbm_container.safe_tar import extract_archive
-from lightgbm_container.errors import BadRequest, ModelNotFound
 
 
 @pytest.mark.parametrize("name", ["", "a\x00b", "/etc/passwd", "..", "a/../../b", "./x", "\\windows"])

@@ -11,8 +11,8 @@ from lightgbm_container.codecs import json as json_codec
 from lightgbm_container.codecs import jsonlines as jsonlines_codec
 from lightgbm_container.codecs import npy as npy_codec
 from lightgbm_container.codecs.text import lines as csv_lines
-from lightgbm_container.model.outputs import Table
 from lightgbm_container.errors import BadRequest, NotAcceptable, UnsupportedMediaType
+from lightgbm_container.model.outputs import Table
 
 
 def as_numbers(batch):
@@ -126,7 +126,10 @@ def test_json_row_shapes(document, expected):
 def test_json_records_keep_names_and_missing_keys():
     batch = json_codec.decode(b'[{"a": 1, "b": 2}, {"b": 3, "c": null}]')
     assert batch.columns == ("a", "b", "c")
-    assert batch.values is None and batch.records == [{"a": 1, "b": 2}, {"b": 3, "c": None}]  # the model builds the matrix
+    assert batch.values is None and batch.records == [
+        {"a": 1, "b": 2},
+        {"b": 3, "c": None},
+    ]  # the model builds the matrix
 
 
 def test_json_errors_name_the_row():
@@ -214,8 +217,14 @@ def test_csv_empty_field_is_missing_but_absent_field_is_an_error():
 
 
 @pytest.mark.parametrize("value", ['"1.5"', "true", "false", '"x"', "[1]", '{"a": 1}'])
-@pytest.mark.parametrize("decode, wrap", [(json_codec.decode, "[[1, {}]]"), (json_codec.decode, '{{"instances": [[1, {}]]}}'),
-                                          (jsonlines_codec.decode, "[1, 2]\n[1, {}]")])
+@pytest.mark.parametrize(
+    "decode, wrap",
+    [
+        (json_codec.decode, "[[1, {}]]"),
+        (json_codec.decode, '{{"instances": [[1, {}]]}}'),
+        (jsonlines_codec.decode, "[1, 2]\n[1, {}]"),
+    ],
+)
 def test_json_rows_accept_only_numbers_and_null(decode, wrap, value):
     with pytest.raises(BadRequest, match="is not a number|expected a list|same number"):
         as_numbers(decode(wrap.format(value).encode()))
@@ -240,8 +249,14 @@ def _npy(array) -> bytes:
 
 @pytest.mark.parametrize(
     "array",
-    [np.array([["a", "b"]]), np.array([[b"a", b"b"]]), np.array([["2020-01-01"] * 2], dtype="datetime64[D]"),
-     np.array([[1, 2]], dtype="timedelta64[s]"), np.array([[True, False]]), np.array([[1 + 2j]])],
+    [
+        np.array([["a", "b"]]),
+        np.array([[b"a", b"b"]]),
+        np.array([["2020-01-01"] * 2], dtype="datetime64[D]"),
+        np.array([[1, 2]], dtype="timedelta64[s]"),
+        np.array([[True, False]]),
+        np.array([[1 + 2j]]),
+    ],
 )
 def test_npy_refuses_non_numeric_dtypes(array):
     with pytest.raises(BadRequest, match="expected an array of numbers"):

@@ -6,7 +6,16 @@ from lightgbm_container.training.hyperparameters import decode_value, parse_hype
 
 @pytest.mark.parametrize(
     "raw, value",
-    [("0.05", 0.05), ("100", 100), ('"gbdt"', "gbdt"), ("gbdt", "gbdt"), ("True", True), ("true", True), ("False", False), ("[1, 2]", [1, 2])],
+    [
+        ("0.05", 0.05),
+        ("100", 100),
+        ('"gbdt"', "gbdt"),
+        ("gbdt", "gbdt"),
+        ("True", True),
+        ("true", True),
+        ("False", False),
+        ("[1, 2]", [1, 2]),
+    ],
 )
 def test_both_sdk_encodings_decode_to_the_same_value(raw, value):
     assert decode_value(raw) == value
@@ -56,7 +65,12 @@ def test_label_column_and_header():
 
 @pytest.mark.parametrize(
     "typo, canonical",
-    [("num_leafs", "num_leaves"), ("lerning_rate", "learning_rate"), ("n_estimator", "num_iterations"), ("labl_column", "label_column")],
+    [
+        ("num_leafs", "num_leaves"),
+        ("lerning_rate", "learning_rate"),
+        ("n_estimator", "num_iterations"),
+        ("labl_column", "label_column"),
+    ],
 )
 def test_a_misspelt_name_is_answered_with_the_canonical_name(typo, canonical):
     with pytest.raises(TrainingError, match=f"did you mean '{canonical}'\\?") as error:
@@ -65,10 +79,17 @@ def test_a_misspelt_name_is_answered_with_the_canonical_name(typo, canonical):
         assert "also accepts the alias 'num_leaf'" in str(error.value)
 
 
-@pytest.mark.parametrize("raw, expected", [
-    ("0,3", (0, 3)), ("name:color,size", ("color", "size")), ("color, size", ("color", "size")),
-    ("[1, 2]", (1, 2)), ("2", (2,)), ('"name:color"', ("color",)),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "raw, expected",
+    [
+        ("0,3", (0, 3)),
+        ("name:color,size", ("color", "size")),
+        ("color, size", ("color", "size")),
+        ("[1, 2]", (1, 2)),
+        ("2", (2,)),
+        ('"name:color"', ("color",)),
+    ],
+)
 def test_categorical_feature_spellings(raw, expected):
     config = parse_hyperparameters({"categorical_feature": raw})
     assert config.categorical_feature == expected and "categorical_feature" not in config.params

@@ -4,11 +4,10 @@ import lightgbm as lgb
 import numpy as np
 import pytest
 
-from lightgbm_container.model.batch import Batch
 from lightgbm_container.errors import BadRequest, PayloadTooLarge
+from lightgbm_container.model.batch import Batch
 from lightgbm_container.model.files import ModelLoadError, check_model_text, find_model_file
 from lightgbm_container.model.loaded import load_model, output_kind
-
 
 LIMIT = 6 * 1024 * 1024  # the default payload limit, in values
 
@@ -16,7 +15,13 @@ LIMIT = 6 * 1024 * 1024  # the default payload limit, in values
 def _train(tmp_path, objective="regression", classes=1, name="model.txt"):
     rng = np.random.default_rng(0)
     features = rng.normal(size=(300, 4))
-    labels = (features[:, 0] > 0).astype(float) if classes == 2 else rng.integers(0, classes, 300) if classes > 2 else features[:, 0] * 3
+    labels = (
+        (features[:, 0] > 0).astype(float)
+        if classes == 2
+        else rng.integers(0, classes, 300)
+        if classes > 2
+        else features[:, 0] * 3
+    )
     params = {"objective": objective, "verbosity": -1, "num_leaves": 7}
     if classes > 2:
         params["num_class"] = classes
@@ -34,7 +39,9 @@ def test_bare_model_file_with_any_name_is_found(tmp_path):
     np.testing.assert_allclose(model.predict(features), booster.predict(features), rtol=0, atol=1e-12)
 
 
-@pytest.mark.parametrize("objective, classes, kind, shape", [("binary", 2, "binary", (300,)), ("multiclass", 3, "multiclass", (300, 3))])
+@pytest.mark.parametrize(
+    "objective, classes, kind, shape", [("binary", 2, "binary", (300,)), ("multiclass", 3, "multiclass", (300, 3))]
+)
 def test_classification_outputs_are_probabilities(tmp_path, objective, classes, kind, shape):
     _, features = _train(tmp_path, objective, classes)
     model = load_model(tmp_path, threads=1)

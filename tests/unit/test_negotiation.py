@@ -52,11 +52,15 @@ def test_parse_keeps_the_order_and_the_text_as_written():
     [
         (None, "application/json", "application/json"),
         ("*/*", "application/json", "application/json"),
-        ("application/*", "application/json", "application/json"),  # the toolkit passed it on, which its encoder refused
+        (
+            "application/*",
+            "application/json",
+            "application/json",
+        ),  # the toolkit passed it on, which its encoder refused
         ("text/csv", "text/csv", "text/csv"),
         ("application/json;verbose", "application/json;verbose", "application/json"),  # as sent: parameters kept
         ("text/csv, */*;q=0.1", "text/csv, */*;q=0.1", "text/csv"),
-        ("text/*", "application/json", "application/json"),  # names no type: the default
+        ("text/*", "text/*", "application/json"),  # the default does not fit: as sent, user code decides
     ],
 )
 def test_user_code_gets_the_header_as_sent_unless_it_names_no_type(accept, handed_over, answer_type):

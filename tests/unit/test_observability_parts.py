@@ -27,7 +27,12 @@ def test_json_lines_use_the_documented_names_and_keep_extras():
     line = json.loads(logs.JsonFormatter().format(_record("hello", request_id="r1", status=400)))
     assert {"time", "level", "logger", "pid", "message"} <= line.keys()
     assert (line["level"], line["logger"], line["message"], line["request_id"], line["status"]) == (
-        "INFO", "lightgbm_container.x", "hello", "r1", 400)
+        "INFO",
+        "lightgbm_container.x",
+        "hello",
+        "r1",
+        400,
+    )
 
 
 def test_plain_lines_end_with_the_request_id_only_inside_a_request():
@@ -53,8 +58,12 @@ def test_the_filter_stamps_records_made_while_a_request_is_served():
 def test_printed_lines_are_wrapped_and_json_lines_kept():
     kept = b'{"time":"t","level":"INFO","logger":"x","message":"m"}\n'
     assert logs.wrap_line(kept, "gunicorn", "INFO", 1, 0.0) == kept
-    nginx = json.loads(logs.wrap_line(b"2026/11/22 10:00:00 [error] 12#12: *1 upstream timed out\n", "nginx", "WARNING", 7, 0.0))
-    assert (nginx["level"], nginx["logger"], nginx["pid"]) == ("ERROR", "nginx", 7) and "upstream timed out" in nginx["message"]
+    nginx = json.loads(
+        logs.wrap_line(b"2026/11/22 10:00:00 [error] 12#12: *1 upstream timed out\n", "nginx", "WARNING", 7, 0.0)
+    )
+    assert (nginx["level"], nginx["logger"], nginx["pid"]) == ("ERROR", "nginx", 7) and "upstream timed out" in nginx[
+        "message"
+    ]
     odd = json.loads(logs.wrap_line(b"[LightGBM] \xff warning\r\n", "gunicorn", "INFO", 1, 0.0))
     assert odd["message"] == "[LightGBM] \ufffd warning"
 
@@ -81,26 +90,36 @@ def test_metrics_in_one_process_parse_and_count(trained_root):
     def count() -> float:
         text = client.get("/metrics").get_data(as_text=True)
         families = {family.name: family for family in text_string_to_metric_families(text)}
-        return sum(s.value for s in families["lightgbm_http_requests"].samples
-                   if s.name == "lightgbm_http_requests_total" and s.labels["route"] == "/invocations"
-                   and s.labels["status"] == "200")
+        return sum(
+            s.value
+            for s in families["lightgbm_http_requests"].samples
+            if s.name == "lightgbm_http_requests_total"
+            and s.labels["route"] == "/invocations"
+            and s.labels["status"] == "200"
+        )
 
     before = count()
     for _ in range(3):
         # buffered: the test client then closes the body, as a WSGI server does; its metrics are recorded then
-        assert client.post("/invocations", data=PAYLOAD_ROWS[0], content_type="text/csv", buffered=True).status_code == 200
+        assert (
+            client.post("/invocations", data=PAYLOAD_ROWS[0], content_type="text/csv", buffered=True).status_code == 200
+        )
     assert count() - before == 3
 
 
 def _predict_steps_timed(client) -> float:
     text = client.get("/metrics").get_data(as_text=True)
     families = {family.name: family for family in text_string_to_metric_families(text)}
-    samples = families["lightgbm_inference_stage_seconds"].samples if "lightgbm_inference_stage_seconds" in families else []
+    samples = (
+        families["lightgbm_inference_stage_seconds"].samples if "lightgbm_inference_stage_seconds" in families else []
+    )
     return sum(s.value for s in samples if s.name.endswith("_count") and s.labels["stage"] == "predict")
 
 
 @pytest.mark.parametrize("example, timed", [("toolkit/pandas_inference.py", 1), ("toolkit/transform_only.py", 0)])
-def test_user_code_steps_are_timed_unless_one_transform_fn_does_them_all(tmp_path, trained_root, example, timed, monkeypatch):
+def test_user_code_steps_are_timed_unless_one_transform_fn_does_them_all(
+    tmp_path, trained_root, example, timed, monkeypatch
+):
     # inference.py is imported by its name, once per process, as the toolkit does: forget the last test's.
     monkeypatch.delitem(sys.modules, "inference", raising=False)
     monkeypatch.setattr(sys, "path", list(sys.path))
@@ -108,7 +127,9 @@ def test_user_code_steps_are_timed_unless_one_transform_fn_does_them_all(tmp_pat
     shutil.copytree(trained_root / "model", root / "model")
     (root / "model" / "code").mkdir()
     (root / "model" / "code" / "inference.py").write_text((REPO / "examples" / example).read_text())
-    client = in_process_app(root, SAGEMAKER_PROGRAM="inference.py", SAGEMAKER_SUBMIT_DIRECTORY="/opt/ml/model/code").test_client()
+    client = in_process_app(
+        root, SAGEMAKER_PROGRAM="inference.py", SAGEMAKER_SUBMIT_DIRECTORY="/opt/ml/model/code"
+    ).test_client()
     before = _predict_steps_timed(client)
     answer = client.post("/invocations", data=PAYLOAD_ROWS[0], content_type="text/csv", buffered=True)
     assert answer.status_code == 200, answer.data
@@ -120,8 +141,10 @@ def _twin_metrics():
     registry = CollectorRegistry()
     made = {}
     for way in ("direct", "batched"):
-        made[way] = (Counter(f"{way}_bytes", "b", ["route"], registry=registry),
-                     Histogram(f"{way}_seconds", "s", ["route"], buckets=(0.001, 0.01, 0.1, 1.0), registry=registry))
+        made[way] = (
+            Counter(f"{way}_bytes", "b", ["route"], registry=registry),
+            Histogram(f"{way}_seconds", "s", ["route"], buckets=(0.001, 0.01, 0.1, 1.0), registry=registry),
+        )
     return registry, made
 
 
@@ -151,7 +174,9 @@ def test_batched_updates_publish_exactly_what_direct_ones_would():
                     samples.setdefault(way, {})[name, tuple(sorted(sample.labels.items()))] = sample.value
         assert samples["direct"].keys() == samples["batched"].keys() and len(samples["direct"]) == 8
         for key, direct in samples["direct"].items():  # a sum of the same values, added in another order
-            assert samples["batched"][key] == (pytest.approx(direct, rel=1e-12) if key[0].endswith("_sum") else direct), key
+            assert samples["batched"][key] == (
+                pytest.approx(direct, rel=1e-12) if key[0].endswith("_sum") else direct
+            ), key
 
 
 def test_the_publisher_thread_publishes_without_being_asked():

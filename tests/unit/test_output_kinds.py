@@ -12,12 +12,19 @@ import logging
 
 import lightgbm as lgb
 import numpy as np
-import pandas as pd
 import pytest
 
-from lightgbm_container.model.outputs import valid_kinds
 from lightgbm_container.builtin.output_selection import CUSTOM_ATTRIBUTES_HEADER
-from support import assert_outputs_equal, expected_outputs, in_process_app, json_error, lightgbm_frame, read_outputs
+from lightgbm_container.model.outputs import valid_kinds
+from support import (
+    assert_outputs_equal,
+    expected_outputs,
+    in_process_app,
+    json_error,
+    lightgbm_frame,
+    output_widths,
+    read_outputs,
+)
 
 ACCEPTS = ("application/json", "application/jsonlines", "text/csv", "application/x-npy")
 #: Request rows: text categories, an unseen category ("purple"), a missing category and a missing number.
@@ -44,26 +51,18 @@ def model(categorical_model):
     return objective, booster, metadata, client, list(valid_kinds(kind))
 
 
-def _widths(booster, metadata, kinds) -> dict[str, int]:
-    classes = len(metadata["classes"] or [1])
-    per_class = classes if classes > 2 else 1
-    return {
-        "predicted_score": per_class, "raw_score": per_class, "probability": 1, "probabilities": classes,
-        "predicted_label": 1, "labels": classes, "contributions": (len(FEATURES) + 1) * per_class,
-        "leaf": booster.num_trees(), "top_k": 2 * min(3, classes),
-    }  # fmt: skip
-
-
 @pytest.mark.parametrize("accept", ACCEPTS)
 def test_every_kind_in_every_content_type_equals_lightgbm(model, accept):
     objective, booster, metadata, client, kinds = model
     response = client.post(
-        "/invocations", data=json.dumps(ROWS), content_type="application/json",
+        "/invocations",
+        data=json.dumps(ROWS),
+        content_type="application/json",
         headers={"Accept": accept, CUSTOM_ATTRIBUTES_HEADER: "output=" + ",".join(kinds)},
-    )  # fmt: skip
+    )
     assert response.status_code == 200, response.data
     assert response.headers[CUSTOM_ATTRIBUTES_HEADER] == "output=" + ",".join(kinds)  # echoed, as SageMaker documents
-    got = read_outputs(accept, response.data, kinds, _widths(booster, metadata, kinds), FEATURES)
+    got = read_outputs(accept, response.data, kinds, output_widths(booster, metadata, FEATURES), FEATURES)
     assert_outputs_equal(got, expected_outputs(booster, lightgbm_frame(booster, ROWS), kinds, metadata["classes"]))
 
 
@@ -80,9 +79,11 @@ def test_csv_and_json_rows_with_category_strings_answer_alike(model):
 def test_contributions_add_up_to_the_raw_score(model):
     objective, booster, metadata, client, kinds = model
     response = client.post(
-        "/invocations", data=_csv_body(), content_type="text/csv",
+        "/invocations",
+        data=_csv_body(),
+        content_type="text/csv",
         headers={"Accept": "application/json", CUSTOM_ATTRIBUTES_HEADER: "output=contributions,raw_score"},
-    )  # fmt: skip
+    )
     for record in response.json["predictions"]:
         per_class = record["contributions"] if isinstance(record["contributions"], list) else [record["contributions"]]
         raw = record["raw_score"] if isinstance(record["raw_score"], list) else [record["raw_score"]]
@@ -94,24 +95,47 @@ def test_contributions_add_up_to_the_raw_score(model):
 
 def test_default_answer_is_unchanged_and_predicted_label_is_the_original_label(model):
     objective, booster, metadata, client, kinds = model
-    response = client.post("/invocations", data=_csv_body(), content_type="text/csv", headers={"Accept": "application/json"})
+    response = client.post(
+        "/invocations", data=_csv_body(), content_type="text/csv", headers={"Accept": "application/json"}
+    )
     expected = booster.predict(lightgbm_frame(booster, ROWS))
     np.testing.assert_allclose(np.array(response.json["predictions"], dtype=float), expected, rtol=0, atol=1e-9)
     assert CUSTOM_ATTRIBUTES_HEADER not in response.headers
     if objective != "regression":
-        labels = client.post("/invocations", data=_csv_body(), content_type="text/csv",
-                             headers={"Accept": "text/csv", CUSTOM_ATTRIBUTES_HEADER: "output=predicted_label"})  # fmt: skip
+        labels = client.post(
+            "/invocations",
+            data=_csv_body(),
+            content_type="text/csv",
+            headers={"Accept": "text/csv", CUSTOM_ATTRIBUTES_HEADER: "output=predicted_label"},
+        )
         assert set(labels.data.decode().split()) <= set(metadata["classes"]) and metadata["classes"][0].isalpha()
 
 
 def test_kinds_that_do_not_fit_the_model_are_400s_listing_the_valid_ones(model):
     objective, booster, metadata, client, kinds = model
-    for wrong in ("probabilities", "top_k") if objective == "regression" else ("top_k",) if objective == "binary" else ():
-        response = client.post("/invocations", data=_csv_body(), content_type="text/csv",
-                               headers={CUSTOM_ATTRIBUTES_HEADER: f"output=predicted_score,{wrong}"})  # fmt: skip
-        json_error(response, 400, "bad_request", f"output kind {wrong!r}", f"does not fit a {objective} model", ", ".join(kinds))
-    response = client.post("/invocations", data=_csv_body(), content_type="text/csv",
-                           headers={CUSTOM_ATTRIBUTES_HEADER: "output=contribution"})  # fmt: skip
+    for wrong in (
+        ("probabilities", "top_k") if objective == "regression" else ("top_k",) if objective == "binary" else ()
+    ):
+        response = client.post(
+            "/invocations",
+            data=_csv_body(),
+            content_type="text/csv",
+            headers={CUSTOM_ATTRIBUTES_HEADER: f"output=predicted_score,{wrong}"},
+        )
+        json_error(
+            response,
+            400,
+            "bad_request",
+            f"output kind {wrong!r}",
+            f"does not fit a {objective} model",
+            ", ".join(kinds),
+        )
+    response = client.post(
+        "/invocations",
+        data=_csv_body(),
+        content_type="text/csv",
+        headers={CUSTOM_ATTRIBUTES_HEADER: "output=contribution"},
+    )
     json_error(response, 400, "bad_request", "unknown output kind 'contribution' (did you mean 'contributions'?)")
 
 
@@ -134,12 +158,19 @@ def test_precedence_custom_attributes_then_verbose_accept_then_container_default
         return list(response.json["predictions"][0]), response.headers.get(CUSTOM_ATTRIBUTES_HEADER)
 
     attributes = "trace=abc; output=predicted_label"
-    assert keys(**{"Accept": "application/json;verbose", CUSTOM_ATTRIBUTES_HEADER: attributes}) == (["predicted_label"], attributes)
+    assert keys(**{"Accept": "application/json;verbose", CUSTOM_ATTRIBUTES_HEADER: attributes}) == (
+        ["predicted_label"],
+        attributes,
+    )
     assert keys(Accept="application/json;verbose") == (["probabilities", "predicted_label", "labels"], None)
     assert keys(Accept="application/json") == (["probability"], None)
     # attributes without output= are someone else's: the next rule decides, nothing echoed
     assert keys(**{"Accept": "application/json", CUSTOM_ATTRIBUTES_HEADER: "trace=abc"}) == (["probability"], None)
-    plain = in_process_app(binary_root).test_client().post("/invocations", data=body, content_type=csv, headers={"Accept": "application/json"})
+    plain = (
+        in_process_app(binary_root)
+        .test_client()
+        .post("/invocations", data=body, content_type=csv, headers={"Accept": "application/json"})
+    )
     assert isinstance(plain.json["predictions"][0], float)
 
 
@@ -149,13 +180,23 @@ def test_top_k_and_bad_top_k(tmp_path_factory):
     root = categorical_root(tmp_path_factory.mktemp("multi"), "multiclass")
     assert run_train(root).returncode == 0
     client = in_process_app(root).test_client()
-    response = client.post("/invocations", data=_csv_body(), content_type="text/csv",
-                           headers={"Accept": "application/json", CUSTOM_ATTRIBUTES_HEADER: "output=top_k;top_k=2"})  # fmt: skip
+    response = client.post(
+        "/invocations",
+        data=_csv_body(),
+        content_type="text/csv",
+        headers={"Accept": "application/json", CUSTOM_ATTRIBUTES_HEADER: "output=top_k;top_k=2"},
+    )
     top = response.json["predictions"][0]["top_k"]
-    assert len(top) == 2 and top[0]["probability"] >= top[1]["probability"] and top[0]["label"] in ("low", "mid", "high")
+    assert (
+        len(top) == 2 and top[0]["probability"] >= top[1]["probability"] and top[0]["label"] in ("low", "mid", "high")
+    )
     for bad in ("top_k=0", "top_k=many"):
-        response = client.post("/invocations", data=_csv_body(), content_type="text/csv",
-                               headers={CUSTOM_ATTRIBUTES_HEADER: f"output=top_k;{bad}"})  # fmt: skip
+        response = client.post(
+            "/invocations",
+            data=_csv_body(),
+            content_type="text/csv",
+            headers={CUSTOM_ATTRIBUTES_HEADER: f"output=top_k;{bad}"},
+        )
         json_error(response, 400, "bad_request", "top_k", "whole number")
 
 
@@ -166,7 +207,9 @@ def test_unseen_category_is_missing_counted_and_logged_once_per_feature(binary_r
     with caplog.at_level(logging.WARNING, logger="lightgbm_container.model.categories"):
         for _ in range(2):
             response = client.post("/invocations", data=json.dumps(rows), content_type="application/json")
-            np.testing.assert_allclose(response.json["predictions"], booster.predict(lightgbm_frame(booster, rows)), atol=1e-9)
+            np.testing.assert_allclose(
+                response.json["predictions"], booster.predict(lightgbm_frame(booster, rows)), atol=1e-9
+            )
     warnings = [r.getMessage() for r in caplog.records if "was not seen in training" in r.getMessage()]
     assert len(warnings) == 1 and "'color'" in warnings[0] and "'purple'" in warnings[0]
 
@@ -175,7 +218,9 @@ def test_text_in_a_numeric_feature_is_still_a_400_naming_it(binary_root):
     client = in_process_app(binary_root).test_client()
     response = client.post("/invocations", data="abc,4,red,M\n", content_type="text/csv")
     json_error(response, 400, "bad_request", "line 1, column 1", "'abc' is not a number")
-    response = client.post("/invocations", data=json.dumps([{**ROWS[0], "x2": "four"}]), content_type="application/json")
+    response = client.post(
+        "/invocations", data=json.dumps([{**ROWS[0], "x2": "four"}]), content_type="application/json"
+    )
     json_error(response, 400, "bad_request", "feature 'x2'", "'four' is not a number")
 
 
@@ -184,14 +229,23 @@ def test_a_pandas_categorical_model_trained_elsewhere_is_served_from_strings(tmp
 
     frame = categorical_frame(500, 3, "regression")
     features = frame[FEATURES].astype({"color": "category", "size": "category"})
-    booster = lgb.train({"objective": "regression", "verbosity": -1, "min_data_per_group": 5},
-                        lgb.Dataset(features, frame["label"]), num_boost_round=20)  # fmt: skip
+    booster = lgb.train(
+        {"objective": "regression", "verbosity": -1, "min_data_per_group": 5},
+        lgb.Dataset(features, frame["label"]),
+        num_boost_round=20,
+    )
     (tmp_path / "model").mkdir()
     booster.save_model(str(tmp_path / "model" / "model.txt"))  # no metadata.json: the model file carries the categories
     booster = lgb.Booster(model_file=str(tmp_path / "model" / "model.txt"))
     client = in_process_app(tmp_path).test_client()
     response = client.post("/invocations", data=json.dumps(ROWS), content_type="application/json")
     assert response.status_code == 200, response.data
-    np.testing.assert_allclose(response.json["predictions"], booster.predict(lightgbm_frame(booster, ROWS)), rtol=0, atol=1e-9)
-    response = client.post("/invocations", data=_csv_body(), content_type="text/csv", headers={"Accept": "application/json"})
-    np.testing.assert_allclose(response.json["predictions"], booster.predict(lightgbm_frame(booster, ROWS)), rtol=0, atol=1e-9)
+    np.testing.assert_allclose(
+        response.json["predictions"], booster.predict(lightgbm_frame(booster, ROWS)), rtol=0, atol=1e-9
+    )
+    response = client.post(
+        "/invocations", data=_csv_body(), content_type="text/csv", headers={"Accept": "application/json"}
+    )
+    np.testing.assert_allclose(
+        response.json["predictions"], booster.predict(lightgbm_frame(booster, ROWS)), rtol=0, atol=1e-9
+    )

@@ -47,7 +47,9 @@ def test_bad_values_name_the_variable(env, message):
 
 
 def test_batch_settings():
-    settings = serving_settings({"SAGEMAKER_BATCH": "true", "SAGEMAKER_MAX_PAYLOAD_IN_MB": "50", "SAGEMAKER_BATCH_STRATEGY": "SINGLE_RECORD"})
+    settings = serving_settings(
+        {"SAGEMAKER_BATCH": "true", "SAGEMAKER_MAX_PAYLOAD_IN_MB": "50", "SAGEMAKER_BATCH_STRATEGY": "SINGLE_RECORD"}
+    )
     assert settings.batch and settings.max_payload_mb == 50 and settings.batch_strategy == "SINGLE_RECORD"
 
 
@@ -65,7 +67,9 @@ def test_inference_output_default_kinds_are_checked_at_start():
     assert check_default_kinds(settings.inference_output) == ("predicted_label", "probabilities")
     assert serving_settings({}).inference_output == ()
     with pytest.raises(SettingsError, match="unknown output kind 'probabilites' \\(did you mean 'probabilities'\\?\\)"):
-        check_default_kinds(serving_settings({"SAGEMAKER_INFERENCE_OUTPUT": "predicted_label,probabilites"}).inference_output)
+        check_default_kinds(
+            serving_settings({"SAGEMAKER_INFERENCE_OUTPUT": "predicted_label,probabilites"}).inference_output
+        )
 
 
 def test_host_addresses_and_network_timeout_for_training_on_several_instances():
@@ -153,7 +157,10 @@ def test_this_hosts_address_is_the_one_on_network_interface_name():
     assert interface_address("lo") == "127.0.0.1" and interface_address("ethwe") is None
     config = {"hosts": ["algo-2", "localhost"], "current_host": "algo-2", "network_interface_name": "lo"}
     # algo-2 resolves nowhere: its address comes from the interface; the other host's from its name.
-    assert dict(cluster(config, 12400, None, 1).addresses) == {"algo-2": ("127.0.0.1", 12400), "localhost": ("127.0.0.1", 12400)}
+    assert dict(cluster(config, 12400, None, 1).addresses) == {
+        "algo-2": ("127.0.0.1", 12400),
+        "localhost": ("127.0.0.1", 12400),
+    }
     config["network_interface_name"] = "ethwe"  # SDK v3's local mode names an interface containers lack
     with pytest.raises(TrainingError, match="host algo-2 did not resolve within 1 s"):
         cluster(config, 12400, None, 1)

@@ -109,7 +109,9 @@ def test_text_columns_become_categorical_features_with_their_categories(tmp_path
 def test_a_stray_string_in_a_numeric_column_is_an_error_not_a_category(tmp_path, read):
     _write(tmp_path / "a.csv", "x,y\n1,10\n2,20\n3,30\nthree,40\n")
     _write(tmp_path / "b.csv", "x,y\n1,10\n")
-    with pytest.raises(TrainingError, match=r"train/a.csv line 5, column 1 \('x'\): 'three' is not a number.*categorical_feature"):
+    with pytest.raises(
+        TrainingError, match=r"train/a.csv line 5, column 1 \('x'\): 'three' is not a number.*categorical_feature"
+    ):
         read("train", tmp_path, "y", None)
 
 

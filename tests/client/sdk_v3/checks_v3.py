@@ -62,6 +62,7 @@ Path(_config_dir, "config.yaml").write_text(json.dumps(NO_TELEMETRY))  # JSON is
 os.environ["SAGEMAKER_USER_CONFIG_OVERRIDE"] = str(Path(_config_dir, "config.yaml"))  # ModelTrainer has no session
 os.environ["SAGEMAKER_VALIDATE_ROLE"] = "false"  # ModelBuilder.build() would call iam:SimulatePrincipalPolicy
 
+
 def _unavailable(reason: str) -> None:
     if os.environ.get("CI"):
         pytest.fail(f"v3 client tier cannot run in CI: {reason}", pytrace=False)
@@ -115,7 +116,7 @@ def no_aws_and_no_leftovers(request):
     calls: list[str] = []
     original = botocore.client.BaseClient._make_api_call
 
-    def refuse(self, operation_name, api_params):  # noqa: ARG001
+    def refuse(self, operation_name, api_params):
         calls.append(f"{self.meta.service_model.service_name}.{operation_name}")
         raise AssertionError(f"local mode called AWS: {calls[-1]}")
 
@@ -147,8 +148,8 @@ def train_dir(tmp_path_factory) -> Path:
 
 
 def run_trainer(root: Path, train_dir: Path, hyperparameters: dict, **extra):
-    from sagemaker.train import ModelTrainer
     from sagemaker.core.training.configs import Compute, InputData
+    from sagemaker.train import ModelTrainer
     from sagemaker.train.model_trainer import Mode
 
     trainer = ModelTrainer(
@@ -173,7 +174,7 @@ def _service(root: Path) -> dict:
 
 
 @pytest.fixture(scope="session")
-def trained(engine, train_dir, tmp_path_factory) -> Path:  # noqa: ARG001
+def trained(engine, train_dir, tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("model-trainer")
     started = time.monotonic()
     model_tar = run_trainer(root, train_dir, HYPERPARAMETERS)
@@ -182,7 +183,7 @@ def trained(engine, train_dir, tmp_path_factory) -> Path:  # noqa: ARG001
 
 
 @pytest.fixture(scope="session")
-def model_tar(engine, train_dir, tmp_path_factory) -> Path:  # noqa: ARG001
+def model_tar(engine, train_dir, tmp_path_factory) -> Path:
     """A model trained with SourceCode(command="train"): needs no image change; the serving tests use it."""
     from sagemaker.core.training.configs import SourceCode
 
@@ -235,7 +236,7 @@ def test_model_trainer_source_code_command_runs_train(model_tar):
         assert "model.txt" in tar.getnames()
 
 
-def test_failing_training_job_raises(engine, train_dir, tmp_path):  # noqa: ARG001
+def test_failing_training_job_raises(engine, train_dir, tmp_path):
     """Needs the image-side fix too (without it the container serves, and fails for another reason)."""
     with pytest.raises(RuntimeError, match="exited with code"):
         run_trainer(tmp_path, train_dir, {"num_boost_round": "many", "objective": "regression"})
@@ -254,16 +255,22 @@ def endpoint(model_tar, tmp_path_factory):
 
     work = tmp_path_factory.mktemp("endpoint")
     shutil.copy(model_tar, work / "model.tar.gz")  # the SDK extracts it next to itself
-    session = LocalSession(boto_session=boto3.Session(region_name=os.environ["AWS_DEFAULT_REGION"]),
-                           sagemaker_config=NO_TELEMETRY)
-    session.config = {"local": {"local_code": True, "serving_port": _free_port(),
-                                "container_root": str(work)}}
+    session = LocalSession(
+        boto_session=boto3.Session(region_name=os.environ["AWS_DEFAULT_REGION"]), sagemaker_config=NO_TELEMETRY
+    )
+    session.config = {"local": {"local_code": True, "serving_port": _free_port(), "container_root": str(work)}}
     client = session.sagemaker_client
     started = time.monotonic()
-    client.create_model(ModelName="lgbm-v3", PrimaryContainer={
-        "Image": IMAGE, "ModelDataUrl": f"file://{work}/model.tar.gz", "Environment": {}})
-    client.create_endpoint_config(EndpointConfigName="lgbm-v3", ProductionVariants=[
-        {"VariantName": "AllTraffic", "ModelName": "lgbm-v3", "InitialInstanceCount": 1, "InstanceType": "local"}])
+    client.create_model(
+        ModelName="lgbm-v3",
+        PrimaryContainer={"Image": IMAGE, "ModelDataUrl": f"file://{work}/model.tar.gz", "Environment": {}},
+    )
+    client.create_endpoint_config(
+        EndpointConfigName="lgbm-v3",
+        ProductionVariants=[
+            {"VariantName": "AllTraffic", "ModelName": "lgbm-v3", "InitialInstanceCount": 1, "InstanceType": "local"}
+        ],
+    )
     client.create_endpoint(EndpointName="lgbm-v3", EndpointConfigName="lgbm-v3")
     TIMINGS["create_endpoint"] = time.monotonic() - started
     yield session
@@ -276,7 +283,8 @@ def endpoint(model_tar, tmp_path_factory):
 
 def _invoke(session, body: str, content_type: str, accept: str):
     answer = session.sagemaker_runtime_client.invoke_endpoint(
-        EndpointName="lgbm-v3", Body=body, ContentType=content_type, Accept=accept)
+        EndpointName="lgbm-v3", Body=body, ContentType=content_type, Accept=accept
+    )
     return answer["ResponseMetadata"]["HTTPStatusCode"], answer["Body"].read().decode()
 
 
@@ -302,8 +310,9 @@ def test_endpoint_json_matches_csv(endpoint):
     assert status == 200
     answer = json.loads(json_body)
     predictions = answer["predictions"] if isinstance(answer, dict) else answer
-    np.testing.assert_allclose(np.ravel(np.array(predictions, dtype=float)),
-                               np.array(csv_body.split(), dtype=float), atol=1e-9)
+    np.testing.assert_allclose(
+        np.ravel(np.array(predictions, dtype=float)), np.array(csv_body.split(), dtype=float), atol=1e-9
+    )
 
 
 def test_endpoint_rejects_wrong_feature_count(endpoint):
@@ -311,7 +320,7 @@ def test_endpoint_rejects_wrong_feature_count(endpoint):
     assert status == 400 and "expected 10 features, got 3" in body
 
 
-def test_model_builder_has_no_byoc_local_container_route(engine, model_tar, tmp_path):  # noqa: ARG001
+def test_model_builder_has_no_byoc_local_container_route(engine, model_tar, tmp_path):
     """Gap detector: ModelBuilder(mode=LOCAL_CONTAINER, image_uri=<own image>) builds a 'passthrough'
     model with no model server, and deploy() then starts no container (local_container_mode.py
     create_server has no branch for it). If this fails, v3 may have gained a BYOC local route."""
@@ -322,19 +331,29 @@ def test_model_builder_has_no_byoc_local_container_route(engine, model_tar, tmp_
     from sagemaker.serve.local_resources import LocalEndpoint
     from sagemaker.serve.mode.function_pointers import Mode
 
-    session = Session(boto_session=boto3.Session(region_name=os.environ["AWS_DEFAULT_REGION"]),
-                      sagemaker_config=NO_TELEMETRY)
+    session = Session(
+        boto_session=boto3.Session(region_name=os.environ["AWS_DEFAULT_REGION"]), sagemaker_config=NO_TELEMETRY
+    )
     session._default_bucket = "sagemaker-local-mode"  # private: build() resolves it (STS + S3) otherwise
     with tarfile.open(model_tar) as tar:
         tar.extractall(tmp_path / "model", **DATA_FILTER)
-    builder = ModelBuilder(image_uri=IMAGE, model_path=str(tmp_path / "model"), mode=Mode.LOCAL_CONTAINER,
-                           role_arn=DUMMY_ROLE, sagemaker_session=session,
-                           schema_builder=SchemaBuilder(sample_input=_rows(1).tolist(), sample_output=[0.0]))
+    builder = ModelBuilder(
+        image_uri=IMAGE,
+        model_path=str(tmp_path / "model"),
+        mode=Mode.LOCAL_CONTAINER,
+        role_arn=DUMMY_ROLE,
+        sagemaker_session=session,
+        schema_builder=SchemaBuilder(sample_input=_rows(1).tolist(), sample_output=[0.0]),
+    )
     model = builder.build()
     assert model.primary_container.image == IMAGE
     assert builder.model_server is None  # passthrough: nothing that LocalContainerMode can start
-    endpoint = LocalEndpoint(endpoint_name="never", endpoint_config_name="never", local_session=None,
-                             model_server=builder.model_server,
-                             local_container_mode_obj=builder.modes[str(Mode.LOCAL_CONTAINER)])
+    endpoint = LocalEndpoint(
+        endpoint_name="never",
+        endpoint_config_name="never",
+        local_session=None,
+        model_server=builder.model_server,
+        local_container_mode_obj=builder.modes[str(Mode.LOCAL_CONTAINER)],
+    )
     with pytest.raises(ValueError, match="Model server or container mode not available"):
         endpoint.invoke(body=_rows(1).tolist())
