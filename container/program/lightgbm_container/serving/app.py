@@ -69,14 +69,49 @@ def execution_parameters(settings: ServingSettings) -> dict[str, object]:
 
 
 def create_app(settings: ServingSettings, runtime: Runtime, store: ModelStore) -> Flask:
+    """The app of one worker: SageMaker's routes (and the multi-model API) over ``store``, errors
+    as JSON, every answer counted and timed."""
     app = Flask("lightgbm_container")
     # Werkzeug would answer "//invocations" with an HTML 308 redirect; a path is matched as sent.
     app.url_map.merge_slashes = False
     app.config["MAX_CONTENT_LENGTH"] = settings.max_payload_bytes
-    batch_parameters = orjson.dumps(execution_parameters(settings))
     metrics.worker_started()
     if runtime.health_dir is not None:  # serve's nginx answers /ping from what the workers publish
         publish_worker(runtime.health_dir, store.ready())
+    _add_routes(app, settings, runtime, store)
+    if isinstance(store, MultiModelStore):
+        _add_multi_model_routes(app, store)
+    _add_error_handlers(app, settings)
+    # Counted and timed around Flask, not in its request hooks: those cost ~20 µs per request.
+    static_routes = {rule.rule for rule in app.url_map.iter_rules() if "<" not in rule.rule}
+    app.wsgi_app = CountedApp(app.wsgi_app, static_routes)  # type: ignore[method-assign]  # Flask's way to wrap it
+    return app
+
+
+def predict_with(served: Served) -> Response:
+    """The request being served, answered by ``served``'s handler (its step times left for CountedApp)."""
+    current = request._get_current_object()  # type: ignore[attr-defined]  # one proxy lookup, not five (~3 µs)
+    headers = current.headers
+    answer = served.transform(
+        InferenceRequest(
+            body=current.get_data(cache=False),
+            content_type=headers.get("Content-Type"),
+            accept=headers.get("Accept"),
+            headers=headers,
+            query_string=current.query_string,
+        )
+    )
+    if answer.steps is not None:  # recorded with the request's other metrics by CountedApp
+        current.environ[STEPS_KEY] = answer.steps
+    response = Response(answer.body, status=answer.status, content_type=answer.content_type)
+    if answer.headers:
+        response.headers.update(answer.headers)
+    return response
+
+
+def _add_routes(app: Flask, settings: ServingSettings, runtime: Runtime, store: ModelStore) -> None:
+    """SageMaker's routes, and the operators' (``/stats``, ``/metrics``)."""
+    batch_parameters = orjson.dumps(execution_parameters(settings))
     compile_job = [CompileJobCollector(runtime.compile_status)] if runtime.compile_status is not None else []
 
     @app.get("/ping")
@@ -86,25 +121,6 @@ def create_app(settings: ServingSettings, runtime: Runtime, store: ModelStore) -
         if problem is None:
             return Response(b"", status=200)
         return _render_error(errors.ModelUnavailable(problem))
-
-    def predict_with(served: Served) -> Response:
-        current = request._get_current_object()  # type: ignore[attr-defined]  # one proxy lookup, not five (~3 µs)
-        headers = current.headers
-        answer = served.transform(
-            InferenceRequest(
-                body=current.get_data(cache=False),
-                content_type=headers.get("Content-Type"),
-                accept=headers.get("Accept"),
-                headers=headers,
-                query_string=current.query_string,
-            )
-        )
-        if answer.steps is not None:  # recorded with the request's other metrics by CountedApp
-            current.environ[STEPS_KEY] = answer.steps
-        response = Response(answer.body, status=answer.status, content_type=answer.content_type)
-        if answer.headers:
-            response.headers.update(answer.headers)
-        return response
 
     @app.post("/invocations")
     def invocations() -> Response:
@@ -123,11 +139,9 @@ def create_app(settings: ServingSettings, runtime: Runtime, store: ModelStore) -
         text = exposition.metrics_text(runtime.metrics_dir, compile_job)
         return Response(text, status=200, content_type=exposition.CONTENT_TYPE)
 
-    if isinstance(store, MultiModelStore):
-        _add_multi_model_routes(app, store, predict_with)
-    # Counted and timed around Flask, not in its request hooks: those cost ~20 µs per request.
-    static_routes = {rule.rule for rule in app.url_map.iter_rules() if "<" not in rule.rule}
-    app.wsgi_app = CountedApp(app.wsgi_app, static_routes)  # type: ignore[method-assign]  # Flask's way to wrap it
+
+def _add_error_handlers(app: Flask, settings: ServingSettings) -> None:
+    """Every error as the one JSON shape (:func:`_render_error`); a bug's trace to the log only."""
 
     @app.errorhandler(errors.ServingError)
     def serving_error(error: errors.ServingError) -> Response:
@@ -160,8 +174,6 @@ def create_app(settings: ServingSettings, runtime: Runtime, store: ModelStore) -
     def unexpected(error: Exception) -> Response:
         log.exception("unexpected error on %s %s", request.method, request.path)
         return _render_error(errors.ServingError("internal error while handling the request; see the container log"))
-
-    return app
 
 
 class CountedApp:
@@ -245,7 +257,7 @@ def _json(document: object, status: int = 200) -> Response:
     return Response(orjson.dumps(document), status=status, content_type="application/json")
 
 
-def _add_multi_model_routes(app: Flask, store: MultiModelStore, predict_with: Callable[[Served], Response]) -> None:
+def _add_multi_model_routes(app: Flask, store: MultiModelStore) -> None:
     """SageMaker's multi-model container API (load, list, describe, unload, invoke)."""
 
     @app.post("/models")

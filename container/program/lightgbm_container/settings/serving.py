@@ -69,19 +69,24 @@ def default_model_cache_mb(workers: int) -> int:
     return max(64, usable_mb // workers - WORKER_OVERHEAD_MB)
 
 
-def serving_settings(env: Mapping[str, str] | None = None) -> ServingSettings:
-    """Read the serving settings; raises SettingsError naming the bad variable."""
-    env = os.environ if env is None else env
+def _workers_and_threads(env: Mapping[str, str]) -> tuple[int, int]:
+    """(gunicorn workers, LightGBM threads per prediction): workers x threads never exceed the
+    cores, since LightGBM's OpenMP crawls or hangs when oversubscribed."""
     cores = available_cores()
     workers = integer(env, "SAGEMAKER_MODEL_SERVER_WORKERS", "MODEL_SERVER_WORKERS", default=cores, maximum=256)
-    # LightGBM/OpenMP crawl or hang when oversubscribed: share the cores between workers.
-    default_threads = max(1, cores // workers)
-    predict_threads = integer(env, "LIGHTGBM_PREDICT_THREADS", default=default_threads, maximum=cores)
+    predict_threads = integer(env, "LIGHTGBM_PREDICT_THREADS", default=max(1, cores // workers), maximum=cores)
     if workers * predict_threads > cores and "LIGHTGBM_PREDICT_THREADS" in env:
         raise SettingsError(
             f"LIGHTGBM_PREDICT_THREADS={predict_threads} with {workers} workers would use "
             f"{workers * predict_threads} threads on {cores} cores; lower one of them"
         )
+    return workers, predict_threads
+
+
+def serving_settings(env: Mapping[str, str] | None = None) -> ServingSettings:
+    """Read the serving settings; raises SettingsError naming the bad variable."""
+    env = os.environ if env is None else env
+    workers, predict_threads = _workers_and_threads(env)
     multi_model = boolean(env, "SAGEMAKER_MULTI_MODEL")
     # Multi-model workers need threads so that one request loading a model never holds up
     # requests for models already loaded; single-model workers are fastest synchronous.

@@ -307,6 +307,20 @@ def _read_files(
     return read
 
 
+def _data_files(channel: str, channel_dir: Path, content_type: str | None) -> tuple[str, list[Path]]:
+    """The channel's data files and their format, or why there are none."""
+    if not channel_dir.is_dir():
+        raise TrainingError(f"channel {channel!r} is missing: no directory {channel_dir}")
+    file_format, files = list_data_files(channel_dir, content_type, channel)
+    if not files:
+        present = [p.name for p in sorted(channel_dir.rglob("*")) if p.is_file()][:10]
+        raise TrainingError(
+            f"channel {channel!r} has no CSV files (*.csv) or Parquet files (*.parquet) in {channel_dir}"
+            + (f"; found {', '.join(present)}" if present else "; it is empty")
+        )
+    return file_format, files
+
+
 def read_channel(
     channel: str,
     channel_dir: Path,
@@ -324,15 +338,7 @@ def read_channel(
     the categories for a validation channel. A column with a few stray strings among
     numbers is an error naming the first one's file, line and column. ``arrow``: try the
     Arrow path first (default: when pyarrow is installed), or go straight to pandas."""
-    if not channel_dir.is_dir():
-        raise TrainingError(f"channel {channel!r} is missing: no directory {channel_dir}")
-    file_format, files = list_data_files(channel_dir, content_type, channel)
-    if not files:
-        present = [p.name for p in sorted(channel_dir.rglob("*")) if p.is_file()][:10]
-        raise TrainingError(
-            f"channel {channel!r} has no CSV files (*.csv) or Parquet files (*.parquet) in {channel_dir}"
-            + (f"; found {', '.join(present)}" if present else "; it is empty")
-        )
+    file_format, files = _data_files(channel, channel_dir, content_type)
     # Text categories of the train channel must be mapped in validation: only pandas does that.
     arrow = (arrow_tables.available() if arrow is None else arrow) and (reference is None or not reference.categories)
     read = _read_files(channel, channel_dir, files, file_format, header, arrow)
@@ -342,14 +348,10 @@ def read_channel(
     label_index = _label_position(label_column, columns, read.has_header)
     feature_positions = [i for i in range(len(columns)) if i != label_index]
     feature_names = [columns[i] for i in feature_positions]
-    if read.arrow:
-        labels, features, categorical_names, categories = _from_arrow(
-            channel, read, label_index, feature_positions, feature_names, categorical, reference
-        )
-    else:
-        labels, features, categorical_names, categories = _from_pandas(
-            channel, read, label_index, feature_positions, feature_names, categorical, reference
-        )
+    columns_from = _from_arrow if read.arrow else _from_pandas
+    labels, features, categorical_names, categories = columns_from(
+        channel, read, label_index, feature_positions, feature_names, categorical, reference
+    )
     return Table(
         features=features,
         labels=labels,
