@@ -54,7 +54,7 @@ class Scorer(Protocol):
 # --------------------------------------------------------------------------- one kind's answer
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # made per request: a frozen __init__ costs more
 class Column:
     """One kind's answer for every record of a request: ``values`` has one entry per record, a
     scalar (shape ``(n,)``) or a list (``(n, w)``). Each layout a codec needs is a method, so a
@@ -76,7 +76,7 @@ class Column:
         return [(self.kind, _plain_array(self.values))]
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class ContributionsColumn(Column):
     """SHAP values per record: ``{"bias": b, "features": {name: value}}`` (a list of those, one per class)."""
 
@@ -89,7 +89,7 @@ class ContributionsColumn(Column):
         return [(self.kind, self.values.reshape(len(self.values), -1))]
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class TopKColumn(Column):
     """The k most probable classes per record: labels in ``values``, their probabilities beside them."""
 
@@ -119,7 +119,7 @@ class TopKColumn(Column):
         return [(f"{self.kind}_labels", _plain_array(self.values)), (f"{self.kind}_probabilities", self.probabilities)]
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # made per request
 class Table:
     """A request's answer: one column per kind, in the order asked for. ``bare``: the default
     answer (a single column, laid out without its kind's name)."""
