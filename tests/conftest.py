@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import pytest
@@ -95,15 +94,15 @@ def start_server(tmp_path):
 
 
 @pytest.fixture(autouse=True)
-def user_code_imported_anew():
-    """User code a test imports in-process (an inference.py in a temporary directory) is gone
-    after it, with its sys.path entries: the next test imports its own, as a new worker would."""
-    path = list(sys.path)
+def user_code_imported_anew(tmp_path_factory):
+    """User code a test imports in-process (an inference.py in the test's temporary directory)
+    is gone after it, with its sys.path entries: the next test imports its own, as a new worker would."""
+    path, before = list(sys.path), set(sys.modules)
     yield
     sys.path[:] = path
-    temporary = tempfile.gettempdir()
-    for name, module in list(sys.modules.items()):
-        if (getattr(module, "__file__", None) or "").startswith(temporary):
+    temporary = str(tmp_path_factory.getbasetemp())
+    for name in set(sys.modules) - before:
+        if (getattr(sys.modules[name], "__file__", None) or "").startswith(temporary):
             del sys.modules[name]
 
 
