@@ -38,7 +38,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 TRAIN = REPO / "container" / "program" / "train"
 sys.path.insert(0, str(REPO / "container" / "program"))
-from lightgbm_container.training.packages import use_training_packages  # noqa: E402
+from lightgbm_container.packages import use_training_packages  # noqa: E402
 
 CLASSIC = r"""
 import json, sys, time

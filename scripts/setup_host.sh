@@ -2,7 +2,8 @@
 # Install what running train/serve on this machine needs, and nothing that is already there:
 #   - nginx (serve's reverse proxy) and wrk (bench/) from Debian's packages,
 #   - .venv with the pinned Python dependencies (container/requirements.txt + test tools),
-#     and .venv/training-site with those only `train` uses (container/requirements-training.txt).
+#     .venv/training-site with those only `train` uses (container/requirements-training.txt), and
+#     .venv/pickle-site with scikit-learn (container/requirements-pickles.txt: see lightgbm_container/packages.py).
 # Idempotent: a second run takes a second.
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -27,10 +28,13 @@ if [ ! -x "$venv/bin/python" ]; then
     "$python" -m venv "$venv"
 fi
 if [ ! -f "$stamp" ] || [ "$repo/requirements-dev.txt" -nt "$stamp" ] || [ "$repo/container/requirements.txt" -nt "$stamp" ] \
-        || [ "$repo/container/requirements-training.txt" -nt "$stamp" ]; then
+        || [ "$repo/container/requirements-training.txt" -nt "$stamp" ] \
+        || [ "$repo/container/requirements-pickles.txt" -nt "$stamp" ]; then
     echo "setup: installing pinned Python dependencies into $venv"
     "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$repo/requirements-dev.txt"
     "$venv/bin/pip" install --quiet --disable-pip-version-check --no-deps --upgrade \
         --target "$venv/training-site" -r "$repo/container/requirements-training.txt"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check --no-deps --upgrade \
+        --target "$venv/pickle-site" -r "$repo/container/requirements-pickles.txt"
     touch "$stamp"
 fi

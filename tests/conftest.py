@@ -24,6 +24,7 @@ from support import (
     make_root,
     run_train,
     tool_venv,
+    use_pickle_packages_first,  # noqa: F401 - scikit-learn importable before LightGBM: see support
 )
 
 ENGINE_SCRIPT = REPO / "local_test" / "container_engine.sh"
@@ -192,3 +193,11 @@ def model_files(tmp_path_factory):
         paths[name] = out / f"{name}.txt"
         booster.save_model(str(paths[name]))
     return paths, features[:20]
+
+
+@pytest.fixture(scope="session")
+def pickles(tmp_path_factory):
+    """support.pickled_models, made once per run."""
+    from support import pickled_models
+
+    return pickled_models(tmp_path_factory.mktemp("pickles"))

@@ -36,6 +36,12 @@ ROWS = [[59, 2, 32.1, 101, 157, 93.2, 38, 4, 4.8598, 87], [48, 1, 21.6, 87, 183,
 
 sys.path.insert(0, str(PROGRAM))  # unit tests import the package exactly as the image does
 
+from lightgbm_container.packages import use_pickle_packages  # noqa: E402
+
+#: The in-process tiers serve pickles, so scikit-learn goes on the path before anything imports
+#: LightGBM, as serve arranges for its workers (lightgbm_container/packages.py).
+use_pickle_packages_first = use_pickle_packages()
+
 #: The AWS CLI and moto (an AWS API emulator), in their own venv: botocore pins clash with .venv's.
 AWS_TOOLS_REQUIREMENTS = REPO / "tests" / "push" / "requirements.txt"
 AWS_TOOLS_VENV = REPO / "build" / "push-tools"
@@ -258,7 +264,7 @@ def pyarrow_module():
     workers have it: without pyarrow."""
     import pandas  # noqa: F401
 
-    from lightgbm_container.training.packages import use_training_packages
+    from lightgbm_container.packages import use_training_packages
 
     assert use_training_packages(), "the training-only packages are missing: run scripts/setup_host.sh"
     import pyarrow
@@ -588,3 +594,77 @@ def tar_archive(root: Path, name: str, members: list[tuple[str, object, str]]) -
                 info.linkname = str(data)
                 tar.addfile(info)
     return path
+
+
+# --------------------------------------------------------------------------- pickled models
+
+
+def pickled_models(directory: Path) -> dict:
+    """Every kind of pickle the container serves, fitted here with the pinned libraries and saved
+    with joblib: name -> (file, the unpickled object's twin in memory, a frame of its input rows).
+
+    - ``booster``: a ``lightgbm.Booster`` (regression), pickled with ``pickle`` itself;
+    - ``regressor``, ``binary`` (text labels), ``multiclass``, ``ranker``: LightGBM's scikit-learn
+      estimators (the binary one with early stopping, so its best iteration counts);
+    - ``pipeline``: a ``ColumnTransformer`` (imputer over numbers, one-hot over text) then an
+      ``LGBMClassifier``; ``scaled``: a ``StandardScaler`` then an ``LGBMRegressor`` (features kept).
+    """
+    import pickle
+    import warnings
+
+    import joblib
+    import lightgbm as lgb
+    import numpy as np
+    from sklearn.compose import ColumnTransformer
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    frame = categorical_frame(600, 11, "regression")
+    numbers = frame[["x1", "x2"]].assign(x3=frame["x1"] * frame["x2"]).to_numpy()
+    score = frame["label"].to_numpy()
+    quiet = {"n_estimators": 40, "num_leaves": 15, "verbose": -1, "min_child_samples": 5}
+    binary_labels = np.where(score > score.mean(), "yes", "no")
+    three = np.digitize(score, np.quantile(score, [0.33, 0.66]))
+    models: dict = {}
+    booster = lgb.train({"objective": "regression", "verbosity": -1, "num_leaves": 15}, lgb.Dataset(numbers, score), 40)
+    path = directory / "booster.pkl"
+    path.write_bytes(pickle.dumps(booster))
+    models["booster"] = (path, booster, numbers)
+    binary = lgb.LGBMClassifier(n_estimators=200, num_leaves=15, verbose=-1, min_child_samples=5)
+    with warnings.catch_warnings():  # eval_set is deprecated in LightGBM 4.7; eval_X/eval_y do not encode text labels
+        warnings.simplefilter("ignore")
+        stop = [lgb.early_stopping(5, verbose=False)]
+        binary.fit(numbers[:500], binary_labels[:500], eval_set=[(numbers[500:], binary_labels[500:])], callbacks=stop)
+    fitted = {
+        "regressor": lgb.LGBMRegressor(**quiet).fit(numbers, score),
+        "binary": binary,
+        "multiclass": lgb.LGBMClassifier(**quiet).fit(numbers, three),
+        "ranker": lgb.LGBMRanker(**quiet).fit(numbers, three, group=[100] * 6),
+        "scaled": Pipeline([("scale", StandardScaler()), ("model", lgb.LGBMRegressor(**quiet))]).fit(
+            frame[["x1", "x2"]], score
+        ),
+    }
+    columns = ColumnTransformer(
+        [
+            ("numbers", SimpleImputer(), ["x1", "x2"]),
+            ("text", OneHotEncoder(handle_unknown="ignore"), ["color", "size"]),
+        ]
+    )
+    fitted["pipeline"] = Pipeline([("prep", columns), ("model", lgb.LGBMClassifier(**quiet))]).fit(
+        frame[["x1", "x2", "color", "size"]], binary_labels
+    )
+    inputs = {"scaled": frame[["x1", "x2"]], "pipeline": frame[["x1", "x2", "color", "size"]]}
+    for name, model in fitted.items():
+        path = directory / f"{name}.joblib"
+        joblib.dump(model, path)
+        models[name] = (path, model, inputs.get(name, numbers))
+    return models
+
+
+def pickled_root(tmp: Path, model_file: Path, name: str | None = None) -> Path:
+    """An ML root whose model directory holds ``model_file`` alone (under ``name``)."""
+    root = tmp / "ml"
+    (root / "model").mkdir(parents=True)
+    shutil.copy(model_file, root / "model" / (name or model_file.name))
+    return root

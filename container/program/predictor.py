@@ -15,6 +15,7 @@ from pathlib import Path
 from flask import Flask
 
 from lightgbm_container.observability.logs import configure_logging
+from lightgbm_container.packages import use_pickle_packages
 from lightgbm_container.serving.app import create_app
 from lightgbm_container.serving.store import create_store
 from lightgbm_container.settings import Runtime, ServingSettings, read_handoff, serving_settings
@@ -33,7 +34,10 @@ def app_from_settings(path: str) -> Flask:
 def __getattr__(name: str) -> Flask:
     """``predictor.app``: built from the environment on first use (``gunicorn wsgi:app``)."""
     if name == "app":
-        app = build_app(serving_settings(), Runtime())
+        settings = serving_settings()
+        if settings.allow_pickle:  # this process may meet a pickle: scikit-learn before LightGBM (packages.py)
+            use_pickle_packages()
+        app = build_app(settings, Runtime(scikit_learn=settings.allow_pickle))
         globals()["app"] = app
         return app
     raise AttributeError(name)

@@ -344,6 +344,36 @@ class TestUserCode:
         with tarfile.open(model_tar) as tar:  # what the SDK repacked: the model and code/inference.py
             assert {"model.txt", "code/inference.py"} <= {name.lstrip("./") for name in tar.getnames()}
 
+    def test_a_joblib_classifier_deploys_with_no_entry_point_and_answers_probabilities(
+        self, session, client_image, pickles, timings, tmp_path
+    ):
+        """The model.tar.gz most SageMaker LightGBM scripts leave: model.joblib of an LGBMClassifier, no code."""
+        from sagemaker.deserializers import JSONDeserializer
+        from sagemaker.model import Model
+        from sagemaker.predictor import Predictor
+        from sagemaker.serializers import CSVSerializer
+
+        model_file, classifier, inputs = pickles["binary"]
+        model_tar = tmp_path / "model.tar.gz"
+        with tarfile.open(model_tar, "w:gz") as tar:
+            tar.add(model_file, arcname="model.joblib")
+        model = Model(
+            image_uri=client_image,
+            model_data=f"file://{model_tar}",
+            role=sagemaker_local.DUMMY_ROLE,
+            predictor_cls=Predictor,
+            sagemaker_session=session,
+        )
+        started = time.monotonic()
+        predictor = model.deploy(1, "local", serializer=CSVSerializer(), deserializer=JSONDeserializer(), wait=False)
+        timings["deploy Model(model.joblib), no entry_point"] = time.monotonic() - started
+        try:
+            answer = predictor.predict(inputs[:5].tolist(), initial_args={"Accept": "application/json"})
+            expected = classifier.predict_proba(inputs[:5])[:, 1]
+            np.testing.assert_allclose(answer["predictions"], expected, rtol=0, atol=TOLERANCE)
+        finally:
+            predictor.delete_endpoint()
+
     def test_estimator_with_a_training_script(self, session, client_image, timings, tmp_path):
         from sagemaker.estimator import Estimator
 

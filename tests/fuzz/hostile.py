@@ -79,8 +79,8 @@ def _csv_rows(body: bytes) -> list[list[float]]:
             try:
                 row.append(float(field))
             except ValueError:
-                try:
-                    token = field.decode().strip().lower()
+                try:  # trimmed as bytes are (ASCII whitespace): str.strip() would also take \x1c-\x1f
+                    token = field.strip().decode().lower()
                 except UnicodeDecodeError:
                     raise Rejected("not UTF-8") from None
                 if token not in MISSING:

@@ -7,7 +7,8 @@ import pytest
 from lightgbm_container.errors import BadRequest, PayloadTooLarge
 from lightgbm_container.model.batch import Batch
 from lightgbm_container.model.files import ModelLoadError, check_model_text, find_model_file
-from lightgbm_container.model.loaded import load_model, output_kind
+from lightgbm_container.model.loaded import output_kind
+from lightgbm_container.model.loading import LoadOptions, load_model
 
 LIMIT = 6 * 1024 * 1024  # the default payload limit, in values
 
@@ -34,7 +35,7 @@ def _train(tmp_path, objective="regression", classes=1, name="model.txt"):
 def test_bare_model_file_with_any_name_is_found(tmp_path):
     booster, features = _train(tmp_path, name="lightgbm-regression-model.txt")
     (tmp_path / "notes.md").write_text("not a model")
-    model = load_model(tmp_path, threads=1)
+    model = load_model(tmp_path, LoadOptions(threads=1, derived_dir=tmp_path / "derived"))
     assert model.kind == "regression" and model.feature_names == tuple(f"Column_{i}" for i in range(4))
     np.testing.assert_allclose(model.predict(features), booster.predict(features), rtol=0, atol=1e-12)
 
@@ -44,7 +45,7 @@ def test_bare_model_file_with_any_name_is_found(tmp_path):
 )
 def test_classification_outputs_are_probabilities(tmp_path, objective, classes, kind, shape):
     _, features = _train(tmp_path, objective, classes)
-    model = load_model(tmp_path, threads=1)
+    model = load_model(tmp_path, LoadOptions(threads=1, derived_dir=tmp_path / "derived"))
     predictions = model.predict(features)
     assert model.kind == kind and predictions.shape == shape
     assert ((predictions >= 0) & (predictions <= 1)).all()
@@ -64,7 +65,7 @@ def test_model_directory_errors_say_what_was_found(tmp_path):
 
 def test_validate_counts_features_and_hints_at_the_label(tmp_path):
     _train(tmp_path)
-    model = load_model(tmp_path, threads=1)
+    model = load_model(tmp_path, LoadOptions(threads=1, derived_dir=tmp_path / "derived"))
     with pytest.raises(BadRequest, match="expected 4 features, got 5 — did you include the label"):
         model.validate(Batch(np.zeros((1, 5))), LIMIT)
     with pytest.raises(BadRequest, match="expected 4 features, got 3$"):
@@ -75,7 +76,7 @@ def test_records_are_reordered_to_the_model_features(tmp_path):
     booster, features = _train(tmp_path)
     metadata = {"feature_names": ["a", "b", "c", "d"], "objective": "regression"}
     (tmp_path / "metadata.json").write_text(json.dumps(metadata))
-    model = load_model(tmp_path, threads=1)
+    model = load_model(tmp_path, LoadOptions(threads=1, derived_dir=tmp_path / "derived"))
     batch = Batch(features[:, [3, 1, 0]], ("d", "b", "a"))
     values = model.validate(batch, LIMIT)
     np.testing.assert_array_equal(values[:, [0, 1, 3]], features[:, [0, 1, 3]])
@@ -93,7 +94,7 @@ def test_output_kinds():
 def _named_model(tmp_path):
     _train(tmp_path)
     (tmp_path / "metadata.json").write_text(json.dumps({"feature_names": ["age", "bmi", "bp", "s1"]}))
-    return load_model(tmp_path, threads=1)
+    return load_model(tmp_path, LoadOptions(threads=1, derived_dir=tmp_path / "derived"))
 
 
 def test_records_fill_the_model_order_and_a_misspelt_name_gets_its_likely_intent(tmp_path):
@@ -123,7 +124,7 @@ def test_damaged_model_text_is_refused_before_lightgbm_reads_it(tmp_path):
             check_model_text(text[:cut], tmp_path / "model.txt")
     (tmp_path / "model.txt").write_bytes(text[: len(text) // 3])
     with pytest.raises(ModelLoadError, match="incomplete|damaged"):
-        load_model(tmp_path, threads=1)
+        load_model(tmp_path, LoadOptions(threads=1, derived_dir=tmp_path / "derived"))
     with pytest.raises(ModelLoadError, match="not a LightGBM text model"):
         check_model_text(b"hello", tmp_path / "x")
 

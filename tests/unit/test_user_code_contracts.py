@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from lightgbm_container.errors import UserCodeSetupError
-from support import ROWS, csv_body, example, in_process_app, json_error, root_with_code
+from support import ROWS, csv_body, example, in_process_app, json_error, npy_body, root_with_code
 
 CSV = csv_body(ROWS)
 TARGET = "X-Amzn-SageMaker-Target-Model"
@@ -204,8 +204,7 @@ def test_multi_model_models_with_clashing_module_names(tmp_path, trained_root, e
         (model_dir / "code").mkdir()
         (model_dir / "code" / "features.py").write_text(f"SCALE = {scale}\n")
         (model_dir / "code" / "inference.py").write_text(
-            "import features\n\n\ndef predict_fn(data, model):\n"
-            "    return model.predict(model.validate(data, 10**6)) * features.SCALE\n"
+            "import features\n\n\ndef predict_fn(data, model):\n    return model.predict(data) * features.SCALE\n"
         )
     client = in_process_app(root, SAGEMAKER_MULTI_MODEL="true").test_client()
     for _ in range(2):
@@ -233,3 +232,96 @@ def test_multi_model_container_wide_code_serves_every_model(tmp_path, trained_ro
         np.testing.assert_allclose(
             [float(v) for v in response.get_data(as_text=True).split(",")], expected_rows, atol=1e-5
         )
+
+
+# ------------------------------------------------------------------ scripts mixing their functions with the defaults
+
+MODEL_AND_PREDICT = """
+import os
+
+import lightgbm as lgb
+import numpy as np
+
+
+def model_fn(model_dir):
+    return lgb.Booster(model_file=os.path.join(model_dir, "model.txt"))
+
+
+def predict_fn(data, model):
+    assert isinstance(data, np.ndarray), type(data)  # the toolkit's decoder gives an array
+    return model.predict(data)
+"""
+
+
+@pytest.mark.parametrize(
+    "content_type, accept",
+    [
+        ("text/csv", "application/json"),
+        ("application/json", "application/json"),
+        ("text/csv", "text/csv"),
+        ("application/x-npy", "application/x-npy"),
+    ],
+)
+def test_a_predict_fn_without_input_fn_or_output_fn_gets_the_toolkits_defaults(
+    tmp_path, trained_root, expected_rows, content_type, accept
+):
+    """AWS's own local-mode sample defines model_fn and predict_fn only: predict_fn gets what the
+    toolkit's decoder makes of the body, and the answer is the toolkit's encoding of the array."""
+    from sagemaker_inference import decoder, encoder
+
+    client = _client(tmp_path, trained_root, {"inference.py": MODEL_AND_PREDICT})
+    body = {
+        "text/csv": CSV,
+        "application/json": json.dumps(ROWS),
+        "application/x-npy": npy_body(np.array(ROWS, dtype=float)),
+    }[content_type]
+    response = _post(client, body, content_type=content_type, accept=accept)
+    assert response.status_code == 200, response.get_data(as_text=True)
+    assert response.headers["Content-Type"] == accept
+    decoded = decoder.decode(body, content_type)
+    from_toolkit = encoder.encode(lgb_predict(trained_root, decoded), accept)
+    assert response.get_data() == (from_toolkit.encode() if isinstance(from_toolkit, str) else from_toolkit)
+
+
+def lgb_predict(trained_root, rows):
+    import lightgbm as lgb
+
+    return lgb.Booster(model_file=str(trained_root / "model" / "model.txt")).predict(rows)
+
+
+def test_the_toolkits_default_input_fn_refuses_a_type_it_cannot_decode_with_a_415(tmp_path, trained_root):
+    client = _client(tmp_path, trained_root, {"inference.py": MODEL_AND_PREDICT})
+    body = json_error(_post(client, "[[1]]", content_type="application/jsonlines"), 415)
+    assert "the SageMaker Inference Toolkit's default input_fn decodes" in body["message"]
+    body = json_error(_post(client, accept="application/jsonlines"), 406)
+    assert "the SageMaker Inference Toolkit's default output_fn encodes" in body["message"]
+
+
+def test_the_built_in_predict_fn_takes_what_a_user_input_fn_returns(tmp_path, trained_root, expected_rows):
+    for returned in (
+        "pd.read_csv(io.StringIO(input_data), header=None)",
+        "np.array([[float(v) for v in line.split(',')] for line in input_data.splitlines()])",
+        "[[float(v) for v in line.split(',')] for line in input_data.splitlines()]",
+    ):
+        source = f"import io\nimport numpy as np\nimport pandas as pd\n\n\ndef input_fn(input_data, content_type):\n    return {returned}\n"
+        client = _client(tmp_path / str(hash(returned)), trained_root, {"inference.py": source})
+        np.testing.assert_allclose(_values(_post(client, accept="text/csv")), expected_rows, atol=1e-9)
+
+
+def test_an_lgbm_classifier_from_model_fn_answers_probabilities_not_labels(tmp_path, trained_root, pickles):
+    model_file, model, inputs = pickles["binary"]
+    root = root_with_code(
+        tmp_path,
+        trained_root,
+        {
+            "inference.py": (
+                "import os\nimport joblib\n\n\ndef model_fn(model_dir):\n    return joblib.load(os.path.join(model_dir, 'binary.joblib'))\n"
+            )
+        },
+    )
+    (root / "model" / "model.txt").unlink()
+    (root / "model" / "metadata.json").unlink()
+    shutil.copy(model_file, root / "model" / "binary.joblib")
+    client = in_process_app(root).test_client()
+    answer = _post(client, csv_body(inputs[:5]), accept="application/json")
+    np.testing.assert_allclose(answer.get_json()["predictions"], model.predict_proba(inputs[:5])[:, 1], atol=1e-9)

@@ -24,13 +24,16 @@ import numpy as np
 
 from .. import codecs
 from ..compilation.parity import disagreement
+from ..compilation.predictor import load_compiled
 from ..compilation.switch import switcher
 from ..contract.handler import InferenceRequest, InferenceResponse, StepTimer
 from ..errors import BadRequest, EmptyBody
 from ..model.batch import Batch
-from ..model.files import ModelLoadError, find_model_file
-from ..model.loaded import LoadedModel, load_compiled, load_model
+from ..model.files import ModelLoadError, find_model_file, is_lightgbm_text
+from ..model.loaded import LoadedModel
+from ..model.loading import LoadOptions, ServedModel, adopt, load_model
 from ..model.outputs import Table
+from ..model.pipeline import PipelineModel
 from .output_selection import CUSTOM_ATTRIBUTES_HEADER, choose_outputs
 from .styles import STYLES
 from .styles.style import STANDARD, ResponseStyle
@@ -54,6 +57,11 @@ class BuiltinOptions:
     default_accept: str = "application/json"  # output_fn's answer type for a missing or */* Accept
     default_outputs: tuple[str, ...] = ()  # SAGEMAKER_INFERENCE_OUTPUT: kinds when a request chooses none
     style: str = STANDARD.name  # the response style (styles/): the layout of every answer
+    derived_dir: Path = Path("/tmp/lightgbm-container-cache/models")  # the LightGBM text of pickled trees
+    allow_pickle: bool = True  # LIGHTGBM_ALLOW_PICKLE
+
+    def load_options(self) -> LoadOptions:
+        return LoadOptions(self.predict_threads, self.derived_dir, self.allow_pickle, self.root)
 
 
 class LightGBMHandler:
@@ -62,25 +70,24 @@ class LightGBMHandler:
     def __init__(self, options: BuiltinOptions) -> None:
         self.options = options
         self.style: ResponseStyle = STYLES.get(options.style, STANDARD)
-        self._from_boosters: weakref.WeakKeyDictionary[Any, LoadedModel] = weakref.WeakKeyDictionary()
+        self._adopted: weakref.WeakKeyDictionary[Any, ServedModel] = weakref.WeakKeyDictionary()
 
     # ------------------------------------------------------------------ the Handler contract
 
-    def load(self, model_dir: Path) -> LoadedModel:
+    def load(self, model_dir: Path) -> ServedModel:
         model = self.model_fn(model_dir)
-        # One throw-away prediction: first-call costs (thread pools, lazy imports) are paid now, not by a caller.
-        model.predict(np.zeros((1, model.num_features)))
+        model.warm_up()
         if model.predictor.name == "lightgbm" and self.options.compile_status is not None:
             self.switch_when_compiled(model, self.options.compile_status)
         return model
 
-    def switch_when_compiled(self, model: LoadedModel, status_file: Path, check: Any = None) -> int:
+    def switch_when_compiled(self, model: ServedModel, status_file: Path, check: Any = None) -> int:
         """Predict with the compiled trees once the job behind ``status_file`` has them
         (:mod:`..compilation.switch`); ``check``: a Booster they must also agree with."""
 
         return switcher().watch(status_file, partial(self._install_compiled, model, check=check), str(model.model_file))
 
-    def _install_compiled(self, model: LoadedModel, object_file: Path, check: Any = None) -> str | None:
+    def _install_compiled(self, model: ServedModel, object_file: Path, check: Any = None) -> str | None:
         """Predict ``model`` with the compiled ``object_file``; returns why not (None: it does).
         ``check``: a Booster the compiled trees must also agree with (a user's ``model_fn``'s)."""
         compiled = load_compiled(model.model_file, object_file, self.options.predict_threads)
@@ -91,7 +98,7 @@ class LightGBMHandler:
                 f"the Booster from model_fn differs from the compiled {model.model_file} "
                 f"(max difference {difference:.3g})"
             )
-        compiled.predict(np.zeros((1, model.num_features)))  # first-call costs paid here, not by a request
+        compiled.predict(np.zeros((1, compiled.compiled.num_feature())))  # first-call costs paid here, not by a request
         model.predictor = compiled
         return None
 
@@ -101,8 +108,8 @@ class LightGBMHandler:
         decoder = self._decoder(request.body, request.content_type)
         codec = codecs.response_codec(request.accept, decoder.media_type)
         choice = choose_outputs(request.headers, request.accept, self.options.default_outputs)
-        loaded: LoadedModel = model
-        kinds = choice.for_model(loaded.kind) if choice is not None else None
+        loaded: ServedModel = model
+        kinds = choice.for_model(loaded.kind, loaded.unavailable) if choice is not None else None
         batch = decoder.decode(request.body)
         timer.decoded()
         table = loaded.answer(loaded.validate(batch, self.options.max_values), kinds, choice.top_k if choice else None)
@@ -113,8 +120,14 @@ class LightGBMHandler:
 
     # ------------------------------------------------------------------ the steps (user code's defaults)
 
-    def model_fn(self, model_dir: Path) -> LoadedModel:
-        return load_model(Path(model_dir), self.options.predict_threads, self.options.compiled_model, self.options.root)
+    def model_fn(self, model_dir: Path) -> ServedModel:
+        model = load_model(Path(model_dir), self.options.load_options())
+        if self.options.compiled_model is not None:  # compiled before the workers started (LIGHTGBM_PREDICTOR=lleaves)
+            model.predictor = (
+                load_compiled(model.model_file, self.options.compiled_model, self.options.predict_threads)
+                or model.predictor
+            )
+        return model
 
     def input_fn(self, input_data: bytes | str, content_type: str | None) -> Batch:
         body = input_data.encode() if isinstance(input_data, str) else bytes(input_data)
@@ -122,7 +135,9 @@ class LightGBMHandler:
 
     def predict_fn(self, data: Any, model: Any) -> np.ndarray:
         """Predictions for ``data`` (a Batch, an array, a DataFrame or nested lists) with ``model``
-        (what the built-in ``model_fn`` loads, a ``lightgbm.Booster``, or anything with ``predict``)."""
+        (what the built-in ``model_fn`` loads; a ``lightgbm.Booster``, LGBM estimator or Pipeline
+        ending in one, served like our own models: a classifier's probabilities, not its labels;
+        or anything with ``predict``, trusted)."""
         batch = as_batch(data)
         loaded = self._loaded(model)
         if loaded is None:  # a model of the user's own making: trust its predict
@@ -140,10 +155,11 @@ class LightGBMHandler:
         return self.style.encoder(codec)(Table.default(np.asarray(prediction, dtype=np.float64))), codec.media_type
 
     def adopt(self, model: Any, model_dir: Path) -> None:
-        """Prepare a Booster that a user's ``model_fn`` returned for the built-in ``predict_fn``:
-        now, not on the first request, and with the compiled trees when ``serve`` compiled
-        this model directory's file and they agree with the user's Booster (same parity
-        check as the compile itself; a Booster loaded differently keeps LightGBM's predictor)."""
+        """Prepare what a user's ``model_fn`` returned (a Booster, an LGBM estimator, a Pipeline)
+        for the built-in ``predict_fn``: now, not on the first request, and with the compiled
+        trees when ``serve`` compiled this model directory's file and they agree with the user's
+        trees (same parity check as the compile itself; trees loaded differently keep LightGBM's
+        predictor)."""
         loaded = self._loaded(model)
         if (
             loaded is None
@@ -155,12 +171,14 @@ class LightGBMHandler:
             model_file, _ = find_model_file(model_dir)
         except ModelLoadError:
             return
-        loaded.model_file = model_file
+        if is_lightgbm_text(model_file):  # a pickle's trees were derived to the job's file already
+            loaded.model_file = model_file
+        check = loaded.trees.booster if isinstance(loaded, PipelineModel) else loaded.booster
         if self.options.compiled_model is None:
             assert self.options.compile_status is not None
-            self.switch_when_compiled(loaded, self.options.compile_status, check=model)
+            self.switch_when_compiled(loaded, self.options.compile_status, check=check)
             return
-        problem = self._install_compiled(loaded, self.options.compiled_model, check=model)
+        problem = self._install_compiled(loaded, self.options.compiled_model, check=check)
         if problem is None:
             log.info("the Booster from model_fn agrees with the compiled %s: predicting with lleaves", model_file)
         else:
@@ -174,15 +192,19 @@ class LightGBMHandler:
             raise EmptyBody(EMPTY_BODY)
         return codecs.request_codec(content_type, body)
 
-    def _loaded(self, model: Any) -> LoadedModel | None:
-        if isinstance(model, LoadedModel):
+    def _loaded(self, model: Any) -> ServedModel | None:
+        """``model`` as the built-in steps serve it (None: not LightGBM; its own predict is trusted)."""
+        if isinstance(model, LoadedModel | PipelineModel):
             return model
-        if type(model).__name__ == "Booster" and type(model).__module__.startswith("lightgbm"):
-            loaded = self._from_boosters.get(model)
-            if loaded is None:
-                loaded = self._from_boosters[model] = LoadedModel.from_booster(model, self.options.predict_threads)
-            return loaded
-        return None
+        try:
+            loaded = self._adopted.get(model)
+        except TypeError:  # not weakly referenceable: not a LightGBM object
+            return None
+        if loaded is None:
+            loaded = adopt(model, self.options.load_options())
+            if loaded is not None:
+                self._adopted[model] = loaded
+        return loaded
 
 
 def as_batch(data: Any) -> Batch:

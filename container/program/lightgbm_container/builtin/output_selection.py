@@ -32,9 +32,10 @@ class OutputChoice:
     top_k: int | None = None
     echo: str | None = None  # the custom attributes to echo back
 
-    def for_model(self, model_kind: str) -> tuple[str, ...]:
+    def for_model(self, model_kind: str, unavailable: Mapping[str, str] | None = None) -> tuple[str, ...]:
         """The kinds for a model of this kind, or a 400 listing the kinds it answers."""
-        return check_kinds(self.kinds if self.kinds is not None else VERBOSE[model_kind], model_kind, self.source)
+        requested = self.kinds if self.kinds is not None else VERBOSE[model_kind]
+        return check_kinds(requested, model_kind, self.source, unavailable)
 
 
 def output_names(text: str) -> tuple[str, ...]:

@@ -32,7 +32,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from ..model import pickles
+from ..model.formats import PICKLE, served_format
 from ..observability.logs import configure_logging
+from ..packages import use_pickle_packages
 from ..settings import log_settings
 from .artifact import (
     FULL,
@@ -231,6 +234,17 @@ def _give_up_after(seconds: int, reporter: Reporter) -> None:
     signal.alarm(seconds)
 
 
+def text_model(model_file: Path, derived_dir: Path | None) -> Path:
+    """The LightGBM text to compile: the file itself, or a pickle's trees written into
+    ``derived_dir`` as the workers write them (:func:`..model.pickles.text_file`: same content,
+    same name), so the object the job makes is the one their model file names."""
+    if served_format(model_file) != PICKLE:
+        return model_file
+    assert derived_dir is not None, "a pickle needs --derived-dir"
+    use_pickle_packages()  # before LightGBM is imported: its estimators need scikit-learn
+    return pickles.text_file(pickles.model_text(pickles.load(model_file, allow=True).booster), derived_dir)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m lightgbm_container.compilation.job")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -241,6 +255,7 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--timeout", type=int, default=300, help="give up after this many seconds")
     serve.add_argument("--one-at-a-time", type=Path, help="a lock file: jobs sharing it compile one after another")
     serve.add_argument("--full-only", action="store_true", help="no quick compile first (LIGHTGBM_PREDICTOR=lleaves)")
+    serve.add_argument("--derived-dir", type=Path, help="a pickled model's trees are written there as text first")
     ship_command = commands.add_parser("ship", help="compile into the model directory (train)")
     ship_command.add_argument("model_file", type=Path)
     for command in (serve, ship_command):
@@ -267,7 +282,8 @@ def main(argv: list[str] | None = None) -> int:
     _become_the_first_to_go()
     _give_up_after(args.timeout, reporter)
     try:
-        status = obtain(args.model_file, args.cache_dir, reporter, args.full_only, args.memory_mb)
+        model_file = text_model(args.model_file, args.derived_dir)
+        status = obtain(model_file, args.cache_dir, reporter, args.full_only, args.memory_mb)
         reporter(status)
     except TooLarge as exc:
         status = reporter.give_up(str(exc))

@@ -34,8 +34,11 @@ class CompileJob:
         memory_mb: int,
         one_at_a_time: Path | None = None,
         full_only: bool = False,
+        derived_dir: Path | None = None,
     ) -> None:
+        """``derived_dir``: where a pickle's trees are written as text (the workers derive the same file)."""
         self.model_file = model_file
+        self.derived_dir = derived_dir
         self.cache_dir = cache_dir
         self.status_file = status_file
         self.timeout_seconds = timeout_seconds
@@ -62,6 +65,8 @@ class CompileJob:
         ]
         if self.one_at_a_time is not None:
             command += ["--one-at-a-time", str(self.one_at_a_time)]
+        if self.derived_dir is not None:
+            command += ["--derived-dir", str(self.derived_dir)]
         if self.full_only:
             command.append("--full-only")
         env = child_environment(OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")

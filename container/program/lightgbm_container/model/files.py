@@ -1,9 +1,10 @@
 """A model's files on disk: finding them, checking them, and keeping them inside a root.
 
 ``train`` writes ``model.txt`` (LightGBM's text format) and ``metadata.json`` (feature
-names, objective, classes, metrics, versions). A bare LightGBM model file trained elsewhere
-is served too when it is the only model file in the directory. Nothing here imports
-LightGBM: the serve supervisor checks the model with these functions before it forks.
+names, objective, classes, metrics, versions). A model file trained elsewhere is served too
+when it is the only model file in the directory: LightGBM text under any name, or a pickle
+(:mod:`.formats`). Nothing here imports LightGBM: the serve supervisor checks the model with
+these functions before it forks.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ..confinement import is_within, resolve_strictly
+from .formats import LIGHTGBM_TEXT, served_format, unservable
 
 MODEL_FILE = "model.txt"
 METADATA_FILE = "metadata.json"
@@ -123,22 +125,32 @@ def find_model_file(model_dir: Path, root: Path | None = None) -> tuple[Path, Pa
         for path in files:
             _confine(path, confined)
     files = [p for p in files if p.is_file()]
-    candidates = [p for p in files if is_lightgbm_model_file(p)]
-    if len(candidates) == 1:  # e.g. a bare CLI model, or SageMaker's models/<name>/model/model.txt
+    candidates = [p for p in files if served_format(p) is not None]
+    if len(candidates) == 1:  # e.g. a bare CLI model, a model.joblib, or SageMaker's models/<name>/model/model.txt
         beside = candidates[0].parent / METADATA_FILE
         return candidates[0], beside if beside.is_file() else None
     listing = ", ".join(str(p.relative_to(model_dir)) for p in files[:20]) or "nothing"
     if not candidates:
+        known = [what for what in map(unservable, files) if what is not None]
+        if known:
+            raise ModelLoadError(f"no model this container serves in {model_dir}: {'; '.join(known[:3])}")
         hint = (
             " (a model.tar.gz must be extracted first)"
             if any(p.name.endswith((".tar.gz", ".tgz")) for p in files)
             else ""
         )
-        raise ModelLoadError(f"no LightGBM text model in {model_dir}{hint}; found: {listing}")
+        raise ModelLoadError(f"no LightGBM text model or pickle in {model_dir}{hint}; found: {listing}")
+    formats = [served_format(p) for p in candidates]
+    what = "LightGBM models" if set(formats) == {LIGHTGBM_TEXT} else "model files"
+    shown = ", ".join(f"{p.relative_to(model_dir)} ({kind})" for p, kind in zip(candidates[:10], formats, strict=False))
     raise ModelLoadError(
-        f"{len(candidates)} LightGBM models in {model_dir} ({listing}); keep one, "
-        f"or name it {MODEL_FILE} next to a {METADATA_FILE}"
+        f"{len(candidates)} {what} in {model_dir} ({shown}); keep one, "
+        f"or name a LightGBM text model {MODEL_FILE} next to a {METADATA_FILE}"
     )
+
+
+def is_lightgbm_text(path: Path) -> bool:
+    return served_format(path) == LIGHTGBM_TEXT
 
 
 def read_metadata(path: Path | None) -> dict[str, Any]:

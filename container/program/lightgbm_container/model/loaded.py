@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -10,12 +11,11 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from ..compilation.artifact import LOAD_OPTIONS
 from ..errors import BadRequest, PayloadTooLarge, did_you_mean
 from . import outputs
 from .batch import Batch
 from .categories import Categories, categorical_positions, categories_for
-from .files import ModelLoadError, check_model_text, find_model_file, read_metadata, read_objective
+from .files import ModelLoadError, check_model_text, read_objective
 
 log = logging.getLogger(__name__)
 
@@ -36,20 +36,6 @@ class BoosterPredictor:
 
     def predict(self, values: np.ndarray) -> np.ndarray:
         return self.booster.predict(values, num_threads=self.threads)
-
-
-@dataclass
-class CompiledPredictor:
-    """The same trees compiled to native code by lleaves (checked against LightGBM by the compile job)."""
-
-    compiled: Any
-    threads: int
-    object_file: Path | None = None  # which compile it came from: /stats tells a quick one from the final one
-    name: str = "lleaves"
-
-    def predict(self, values: np.ndarray) -> np.ndarray:
-        threads = self.threads if values.shape[0] >= 1024 else 1
-        return self.compiled.predict(values, n_jobs=threads)
 
 
 def output_kind(objective: str) -> str:
@@ -75,27 +61,98 @@ class LoadedModel:
     metadata: dict[str, Any] = field(default_factory=dict)
     threads: int = 1  # for LightGBM's own predictions (raw scores, contributions, leaves)
     categories: Categories = field(default_factory=lambda: Categories(()))
+    #: The file the model came from, when ``model_file`` (LightGBM text, for the compile) was derived
+    #: from it: a pickle (:mod:`.pickles`). None: ``model_file`` itself.
+    source: Path | None = None
+    #: Output kinds this model cannot answer, and why (a Pipeline's :mod:`.pipeline` sets them).
+    unavailable: dict[str, str] = field(default_factory=dict)
 
     @classmethod
-    def from_booster(cls, booster: Any, threads: int) -> LoadedModel:
-        """A Booster that user code loaded itself (its ``model_fn``), served by the built-in steps."""
-        objective = str(booster.params.get("objective", "regression")).split(" ")[0]
-        feature_names = tuple(booster.feature_name())
-        categorical = [int(i) for i in booster.params.get("categorical_feature") or [] if str(i).isdigit()]
+    def from_text(
+        cls,
+        text: bytes,
+        model_file: Path,
+        metadata: dict[str, Any],
+        threads: int,
+        source: Path | None = None,
+    ) -> LoadedModel:
+        """A model from its LightGBM text (checked first: :func:`.files.check_model_text`) and what
+        training recorded about it, predicting with LightGBM (the compiled trees are installed by
+        the handler: :mod:`..compilation.predictor`)."""
+        import lightgbm  # noqa: PLC0415 - the serve supervisor must not initialise OpenMP before forking
+
+        check_model_text(text, model_file)
+        try:
+            booster = lightgbm.Booster(model_str=text.decode("utf-8", "replace"))
+        except lightgbm.basic.LightGBMError as exc:
+            raise ModelLoadError(f"{model_file} is not a valid LightGBM model: {exc}") from None
+        feature_names = tuple(metadata.get("feature_names") or booster.feature_name())
+        objective = metadata.get("objective") or read_objective(model_file)
+        predictor: Predictor = BoosterPredictor(booster, threads)
+        classes = metadata.get("classes")
+        categories = categories_for(
+            feature_names,
+            metadata.get("categories"),
+            getattr(booster, "pandas_categorical", None),
+            categorical_positions(text),
+        )
         return cls(
-            model_file=Path("<model_fn>"),
+            model_file=model_file,
+            booster=booster,
+            predictor=predictor,
+            objective=objective,
+            kind=output_kind(objective),
+            feature_names=feature_names,
+            classes=tuple(classes) if classes else None,
+            metadata=metadata,
+            threads=threads,
+            categories=categories,
+            source=source,
+        )
+
+    @classmethod
+    def from_booster(
+        cls,
+        booster: Any,
+        threads: int,
+        model_file: Path | None = None,
+        classes: tuple[Any, ...] | None = None,
+        source: Path | None = None,
+    ) -> LoadedModel:
+        """A Booster already in memory: one user code loaded (its ``model_fn``), or one a pickle
+        held (``model_file``: its text, derived for the compile; ``classes``: the estimator's)."""
+        text = model_file.read_bytes() if model_file is not None else b""
+        objective = _objective(text) or str(booster.params.get("objective", "regression")).split(" ")[0]
+        feature_names = tuple(booster.feature_name())
+        if text:
+            categorical = categorical_positions(text)
+        else:
+            categorical = [int(i) for i in booster.params.get("categorical_feature") or [] if str(i).isdigit()]
+        return cls(
+            model_file=model_file or Path("<model_fn>"),
             booster=booster,
             predictor=BoosterPredictor(booster, threads),
             objective=objective,
             kind=output_kind(objective),
             feature_names=feature_names,
+            classes=classes,
             threads=threads,
             categories=categories_for(feature_names, None, getattr(booster, "pandas_categorical", None), categorical),
+            source=source,
         )
 
     @property
     def num_features(self) -> int:
         return len(self.feature_names)
+
+    @property
+    def source_file(self) -> Path:
+        """The model's own file in its directory (a pickle's, not the text derived from it)."""
+        return self.source or self.model_file
+
+    def warm_up(self) -> None:
+        """One throw-away prediction: first-call costs (thread pools, lazy imports) paid now, not by a caller."""
+        self.predict(np.zeros((1, self.num_features)))
 
     @property
     def class_labels(self) -> tuple[Any, ...]:
@@ -131,22 +188,13 @@ class LoadedModel:
         if batch.columns is not None:
             return self._by_name(batch, max_values)
         if batch.cells is not None:
-            self._check_width(len(batch.cells[0]))
+            check_width(len(batch.cells[0]), self.num_features)
             return self._from_cells(batch)
         assert batch.values is not None
-        self._check_width(batch.values.shape[1])
+        check_width(batch.values.shape[1], self.num_features)
         if self.categories:
             return self._encode_categories(np.array(batch.values, dtype=np.float64, order="C"))
         return np.ascontiguousarray(batch.values, dtype=np.float64)
-
-    def _check_width(self, width: int) -> None:
-        if width != self.num_features:
-            hint = " — did you include the label?" if width == self.num_features + 1 else ""
-            raise BadRequest(
-                f"expected {self.num_features} features, got {width}{hint}",
-                expected=self.num_features,
-                got=width,
-            )
 
     def _encode_categories(self, values: np.ndarray) -> np.ndarray:
         """Numbers sent for mapped categorical features are categories too (``5`` is category 5)."""
@@ -169,16 +217,7 @@ class LoadedModel:
         names checked first, then the size, and only then the matrix allocated."""
         assert batch.columns is not None
         positions = {name: index for index, name in enumerate(self.feature_names)}
-        unknown = [name for name in batch.columns if name not in positions]
-        if unknown:
-            hints = [(name, did_you_mean(name, self.feature_names)) for name in unknown[:10]]
-            shown = ", ".join(f"{name!r} (did you mean {hint!r}?)" if hint else repr(name) for name, hint in hints)
-            more = f" and {len(unknown) - 10} more" if len(unknown) > 10 else ""
-            names = ", ".join(self.feature_names[:50]) + (", ..." if self.num_features > 50 else "")
-            raise BadRequest(
-                f"unknown feature(s) {shown}{more}; the model's features are {names}",
-                unknown=unknown[:10],
-            )
+        check_names(batch.columns, self.feature_names)
         if batch.rows * self.num_features > max_values:
             raise PayloadTooLarge(
                 f"{batch.rows} records x {self.num_features} features is more than the {max_values} values "
@@ -204,56 +243,29 @@ class LoadedModel:
         return np.asarray(self.predictor.predict(values), dtype=np.float64)
 
 
-def load_model(
-    model_dir: Path, threads: int, compiled_object: Path | None = None, root: Path | None = None
-) -> LoadedModel:
-    """Load the model in ``model_dir``; use the lleaves-compiled object when one is given.
-
-    ``root``: every file read must resolve inside it (see :func:`find_model_file`)."""
-    import lightgbm  # noqa: PLC0415 - imported here: the serve supervisor must not initialise OpenMP before forking
-
-    model_file, metadata_file = find_model_file(model_dir, root)
-    metadata = read_metadata(metadata_file)
-    text = model_file.read_bytes()
-    check_model_text(text, model_file)
-    try:
-        booster = lightgbm.Booster(model_str=text.decode("utf-8", "replace"))
-    except lightgbm.basic.LightGBMError as exc:
-        raise ModelLoadError(f"{model_file} is not a valid LightGBM model: {exc}") from None
-    feature_names = tuple(metadata.get("feature_names") or booster.feature_name())
-    objective = metadata.get("objective") or read_objective(model_file)
-    predictor: Predictor = BoosterPredictor(booster, threads)
-    if compiled_object is not None:
-        predictor = load_compiled(model_file, compiled_object, threads) or predictor
-    classes = metadata.get("classes")
-    categories = categories_for(
-        feature_names,
-        metadata.get("categories"),
-        getattr(booster, "pandas_categorical", None),
-        categorical_positions(text),
-    )
-    return LoadedModel(
-        model_file=model_file,
-        booster=booster,
-        predictor=predictor,
-        objective=objective,
-        kind=output_kind(objective),
-        feature_names=feature_names,
-        classes=tuple(classes) if classes else None,
-        metadata=metadata,
-        threads=threads,
-        categories=categories,
-    )
-
-
-def load_compiled(model_file: Path, compiled_object: Path, threads: int) -> CompiledPredictor | None:
-    """The lleaves object compiled from ``model_file``, or None (logged) if it cannot be loaded."""
-    try:
-        import lleaves  # noqa: PLC0415 - LLVM only once a compiled object exists
-
-        compiled = lleaves.Model(model_file=str(model_file))
-        compiled.compile(cache=str(compiled_object), **LOAD_OPTIONS)
-        return CompiledPredictor(compiled, threads, compiled_object)
-    except Exception:  # a broken cache entry must never stop serving: LightGBM still predicts
-        log.exception("could not load the compiled model %s; predicting with LightGBM", compiled_object)
+def _objective(text: bytes) -> str | None:
+    """The objective a model text's header names (``objective=binary sigmoid:1`` -> ``binary``)."""
+    start = text.find(b"\nobjective=", 0, text.find(b"\nTree="))
+    if start < 0:
         return None
+    line = text[start + len(b"\nobjective=") :].split(b"\n", 1)[0]
+    return line.decode("utf-8", "replace").split(" ")[0] or None
+
+
+def check_width(width: int, expected: int) -> None:
+    """Positional rows must have exactly the model's number of features."""
+    if width != expected:
+        hint = " — did you include the label?" if width == expected + 1 else ""
+        raise BadRequest(f"expected {expected} features, got {width}{hint}", expected=expected, got=width)
+
+
+def check_names(names: Sequence[str], features: Sequence[str]) -> None:
+    """Named input must name the model's features only; a misspelling is answered with the name it resembles."""
+    known = set(features)
+    unknown = [name for name in names if name not in known]
+    if unknown:
+        hints = [(name, did_you_mean(name, features)) for name in unknown[:10]]
+        shown = ", ".join(f"{name!r} (did you mean {hint!r}?)" if hint else repr(name) for name, hint in hints)
+        more = f" and {len(unknown) - 10} more" if len(unknown) > 10 else ""
+        listed = ", ".join(features[:50]) + (", ..." if len(features) > 50 else "")
+        raise BadRequest(f"unknown feature(s) {shown}{more}; the model's features are {listed}", unknown=unknown[:10])

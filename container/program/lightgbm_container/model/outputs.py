@@ -20,7 +20,7 @@ most once per request, however many kinds share it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, Protocol
@@ -290,9 +290,13 @@ def valid_kinds(model_kind: str) -> tuple[str, ...]:
     return tuple(name for name, kind in KINDS.items() if model_kind in kind.families)
 
 
-def check_kinds(requested: Sequence[str], model_kind: str, source: str) -> tuple[str, ...]:
-    """The requested kinds, duplicates dropped, or a 400 that lists what this model answers."""
-    valid = valid_kinds(model_kind)
+def check_kinds(
+    requested: Sequence[str], model_kind: str, source: str, unavailable: Mapping[str, str] | None = None
+) -> tuple[str, ...]:
+    """The requested kinds, duplicates dropped, or a 400 that lists what this model answers.
+    ``unavailable``: kinds that fit the model's kind but not this model, and why (a Pipeline's)."""
+    unavailable = unavailable or {}
+    valid = tuple(kind for kind in valid_kinds(model_kind) if kind not in unavailable)
     chosen: list[str] = []
     for name in requested:
         if name in chosen:
@@ -302,6 +306,12 @@ def check_kinds(requested: Sequence[str], model_kind: str, source: str) -> tuple
             raise BadRequest(
                 f"unknown output kind {name!r}{f' (did you mean {hint!r}?)' if hint else ''} in {source}; "
                 f"this {model_kind} model answers {', '.join(valid)}",
+                valid=list(valid),
+            )
+        if name in unavailable:
+            raise BadRequest(
+                f"output kind {name!r} (from {source}) is not available for this model: {unavailable[name]}; "
+                f"it answers {', '.join(valid)}",
                 valid=list(valid),
             )
         if name not in valid:

@@ -203,7 +203,7 @@ class MultiModelStore:
             raise BadRequest(f"model {name!r} cannot be loaded: {exc}", model=name) from None
         except MemoryError:
             raise InsufficientStorage(f"model {name!r} does not fit in this worker's memory", model=name) from None
-        model_file = getattr(model, "model_file", None)
+        model_file = getattr(model, "source_file", None)  # a pickle's, not the text derived from it
         if isinstance(model_file, Path) and model_file.is_file():
             return Served(handler, model), model_file.parent, model_file.stat().st_size
         files = [path for path in model_dir.rglob("*") if path.is_file()]

@@ -11,7 +11,9 @@ It also imports, once in the master, the libraries every worker imports anyway (
 pandas, LightGBM, llvmlite, Flask and our request path): the forked workers share those
 pages instead of each holding its own copy (about 50 MB PSS less per worker, measured with
 bench/startup.py). Importing starts no threads: LightGBM's OpenMP pool and LLVM's JIT are
-only created by the first prediction and the first compiled model, in the workers.
+only created by the first prediction and the first compiled model, in the workers. When the
+workers may unpickle an estimator or run user code (the hand-off says so), scikit-learn goes
+on the path first, so LightGBM's estimators are whole (:mod:`..packages`), and is shared too.
 
 Its hooks keep the metrics honest about workers (:mod:`..observability.metrics`): a worker
 that exits takes its live gauges with it, a replacement counts as a restart, a worker
@@ -22,8 +24,10 @@ the timeout says so first.
 from __future__ import annotations
 
 import logging
+import re
 import socket
 from importlib import import_module
+from pathlib import Path
 from typing import Any
 
 import gunicorn.util
@@ -31,6 +35,8 @@ from prometheus_client import multiprocess
 
 from ..errors import front_error_body
 from ..observability import metrics
+from ..packages import use_pickle_packages
+from ..settings import read_handoff
 from .http_front import front_limits
 
 _LIMITS = front_limits()
@@ -63,15 +69,25 @@ SHARED_IMPORTS = (
 )
 
 
-def share_imports() -> None:
-    for module in SHARED_IMPORTS:
+#: What a worker that may unpickle an estimator or a Pipeline imports besides.
+PICKLE_IMPORTS = ("joblib", "sklearn.pipeline", "sklearn.compose", "sklearn.preprocessing", "sklearn.impute")
+
+
+def share_imports(modules: tuple[str, ...]) -> None:
+    for module in modules:
         try:
             import_module(module)
         except Exception:
             logging.getLogger(__name__).warning("could not import %s before forking the workers", module, exc_info=True)
 
 
-share_imports()
+def on_starting(server: Any) -> None:
+    """In the master, before any worker: the shared imports, with scikit-learn first when the
+    hand-off file the app is built from says the workers may need it."""
+    found = re.search(r"app_from_settings\('([^']+)'\)", getattr(server.app, "app_uri", "") or "")
+    if found is not None and read_handoff(Path(found[1]).read_text())[1].scikit_learn and use_pickle_packages():
+        share_imports(PICKLE_IMPORTS)
+    share_imports(SHARED_IMPORTS)
 
 
 def pre_fork(server: Any, worker: Any) -> None:

@@ -31,6 +31,8 @@ def builtin_options(settings: ServingSettings, runtime: Runtime, root: Path | No
         root=root,
         default_accept=settings.default_accept,
         default_outputs=check_default_kinds(settings.inference_output),
+        derived_dir=settings.derived_models_dir,
+        allow_pickle=settings.allow_pickle,
     )
 
 

@@ -40,6 +40,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
@@ -47,7 +48,9 @@ from ..builtin.output_selection import check_default_kinds
 from ..compilation.launch import CompileJob
 from ..compilation.status import READY
 from ..errors import UserCodeSetupError
+from ..model import pickles
 from ..model.files import ModelLoadError, check_model_text, find_model_file
+from ..model.formats import PICKLE, served_format
 from ..observability.logs import JSON, configure_logging, forward_lines, gunicorn_log_config, relay_lines
 from ..settings import Runtime, ServingSettings, SettingsError, child_environment, handoff_json, serving_settings
 from ..user_code.setup import prepare_user_code
@@ -55,6 +58,7 @@ from .health import STOPPING, HealthBoard, health_directory
 from .http_front import GRACE_SECONDS, PROGRAM_DIR, gunicorn_command, render_nginx_conf
 
 log = logging.getLogger("serve")
+
 
 #: How often the supervisor re-judges health and looks at its children: a worker that died is
 #: out of ``/ping``'s verdict within this time.
@@ -72,11 +76,51 @@ def worker_environment(settings: ServingSettings, runtime: Runtime) -> dict[str,
     return child_environment(**changes)
 
 
+class PickleCheck:
+    """Whether a pickled model is one this container serves, found out beside the starting workers
+    (``python -m lightgbm_container.model.pickles FILE``: unpickling takes a second or two, which
+    the workers' start would otherwise wait for); a pickle it refuses stops ``serve`` with the reason."""
+
+    def __init__(self, model_file: Path) -> None:
+        self.model_file = model_file
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "lightgbm_container.model.pickles", str(model_file)],
+            cwd=PROGRAM_DIR,
+            env=child_environment(OMP_NUM_THREADS="1"),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+        )
+
+    def problem(self) -> str | None:
+        """Why the model cannot be served, once the check failed (None: running, or fine)."""
+        if self.process.poll() in (None, 0):
+            return None
+        assert self.process.stderr is not None
+        return self.process.stderr.read().decode("utf-8", "replace").strip() or f"{self.model_file} cannot be loaded"
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+
+@dataclass
+class Prepared:
+    """What :func:`prepare` decided: the workers' run-time hand-off, the compile job to run beside
+    them (None: nothing to compile), and a check of a pickled model to watch (None: no pickle)."""
+
+    runtime: Runtime
+    compile_job: CompileJob | None = None
+    pickle_check: PickleCheck | None = None
+
+
 def prepare(
     settings: ServingSettings, run_dir: Path, announce: Callable[[str], None] = lambda _phase: None
-) -> tuple[Runtime, CompileJob | None]:
+) -> Prepared:
     """Everything decided once, before any worker starts: what the workers get besides their
-    configuration, and the compile job to run beside them (None when there is nothing to compile).
+    configuration, the compile job to run beside them, a pickle's check.
 
     User code first (fetch, install requirements, decide the mode: :mod:`..user_code.setup`).
     Then, in single-model mode, the LightGBM model file is checked (a damaged file would crash
@@ -85,18 +129,26 @@ def prepare(
     long step (installing requirements, a strict compile).
     """
     code_dir, code = prepare_user_code(settings, run_dir, announce)
-    runtime = Runtime(code_dir=code_dir)
+    # scikit-learn for workers that may meet a pickle or user code (imported by LightGBM when it can: packages.py).
+    runtime = Runtime(code_dir=code_dir, scikit_learn=code_dir is not None or code is not None)
     if settings.multi_model:
-        return runtime, None
+        return Prepared(dataclasses.replace(runtime, scikit_learn=runtime.scikit_learn or settings.allow_pickle))
     try:
         model_file, _ = find_model_file(settings.paths.model)
     except ModelLoadError:
         if code is not None:
-            return runtime, None
+            return Prepared(runtime)
         raise
-    check_model_text(model_file.read_bytes(), model_file)
+    check = None
+    if served_format(model_file) == PICKLE:
+        if not settings.allow_pickle:
+            raise ModelLoadError(pickles.REFUSED.format(name=model_file.name))
+        runtime = dataclasses.replace(runtime, scikit_learn=True)
+        check = PickleCheck(model_file) if code is None else None  # user code's model_fn decides what it loads
+    else:
+        check_model_text(model_file.read_bytes(), model_file)
     if settings.predictor_backend == "lightgbm":
-        return runtime, None
+        return Prepared(runtime, None, check)
     strict = settings.predictor_backend == "lleaves"
     job = CompileJob(
         model_file,
@@ -105,9 +157,10 @@ def prepare(
         settings.compile_timeout_seconds,
         settings.compile_memory_mb,
         full_only=strict,
+        derived_dir=settings.derived_models_dir,
     )
     if not strict:
-        return dataclasses.replace(runtime, compile_status=job.status_file), job
+        return Prepared(dataclasses.replace(runtime, compile_status=job.status_file), job, check)
     log.info(
         "LIGHTGBM_PREDICTOR=lleaves: compiling %s before the workers start (at most %d s)",
         model_file,
@@ -125,7 +178,7 @@ def prepare(
         raise
     if status.state != READY or status.object is None:
         raise ModelLoadError(f"LIGHTGBM_PREDICTOR=lleaves but the model could not be compiled: {status.describe()}")
-    return dataclasses.replace(runtime, compiled_model=Path(status.object)), None
+    return Prepared(dataclasses.replace(runtime, compiled_model=Path(status.object)), None, check)
 
 
 def metrics_directory(run_dir: Path) -> Path:
@@ -148,6 +201,7 @@ class Supervisor:
         self.run_dir = run_dir
         self.compile_job: CompileJob | None = None
         self.compile_reported = True
+        self.pickle_check: PickleCheck | None = None
         self.socket = self.run_dir / "gunicorn.sock"
         self.health = HealthBoard(health_directory(run_dir))
         self.stopping = False
@@ -170,12 +224,14 @@ class Supervisor:
         if json_logs:
             self._forward(self.children["nginx"].stderr, "nginx", "ERROR")
 
-    def start_workers(self, runtime: Runtime, compile_job: CompileJob | None) -> None:
+    def start_workers(self, prepared: Prepared) -> None:
         """gunicorn and its workers with what :func:`prepare` resolved; the compile job beside them."""
+        compile_job = prepared.compile_job
+        self.pickle_check = prepared.pickle_check
         # What the workers share: the multi-model registry (multi_model/registry.py), their
         # metrics' files, their health.
         self.runtime = dataclasses.replace(
-            runtime,
+            prepared.runtime,
             state_dir=self.run_dir / "multi-model" if self.settings.multi_model else None,
             metrics_dir=metrics_directory(self.run_dir),
             health_dir=self.health.directory,
@@ -228,6 +284,10 @@ class Supervisor:
         while not self.stopping:
             self.health.refresh(self.children["gunicorn"].pid)
             self.report_compile()
+            if self.pickle_check is not None and (problem := self.pickle_check.problem()) is not None:
+                log.error("cannot serve: %s", problem)
+                self.shutdown()
+                return 1
             for name, child in self.children.items():
                 code = child.poll()
                 if code is not None:
@@ -254,6 +314,8 @@ class Supervisor:
         self.health.announce(STOPPING)
         if self.compile_job is not None:
             self.compile_job.stop()
+        if self.pickle_check is not None:
+            self.pickle_check.stop()
         deadline = time.monotonic() + GRACE_SECONDS
         # nginx first: it stops accepting and finishes the requests gunicorn is working on.
         for name, sig in (("nginx", signal.SIGQUIT), ("gunicorn", signal.SIGTERM)):
@@ -311,7 +373,7 @@ def main() -> int:
     try:
         supervisor.health.announce("the model server is starting: checking the model and any user code")
         supervisor.start_front()
-        runtime, compile_job = prepare(settings, run_dir, supervisor.health.announce)
+        prepared = prepare(settings, run_dir, supervisor.health.announce)
     except (ModelLoadError, UserCodeSetupError) as exc:
         log.error("cannot serve: %s", exc)
         return _stop_early(supervisor, 1)
@@ -334,5 +396,5 @@ def main() -> int:
         settings.max_payload_mb,
         settings.paths.models if settings.multi_model else settings.paths.model,
     )
-    supervisor.start_workers(runtime, compile_job)
+    supervisor.start_workers(prepared)
     return supervisor.watch()

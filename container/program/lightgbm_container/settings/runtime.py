@@ -25,6 +25,9 @@ class Runtime:
     state_dir: Path | None = None  # multi-model: the registry the workers share (multi_model/registry.py)
     metrics_dir: Path | None = None  # every worker's metrics files (observability/metrics.py)
     health_dir: Path | None = None  # where each worker publishes its state for /ping (serving/health.py)
+    #: The workers may unpickle LightGBM estimators and Pipelines or run user code: scikit-learn on
+    #: their path, imported once in gunicorn's master (packages.py says why it is not always there).
+    scikit_learn: bool = False
 
 
 def handoff_json(settings: ServingSettings, runtime: Runtime) -> str:
@@ -39,5 +42,7 @@ def read_handoff(text: str) -> tuple[ServingSettings, Runtime]:
     settings["paths"] = MLPaths(Path(settings["paths"]["root"]))
     settings["compile_cache_dir"] = Path(settings["compile_cache_dir"])
     settings["inference_output"] = tuple(settings.get("inference_output") or ())
-    runtime = {name: Path(value) if value is not None else None for name, value in raw["runtime"].items()}
+    runtime: dict[str, Any] = {
+        name: Path(value) if isinstance(value, str) else value for name, value in raw["runtime"].items()
+    }
     return ServingSettings(**settings), Runtime(**runtime)

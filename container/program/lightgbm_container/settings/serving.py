@@ -54,6 +54,7 @@ class ServingSettings:
     custom_service: str | None  # SAGEMAKER_HANDLER: an MMS custom service, "module[:function]"
     default_accept: str  # SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT: user code's answer type for a missing or */* Accept
     mms_decode_input: bool  # MMS_DECODE_INPUT_REQUEST: custom services get JSON and text bodies decoded
+    allow_pickle: bool  # LIGHTGBM_ALLOW_PICKLE: serve pickled models (unpickling runs code from the file)
     inference_output: tuple[
         str, ...
     ] = ()  # SAGEMAKER_INFERENCE_OUTPUT: default output kinds (builtin/output_selection.py)
@@ -61,6 +62,11 @@ class ServingSettings:
     @property
     def max_payload_bytes(self) -> int:
         return self.max_payload_mb * 1024 * 1024
+
+    @property
+    def derived_models_dir(self) -> Path:
+        """Where the LightGBM text of pickled trees is written, by the workers and the compile job alike."""
+        return self.compile_cache_dir / "models"
 
 
 def default_model_cache_mb(workers: int) -> int:
@@ -128,6 +134,7 @@ def serving_settings(env: Mapping[str, str] | None = None) -> ServingSettings:
         custom_service=text(env, "SAGEMAKER_HANDLER"),
         default_accept=text(env, "SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT") or "application/json",
         mms_decode_input=boolean(env, "MMS_DECODE_INPUT_REQUEST", default=True),
+        allow_pickle=boolean(env, "LIGHTGBM_ALLOW_PICKLE", default=True),
         inference_output=tuple(
             kind.strip().lower() for kind in env.get("SAGEMAKER_INFERENCE_OUTPUT", "").split(",") if kind.strip()
         ),

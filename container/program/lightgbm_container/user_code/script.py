@@ -7,7 +7,9 @@
   ``model_warmup_fn(model_dir, model)`` run around ``model_fn``.
 - A function the script does not define falls back to the built-in LightGBM step (an
   ``inference.py`` with only an ``input_fn`` still loads, predicts and encodes), not to
-  the toolkit's ``NotImplementedError``.
+  the toolkit's ``NotImplementedError``; except that next to the script's own ``predict_fn``
+  the missing ``input_fn`` and ``output_fn`` are the toolkit's defaults (:mod:`.toolkit_defaults`):
+  what such a script was written against.
 - ``input_fn`` gets the raw ``Content-Type`` (parameters kept) and the body as ``str``
   for exactly ``application/json`` and ``text/csv``, ``bytes`` otherwise; ``output_fn`` gets
   the Accept header as sent, or ``SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT`` when it is missing
@@ -31,6 +33,7 @@ from ..builtin.handler import LightGBMHandler, prediction_rows
 from ..contract.handler import InferenceRequest, InferenceResponse, StepTimer
 from ..contract.negotiation import user_code_accept
 from ..errors import BadRequest, UserCodeSetupError
+from . import toolkit_defaults
 from .calls import UserFunction
 from .context import Context
 from .results import to_response
@@ -65,9 +68,12 @@ class ScriptHandler:
         user_steps = [find(module, name, 2) for name in ("input_fn", "predict_fn", "output_fn")]
         if self.transform_fn is not None and any(user_steps):
             raise UserCodeSetupError(f"{self.description}: {TRANSFORM_CONFLICT}")
-        self.input_fn = user_steps[0] or UserFunction("input_fn", builtin.input_fn, False, False)
+        # With the user's predict_fn in the pipeline, the missing steps are the toolkit's own
+        # (:mod:`.toolkit_defaults`); otherwise the built-in ones, which keep our richer types.
+        defaults = toolkit_defaults if user_steps[1] is not None else builtin
+        self.input_fn = user_steps[0] or UserFunction("input_fn", defaults.input_fn, False, False)
         self.predict_fn = user_steps[1] or UserFunction("predict_fn", builtin.predict_fn, False, False)
-        self.output_fn = user_steps[2] or UserFunction("output_fn", builtin.output_fn, False, False)
+        self.output_fn = user_steps[2] or UserFunction("output_fn", defaults.output_fn, False, False)
         # A request's own context only when some request-time function takes one: nobody else can see it.
         self.request_context = any(
             f is not None and f.takes_context

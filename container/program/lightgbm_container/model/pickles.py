@@ -1,0 +1,240 @@
+"""Models that arrive pickled (``pickle`` or ``joblib``), as most SageMaker LightGBM scripts save them.
+
+A pickle may hold a ``lightgbm.Booster``, a fitted ``LGBMClassifier``, ``LGBMRegressor`` or
+``LGBMRanker`` (or a subclass), or a fitted scikit-learn ``Pipeline`` whose last step is one of
+those. Whatever it holds, the trees inside are served like a text model: their LightGBM text
+(best iteration kept) is written once to the compile cache, so the same compile job, parity
+check and switch give them compiled speed. A Pipeline's other steps run in Python first
+(:mod:`.pipeline`).
+
+Unpickling runs code from the file. The model artifact is the deployer's own, as for AWS's
+own containers, which load pickles by default; ``LIGHTGBM_ALLOW_PICKLE=false`` refuses them.
+scikit-learn and joblib are imported here only, when a pickle is loaded: a worker serving a
+text model never pays for them.
+"""
+
+from __future__ import annotations
+
+import bz2
+import gzip
+import hashlib
+import logging
+import lzma
+import os
+import re
+import sys
+import warnings
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..packages import use_pickle_packages
+from .files import ModelLoadError
+
+log = logging.getLogger(__name__)
+
+ACCEPTED = (
+    "a lightgbm.Booster, a fitted LGBMClassifier, LGBMRegressor or LGBMRanker, "
+    "or a fitted scikit-learn Pipeline ending in one"
+)
+REFUSED = (
+    "{name} is a pickle, and LIGHTGBM_ALLOW_PICKLE=false refuses pickles (unpickling runs code from the file); "
+    "save the model as LightGBM text (booster.save_model('model.txt')) or unset LIGHTGBM_ALLOW_PICKLE"
+)
+
+
+@dataclass
+class Unpickled:
+    """What a pickle holds, as the model path needs it."""
+
+    booster: Any  # the trees: a lightgbm.Booster
+    what: str  # how the log describes it: "LGBMClassifier", "Pipeline(SimpleImputer, ..., LGBMRegressor)"
+    classes: tuple[Any, ...] | None = None  # the estimator's classes_, as their original values
+    preprocess: Any = None  # a Pipeline's steps before the estimator (None: rows go to the trees as they are)
+    input_names: tuple[str, ...] | None = None  # the Pipeline's input columns (feature_names_in_), else None
+
+
+def load(path: Path, allow: bool) -> Unpickled:
+    """Unpickle ``path`` (joblib reads plain pickles and its own, compressed or not) and say what it holds."""
+    if not allow:
+        raise ModelLoadError(REFUSED.format(name=path.name))
+    _check_scikit_learn(path)
+    import joblib  # noqa: PLC0415 - only a worker serving a pickle pays for joblib and scikit-learn
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            obj = joblib.load(path)
+        except ModuleNotFoundError as exc:
+            raise ModelLoadError(
+                f"{path.name} needs the Python module {exc.name!r}, which this image does not have; add it to "
+                "code/requirements.txt beside the model (serve installs it before the workers start)"
+            ) from None
+        except Exception as exc:  # noqa: BLE001 - anything unpickling raises is the file's problem: say what it was
+            raise ModelLoadError(_unreadable(path, exc)) from None
+    for warning in caught:
+        _report_version_skew(path, warning.message)
+    return classify(obj, path.name)
+
+
+def _check_scikit_learn(path: Path) -> None:
+    """LightGBM's estimators are whole only when scikit-learn was importable before LightGBM was
+    imported (:mod:`..packages`): ``serve`` arranges it for the workers that may need it."""
+    import lightgbm  # noqa: PLC0415 - the worker has it loaded already
+
+    if not lightgbm.compat.SKLEARN_INSTALLED:
+        raise ModelLoadError(
+            f"{path.name} is a pickle, but this process imported LightGBM without scikit-learn "
+            "(<venv>/pickle-site was not on its path first); serve arranges it: start it through serve"
+        )
+
+
+def classify(obj: Any, name: str) -> Unpickled:
+    """What ``obj`` (unpickled, or returned by a user's ``model_fn``) is, or a ModelLoadError naming its type."""
+    import lightgbm as lgb  # noqa: PLC0415 - the worker has it loaded already; serve never calls this
+
+    if isinstance(obj, lgb.Booster):
+        return Unpickled(obj, "lightgbm.Booster")
+    if isinstance(obj, lgb.LGBMModel):
+        return _estimator(obj, name, type(obj).__name__)
+    steps = getattr(obj, "steps", None)
+    if isinstance(steps, list) and steps and hasattr(obj, "named_steps"):
+        last = steps[-1][1]
+        if not isinstance(last, lgb.LGBMModel):
+            raise ModelLoadError(
+                f"{name} holds a scikit-learn Pipeline whose last step is a {_type_name(last)}; "
+                f"this container serves {ACCEPTED}"
+            )
+        described = f"Pipeline({', '.join(type(step).__name__ for _, step in steps)})"
+        unpickled = _estimator(last, name, described)
+        unpickled.preprocess = obj[:-1]
+        names = getattr(obj, "feature_names_in_", None)
+        count = getattr(obj, "n_features_in_", None)
+        if names is not None:
+            unpickled.input_names = tuple(str(column) for column in names)
+        elif count is not None:
+            unpickled.input_names = tuple(f"Column_{index}" for index in range(int(count)))
+        else:
+            raise ModelLoadError(f"{name} holds a Pipeline that was never fitted; fit it before saving it")
+        return unpickled
+    raise ModelLoadError(f"{name} holds a {_type_name(obj)}; this container serves {ACCEPTED}")
+
+
+def _estimator(estimator: Any, name: str, what: str) -> Unpickled:
+    booster = getattr(estimator, "_Booster", None)
+    if booster is None:
+        raise ModelLoadError(
+            f"{name} holds a {type(estimator).__name__} that was never fitted; fit it before saving it"
+        )
+    classes = getattr(estimator, "classes_", None)
+    return Unpickled(booster, what, tuple(classes.tolist()) if classes is not None else None)
+
+
+def _type_name(obj: Any) -> str:
+    kind = type(obj)
+    return f"{kind.__module__}.{kind.__qualname__}"
+
+
+def model_text(booster: Any) -> str:
+    """The Booster's LightGBM text, as ``Booster.save_model`` writes it (its best iteration when it has one)."""
+    return str(booster.model_to_string())
+
+
+def text_file(text: str, directory: Path) -> Path:
+    """``text`` in ``directory`` under its SHA-256, written once, atomically: every worker (and the
+    compile job) of a model derives the same file, which the compile job and lleaves read."""
+    directory.mkdir(parents=True, exist_ok=True)
+    data = text.encode()
+    path = directory / f"model-{hashlib.sha256(data).hexdigest()[:32]}.txt"
+    if not path.is_file():
+        staged = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        staged.write_bytes(data)
+        os.replace(staged, path)
+    return path
+
+
+# --------------------------------------------------------------------------- version skew
+
+
+def _report_version_skew(path: Path, message: Warning | str) -> None:
+    """scikit-learn warns when it unpickles an estimator another version wrote: say so, with both versions."""
+    original = getattr(message, "original_sklearn_version", None)
+    current = getattr(message, "current_sklearn_version", None)
+    if original is not None and current is not None:
+        estimator = getattr(message, "estimator_name", "an estimator")
+        log.warning(
+            "%s was pickled with scikit-learn %s and is loaded with scikit-learn %s (%s): it loaded; "
+            "re-save it with %s to be sure of its predictions",
+            path.name,
+            original,
+            current,
+            estimator,
+            current,
+        )
+    else:
+        log.warning("loading %s: %s", path.name, message)
+
+
+def _unreadable(path: Path, exc: BaseException) -> str:
+    """Why a pickle could not be loaded, naming the scikit-learn versions when skew is the likely cause."""
+    import sklearn  # noqa: PLC0415 - as in load()
+
+    written = pickled_sklearn_version(path)
+    cause = f"{type(exc).__name__}: {exc}"
+    if written is not None and written != sklearn.__version__:
+        return (
+            f"{path.name} was pickled with scikit-learn {written}, and scikit-learn {sklearn.__version__} in this "
+            f"image cannot load it ({cause}); re-save it with scikit-learn {sklearn.__version__}, or save the "
+            "LightGBM model as text (booster.save_model)"
+        )
+    return f"{path.name} cannot be unpickled ({cause}); this container serves {ACCEPTED}"
+
+
+_DECOMPRESSORS: dict[bytes, Callable[[bytes], bytes]] = {
+    b"\x1f\x8b": gzip.decompress,
+    b"BZh": bz2.decompress,
+    b"\xfd7zXZ": lzma.decompress,
+    b"\x78": zlib.decompress,
+}
+
+
+#: ``"_sklearn_version"`` then its value, as protocol 2-5 pickles write a short string (maybe memoized between).
+_SKLEARN_VERSION = re.compile(rb"_sklearn_version\x94?(?:\x8c(.)|X(....))", re.DOTALL)
+
+
+def pickled_sklearn_version(path: Path) -> str | None:
+    """The scikit-learn version an estimator in the pickle was written with (its ``_sklearn_version``
+    state), read from the bytes without running them; None when it holds none. (joblib writes
+    arrays' raw bytes inside the pickle, so this looks for the string rather than parsing opcodes.)"""
+    try:
+        data = path.read_bytes()
+        for magic, decompress in _DECOMPRESSORS.items():
+            if data.startswith(magic):
+                data = decompress(data)
+                break
+    except (OSError, ValueError, EOFError, zlib.error, lzma.LZMAError):
+        return None
+    found = _SKLEARN_VERSION.search(data)
+    if found is None:
+        return None
+    start = found.end()
+    length = found[1][0] if found[1] is not None else int.from_bytes(found[2], "little")
+    return data[start : start + length].decode("utf-8", "replace")
+
+
+def main(argv: list[str]) -> int:
+    """``python -m lightgbm_container.model.pickles FILE``: whether FILE is a pickle this container
+    serves; ``serve`` runs it beside the starting workers and stops with its message if not."""
+    use_pickle_packages()  # before LightGBM is imported: its estimators need scikit-learn
+    try:
+        load(Path(argv[0]), allow=True)
+    except ModelLoadError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,118 @@
+"""Pickled models on the real `serve`: compiled like text models, refused at start with the reason,
+beside text models in multi-model mode, and scikit-learn only in the workers that need it.
+
+Each type's answers and errors in every request form: tests/unit/test_pickled_models.py.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import pickle
+import tarfile
+
+import numpy as np
+import psutil
+import pytest
+
+from support import Server, csv_body, model_layout, pickled_root
+
+TARGET = "X-Amzn-SageMaker-Target-Model"
+
+
+def _values(response) -> np.ndarray:
+    assert response.status_code == 200, response.text
+    return np.array(response.text.split(), dtype=float)
+
+
+def test_a_joblib_classifier_answers_probabilities_and_switches_to_compiled_trees(tmp_path, start_server, pickles):
+    model_file, model, inputs = pickles["binary"]
+    server = start_server(pickled_root(tmp_path, model_file, "model.joblib"))
+    expected = model.predict_proba(inputs[:50])[:, 1]
+    np.testing.assert_allclose(_values(server.post(csv_body(inputs[:50]))), expected, atol=1e-9)
+    stats = server.wait_compiled()
+    assert stats["compile"]["state"] == "ready", stats
+    for _ in range(4):  # both workers, on the compiled trees
+        np.testing.assert_allclose(_values(server.post(csv_body(inputs[:50]))), expected, atol=1e-9)
+
+
+def test_a_pipeline_with_text_columns_is_served_at_compiled_speed(tmp_path, start_server, pickles):
+    model_file, model, inputs = pickles["pipeline"]
+    server = start_server(pickled_root(tmp_path, model_file, "model.pkl"))
+    records = inputs.iloc[:30].to_dict(orient="records")
+    expected = model.predict_proba(inputs.iloc[:30])[:, 1]
+    server.wait_compiled()
+    for _ in range(4):
+        answer = server.post(json.dumps(records), "application/json")
+        assert answer.status_code == 200, answer.text
+        np.testing.assert_allclose(answer.json()["predictions"], expected, atol=1e-9)
+
+
+def _failed_start(root, tmp_path, **env) -> str:
+    server = Server(root, tmp_path / "failed.log", **env)
+    try:
+        assert server.process.wait(timeout=60) != 0
+        return server.logs()
+    finally:
+        server.stop()
+
+
+@pytest.mark.parametrize(
+    "content, fragment",
+    [
+        (pickle.dumps({"not": "a model"}), "holds a builtins.dict; this container serves a lightgbm.Booster"),
+        (b"\x08\x07\x12\x08skl2onnx", "is an ONNX model"),
+    ],
+)
+def test_serve_stops_at_start_saying_what_the_file_is(tmp_path, content, fragment):
+    model_file = tmp_path / ("model.pkl" if content.startswith(b"\x80") else "model.onnx")
+    model_file.write_bytes(content)
+    logs = _failed_start(pickled_root(tmp_path, model_file), tmp_path)
+    assert "cannot serve" in logs and fragment in logs
+
+
+def test_pickles_are_refused_at_start_when_not_allowed(tmp_path, pickles):
+    logs = _failed_start(pickled_root(tmp_path, pickles["regressor"][0]), tmp_path, LIGHTGBM_ALLOW_PICKLE="false")
+    assert "LIGHTGBM_ALLOW_PICKLE=false refuses pickles" in logs
+
+
+def test_multi_model_serves_a_pickle_archive_beside_a_text_model(tmp_path, start_server, pickles, model_files):
+    import lightgbm as lgb
+
+    root = tmp_path / "ml"
+    paths, rows = model_files
+    model_layout(root, "text", paths["small"])
+    model_file, model, inputs = pickles["regressor"]
+    archive = root / "models" / "pickled.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        data = model_file.read_bytes()
+        info = tarfile.TarInfo("model.joblib")
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+    server = start_server(root, SAGEMAKER_MULTI_MODEL="true")
+    for _ in range(3):
+        np.testing.assert_allclose(
+            _values(server.post(csv_body(inputs[:20]), **{TARGET: "pickled.tar.gz"})),
+            model.predict(inputs[:20]),
+            atol=1e-9,
+        )
+        np.testing.assert_allclose(
+            _values(server.post(csv_body(rows), **{TARGET: "text"})),
+            lgb.Booster(model_file=str(paths["small"])).predict(rows),
+            atol=1e-9,
+        )
+
+
+def _workers_hold(server: Server, module: str) -> list[bool]:
+    """Whether each gunicorn worker has ``module``'s files mapped (imported)."""
+    gunicorn = [
+        child for child in psutil.Process(server.process.pid).children() if "gunicorn" in " ".join(child.cmdline())
+    ]
+    return [any(f"/{module}/" in region.path for region in worker.memory_maps()) for worker in gunicorn[0].children()]
+
+
+def test_scikit_learn_is_loaded_only_by_the_workers_of_a_pickled_model(tmp_path, trained_root, start_server, pickles):
+    text_server = start_server(trained_root, LIGHTGBM_PREDICTOR="lightgbm")
+    assert _workers_hold(text_server, "sklearn") == [False, False]
+    pickle_server = start_server(pickled_root(tmp_path, pickles["pipeline"][0]), LIGHTGBM_PREDICTOR="lightgbm")
+    assert _workers_hold(pickle_server, "sklearn") == [True, True]
