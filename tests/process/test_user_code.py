@@ -187,8 +187,7 @@ def test_requirements_install_from_vendored_wheels_before_workers_start(
     tmp_path, trained_root, start_server, expected_rows, probe_wheel
 ):
     source = example("toolkit/model_fn_only.py") + (
-        "\n\nimport lgbmc_probe\n\n\ndef predict_fn(data, model):\n"
-        "    return model.predict(data) * lgbmc_probe.SCALE\n"
+        "\n\nimport lgbmc_probe\n\n\ndef predict_fn(data, model):\n    return model.predict(data) * lgbmc_probe.SCALE\n"
     )
     root = root_with_code(tmp_path, trained_root, {"inference.py": source, "requirements.txt": "lgbmc-probe==1.0\n"})
     (root / "model" / "code" / "lib").mkdir()
