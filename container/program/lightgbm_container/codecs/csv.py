@@ -17,13 +17,12 @@ from typing import Any
 import numpy as np
 
 from ..errors import BadRequest
-from ..missing_values import CSV_MISSING_TOKENS, PANDAS_MISSING_OPTIONS
+from ..missing_values import PANDAS_MISSING_OPTIONS, is_missing_csv_field
 from ..model.batch import Batch
 from ..model.outputs import Table
 from .codec import Codec
 from .text import orjson_rows, text_lines
 
-_CSV_MISSING = frozenset(token.encode() for token in CSV_MISSING_TOKENS)
 #: Above this size pandas' C parser beats ``float()`` per field despite its ~0.5 ms start-up.
 _PANDAS_CSV_THRESHOLD_BYTES = 16 * 1024
 
@@ -54,7 +53,7 @@ def _csv_field(field: bytes, line: int, column: int) -> float:
     try:
         return float(field)
     except ValueError:
-        if field.strip().lower() in _CSV_MISSING:
+        if is_missing_csv_field(field):
             return math.nan
         shown = field.decode("utf-8", "replace")
         raise BadRequest(

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import BadRequest, PayloadTooLarge
+from ..missing_values import is_missing_csv_field
 from . import outputs
 from .batch import Batch
 from .categories import text_key
@@ -126,31 +127,61 @@ class PipelineModel:
                 f"{batch.rows} records x {len(names)} columns is more than the {max_values} values "
                 "one request may expand to; send fewer records per request"
             )
-        columns = {name: self._column(batch, position, name) for position, name in enumerate(names)}
+        by_position = list(zip(*batch.cells, strict=True)) if batch.cells is not None else None  # one pass, in C
+        columns = {name: self._column(batch, by_position, position, name) for position, name in enumerate(names)}
         return pd.DataFrame(columns, columns=list(names))
 
-    def _column(self, batch: Batch, position: int, name: str) -> list[Any]:
+    def _column(self, batch: Batch, by_position: list[tuple[Any, ...]] | None, position: int, name: str) -> Any:
         """One input column's values: text for a text column, numbers (the codec's rule) otherwise."""
         if batch.records is not None:
             raw: Sequence[Any] = [record.get(name) for record in batch.records]
-        elif batch.cells is not None:
-            raw = [row[position] for row in batch.cells]
+        elif by_position is not None:
+            raw = by_position[position]
         else:
             assert batch.values is not None
             index = batch.columns.index(name) if batch.columns is not None else position
-            raw = batch.values[:, index].tolist() if index >= 0 else [math.nan] * batch.rows
+            values = batch.values[:, index] if index >= 0 else np.full(batch.rows, math.nan)
+            if name not in self.text_columns:
+                return values
+            raw = values.tolist()
         if name in self.text_columns:
-            return [_text(value) for value in raw]
-        return [
-            _number(batch, value, row, position if batch.records is None else name) for row, value in enumerate(raw)
-        ]
+            return _texts(raw)
+        numbers = _plain_numbers(raw)
+        if numbers is not None:
+            return numbers
+        column = position if batch.records is None else name
+        return np.array([_number(batch, value, row, column) for row, value in enumerate(raw)], dtype=np.float64)
+
+
+def _plain_numbers(raw: Sequence[Any]) -> np.ndarray | None:
+    """The happy path, in one pass: every value a JSON number, or every one a CSV field that
+    ``float()`` reads (the CSV codec's own rule before its missing-value words). None when any
+    value needs the codec's rule, which reads missing values and names what is wrong."""
+    kinds = set(map(type, raw))
+    if not (kinds <= {float, int} or kinds == {bytes}):  # bool is neither: a JSON true is not a number
+        return None
+    try:
+        return np.fromiter(map(float, raw), dtype=np.float64, count=len(raw))
+    except ValueError:
+        return None
+
+
+def _texts(raw: Sequence[Any]) -> list[Any]:
+    """A text column's values; each distinct value is read once (a column holds few categories)."""
+    try:
+        distinct = {value: _text(value) for value in set(raw)}
+    except TypeError:  # an unhashable value (a list in a JSON record): one by one
+        return [_text(value) for value in raw]
+    return [distinct[value] for value in raw]
 
 
 def _text(value: Any) -> Any:
+    """A text column's value as the Pipeline's encoders were fitted on it: a string, or NaN
+    for a missing one (null, NaN, or a CSV missing-value word such as an empty field)."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return np.nan
     if isinstance(value, bytes):
-        value = value.decode("utf-8", "replace")
+        return np.nan if is_missing_csv_field(value) else value.decode("utf-8", "replace")
     return value if isinstance(value, str) else text_key(value)
 
 
