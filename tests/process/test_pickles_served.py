@@ -111,8 +111,19 @@ def _workers_hold(server: Server, module: str) -> list[bool]:
     return [any(f"/{module}/" in region.path for region in worker.memory_maps()) for worker in gunicorn[0].children()]
 
 
-def test_scikit_learn_is_loaded_only_by_the_workers_of_a_pickled_model(tmp_path, trained_root, start_server, pickles):
+def test_scikit_learn_is_loaded_only_by_the_workers_of_a_pipeline(tmp_path, trained_root, start_server, pickles):
+    """A pickled estimator's trees and classes are derived as text before the workers start
+    (model/derived.py): its workers are a text model's; only a Pipeline's steps need scikit-learn."""
     text_server = start_server(trained_root, LIGHTGBM_PREDICTOR="lightgbm")
     assert _workers_hold(text_server, "sklearn") == [False, False]
-    pickle_server = start_server(pickled_root(tmp_path, pickles["pipeline"][0]), LIGHTGBM_PREDICTOR="lightgbm")
-    assert _workers_hold(pickle_server, "sklearn") == [True, True]
+    model_file, model, inputs = pickles["binary"]  # text labels: the classes travel beside the derived text
+    estimator_server = start_server(pickled_root(tmp_path / "estimator", model_file), LIGHTGBM_PREDICTOR="lightgbm")
+    assert _workers_hold(estimator_server, "sklearn") == [False, False]
+    labels = estimator_server.post(
+        csv_body(inputs[:20]), **{"X-Amzn-SageMaker-Custom-Attributes": "output=predicted_label"}
+    )
+    assert labels.text.split() == list(model.predict(inputs[:20])), labels.text
+    pipeline_server = start_server(
+        pickled_root(tmp_path / "pipeline", pickles["pipeline"][0]), LIGHTGBM_PREDICTOR="lightgbm"
+    )
+    assert _workers_hold(pipeline_server, "sklearn") == [True, True]

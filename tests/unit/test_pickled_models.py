@@ -1,11 +1,13 @@
 """Pickled and joblib'd models served in-process like our own: every type, every request form,
 answers equal to the unpickled object's own predict / predict_proba (1e-9), and every refusal.
 
-The real serve (compile switch, start-up refusals, multi-model archives) is tests/process/test_pickled_models.py.
+The real serve (compile switch, start-up refusals, multi-model archives) is tests/process/test_pickles_served.py.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import datetime
 import json
 import logging
 import pickle
@@ -14,6 +16,8 @@ import re
 import numpy as np
 import pytest
 
+from lightgbm_container.model.derived import Derived, _carried_exactly, derive
+from lightgbm_container.model.loading import LoadOptions, load_model
 from lightgbm_container.model.pickles import pickled_sklearn_version
 from support import csv_body, in_process_app, json_error, pickled_root
 
@@ -146,8 +150,13 @@ def test_a_pipeline_takes_text_in_its_text_columns_and_refuses_text_elsewhere(tm
         model.predict_proba(pd.DataFrame([{"x1": 0.3, "x2": np.nan, "color": "blue", "size": "S"}]))[:, 1],
         atol=1e-9,
     )
+    missing_csv = client.post("/invocations", data="0.3,,blue,S", content_type="text/csv")  # CSV's missing value
+    assert missing_csv.get_data(as_text=True).strip() == repr(missing.get_json()["predictions"][0])
     no_text = json_error(client.post("/invocations", json=[{"x1": 0.3, "x2": 1.0, "color": "blue"}]), 400)
     assert no_text["message"].startswith("the model's Pipeline refused the rows")  # its encoder takes no missing text
+    for empty in ("0.3,1.0,blue,", "0.3,1.0,blue, NA "):  # missing text in CSV: the same refusal, not a category ""
+        assert json_error(client.post("/invocations", data=empty, content_type="text/csv"), 400) == no_text
+    json_error(client.post("/invocations", json=[{**record, "x2": True}]), 400, None, "not a number")
 
 
 def test_contributions_are_refused_where_a_pipeline_changes_the_features(tmp_path, pickles):
@@ -271,3 +280,41 @@ def test_several_model_files_are_listed(tmp_path, pickles, trained_root):
         in_process_app(root).test_client(),
         r"2 model files .*other\.txt \(LightGBM text\).*regressor\.joblib \(pickle\)",
     )
+
+
+@pytest.mark.parametrize("name", ["booster", "regressor", "binary", "multiclass", "ranker", "scaled", "pipeline"])
+def test_what_serve_derives_before_the_workers_answers_as_the_unpickled_model(tmp_path, pickles, name):
+    """serve writes a pickle's trees and classes as text before its workers start (model/derived.py);
+    a worker loading that answers exactly as one unpickling the file, classes included."""
+    model_file, _, inputs = pickles[name]
+    derived = derive(model_file, tmp_path / "derived")
+    assert Derived.from_json(derived.to_json()) == derived
+    assert (derived.metadata_file is None) == (name in ("scaled", "pipeline"))  # the workers unpickle a Pipeline
+    options = LoadOptions(threads=1, derived_dir=tmp_path / "derived")
+    root = pickled_root(tmp_path, model_file)
+    from_text = load_model(root / "model", dataclasses.replace(options, derived=derived))
+    unpickled = load_model(root / "model", options)
+    assert type(from_text) is type(unpickled) and from_text.classes == unpickled.classes
+    assert from_text.source_file == unpickled.source_file == root / "model" / model_file.name
+    if derived.metadata_file is not None:
+        rows = np.asarray(inputs[:ROWS], dtype=np.float64)
+        assert from_text.model_file == derived.model_file
+        np.testing.assert_array_equal(from_text.predict(rows), unpickled.predict(rows))
+
+
+@pytest.mark.parametrize(
+    "classes, carried",
+    [
+        (None, True),
+        ([0, 1, 2], True),
+        (["no", "yes"], True),
+        ([False, True], True),
+        ([0.5, 1.5], True),
+        ([1, 2.0], True),  # JSON keeps an integer and a float apart
+        ([datetime.date(2026, 1, 1)], False),  # no JSON form
+        ([float("nan"), 1.0], False),
+        ([(1, 2), (3, 4)], False),  # tuples come back as lists
+    ],
+)
+def test_classes_travel_as_json_only_when_they_come_back_exactly(classes, carried):
+    assert _carried_exactly(classes) is carried

@@ -29,6 +29,7 @@ from ..compilation.switch import switcher
 from ..contract.handler import InferenceRequest, InferenceResponse, StepTimer
 from ..errors import BadRequest, EmptyBody
 from ..model.batch import Batch
+from ..model.derived import Derived
 from ..model.files import ModelLoadError, find_model_file, is_lightgbm_text
 from ..model.loaded import LoadedModel
 from ..model.loading import LoadOptions, ServedModel, adopt, load_model
@@ -59,9 +60,10 @@ class BuiltinOptions:
     style: str = STANDARD.name  # the response style (styles/): the layout of every answer
     derived_dir: Path = Path("/tmp/lightgbm-container-cache/models")  # the LightGBM text of pickled trees
     allow_pickle: bool = True  # LIGHTGBM_ALLOW_PICKLE
+    derived: Derived | None = None  # a pickled model's trees, derived by serve before the workers started
 
     def load_options(self) -> LoadOptions:
-        return LoadOptions(self.predict_threads, self.derived_dir, self.allow_pickle, self.root)
+        return LoadOptions(self.predict_threads, self.derived_dir, self.allow_pickle, self.root, self.derived)
 
 
 class LightGBMHandler:

@@ -4,7 +4,8 @@ The one place that knows every format: LightGBM text (with ``train``'s metadata 
 there), and pickles of a Booster, a LightGBM scikit-learn estimator or a Pipeline ending in
 one (:mod:`.pickles`). Whatever the format, the trees end up as a :class:`.loaded.LoadedModel`
 whose ``model_file`` is LightGBM text (derived into ``derived_dir`` for a pickle), so the
-compile job, the parity check and the switch work the same for all.
+compile job, the parity check and the switch work the same for all. A pickle ``serve`` already
+derived before the workers started (:mod:`.derived`) is loaded from that text, not unpickled.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from . import pickles
+from .derived import Derived
 from .files import check_model_text, find_model_file, read_metadata
 from .formats import PICKLE, served_format
 from .loaded import LoadedModel
@@ -28,12 +30,18 @@ class LoadOptions:
     derived_dir: Path  # where the LightGBM text of pickled trees is written (the compile cache)
     allow_pickle: bool = True  # LIGHTGBM_ALLOW_PICKLE
     root: Path | None = None  # every file must resolve inside it (multi-model)
+    derived: Derived | None = None  # what serve derived from the single model's pickle before the workers started
 
 
 def load_model(model_dir: Path, options: LoadOptions) -> ServedModel:
     """The model in ``model_dir``, predicting with LightGBM (its compiled trees come later)."""
     model_file, metadata_file = find_model_file(model_dir, options.root)
     if served_format(model_file) == PICKLE:
+        derived = options.derived
+        if derived is not None and derived.metadata_file is not None and derived.source == model_file:
+            text = derived.model_file.read_bytes()
+            metadata = read_metadata(derived.metadata_file)
+            return LoadedModel.from_text(text, derived.model_file, metadata, options.threads, source=model_file)
         return from_unpickled(pickles.load(model_file, options.allow_pickle), model_file, options)
     return LoadedModel.from_text(model_file.read_bytes(), model_file, read_metadata(metadata_file), options.threads)
 

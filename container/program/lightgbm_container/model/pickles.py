@@ -22,7 +22,6 @@ import logging
 import lzma
 import os
 import re
-import sys
 import warnings
 import zlib
 from collections.abc import Callable
@@ -30,7 +29,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..packages import use_pickle_packages
 from .files import ModelLoadError
 
 log = logging.getLogger(__name__)
@@ -222,19 +220,3 @@ def pickled_sklearn_version(path: Path) -> str | None:
     start = found.end()
     length = found[1][0] if found[1] is not None else int.from_bytes(found[2], "little")
     return data[start : start + length].decode("utf-8", "replace")
-
-
-def main(argv: list[str]) -> int:
-    """``python -m lightgbm_container.model.pickles FILE``: whether FILE is a pickle this container
-    serves; ``serve`` runs it beside the starting workers and stops with its message if not."""
-    use_pickle_packages()  # before LightGBM is imported: its estimators need scikit-learn
-    try:
-        load(Path(argv[0]), allow=True)
-    except ModelLoadError as exc:
-        print(exc, file=sys.stderr)
-        return 1
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))

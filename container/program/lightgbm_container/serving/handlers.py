@@ -12,6 +12,7 @@ from pathlib import Path
 from ..builtin.handler import BuiltinOptions, LightGBMHandler
 from ..builtin.output_selection import check_default_kinds
 from ..contract.handler import Handler
+from ..model.derived import Derived
 from ..settings import Runtime, ServingSettings
 from ..user_code.context import Context
 from ..user_code.custom_service import CustomServiceHandler
@@ -33,6 +34,7 @@ def builtin_options(settings: ServingSettings, runtime: Runtime, root: Path | No
         default_outputs=check_default_kinds(settings.inference_output),
         derived_dir=settings.derived_models_dir,
         allow_pickle=settings.allow_pickle,
+        derived=Derived.from_json(runtime.derived_model.read_text()) if runtime.derived_model is not None else None,
     )
 
 

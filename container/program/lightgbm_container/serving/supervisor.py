@@ -2,7 +2,8 @@
 
 The supervisor never imports LightGBM (OpenMP must not be initialised in a process that
 forks workers), nor numpy or LLVM (it stays small). It checks the model directory first
-(a clear error beats a crash loop), then starts gunicorn on a unix socket, nginx in front
+(a clear error beats a crash loop; a pickle's trees are derived as text: :mod:`..model.derived`),
+then starts gunicorn on a unix socket, nginx in front
 of it, and the lleaves compile job beside them (:mod:`..compilation`): the workers predict
 with LightGBM at once and switch to the compiled trees when the job has them, so start-up
 time does not depend on the model's size. ``LIGHTGBM_PREDICTOR=lleaves`` instead waits
@@ -49,6 +50,7 @@ from ..compilation.launch import CompileJob
 from ..compilation.status import READY
 from ..errors import UserCodeSetupError
 from ..model import pickles
+from ..model.derived import Derived
 from ..model.files import ModelLoadError, check_model_text, find_model_file
 from ..model.formats import PICKLE, served_format
 from ..observability.logs import JSON, configure_logging, forward_lines, gunicorn_log_config, relay_lines
@@ -76,57 +78,58 @@ def worker_environment(settings: ServingSettings, runtime: Runtime) -> dict[str,
     return child_environment(**changes)
 
 
-class PickleCheck:
-    """Whether a pickled model is one this container serves, found out beside the starting workers
-    (``python -m lightgbm_container.model.pickles FILE``: unpickling takes a second or two, which
-    the workers' start would otherwise wait for); a pickle it refuses stops ``serve`` with the reason."""
-
-    def __init__(self, model_file: Path) -> None:
-        self.model_file = model_file
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "lightgbm_container.model.pickles", str(model_file)],
-            cwd=PROGRAM_DIR,
-            env=child_environment(OMP_NUM_THREADS="1"),
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            start_new_session=True,
-        )
-
-    def problem(self) -> str | None:
-        """Why the model cannot be served, once the check failed (None: running, or fine)."""
-        if self.process.poll() in (None, 0):
-            return None
-        assert self.process.stderr is not None
-        return self.process.stderr.read().decode("utf-8", "replace").strip() or f"{self.model_file} cannot be loaded"
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
+def derive_pickle(model_file: Path, directory: Path, run_dir: Path) -> Path:
+    """A pickled model's trees and classes written as text before the workers start
+    (``python -m lightgbm_container.model.derived``, in its own process: unpickling imports
+    scikit-learn, which the workers then need not). Returns the JSON file that says what was
+    derived, for the workers; a pickle this container cannot serve raises its reason."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "lightgbm_container.model.derived", str(model_file), str(directory)],
+        cwd=PROGRAM_DIR,
+        env=child_environment(OMP_NUM_THREADS="1"),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    try:
+        out, err = process.communicate()
+    except BaseException:  # a stop signal while it runs (StoppedBeforeStart): it goes too
+        process.kill()
+        process.wait()
+        raise
+    messages = err.decode("utf-8", "replace").strip()
+    if process.returncode != 0:
+        raise ModelLoadError(messages or f"{model_file} cannot be loaded (exit code {process.returncode})")
+    for line in messages.splitlines():  # scikit-learn version skew, said by the loader
+        log.warning("%s", line)
+    record = run_dir / "derived-model.json"
+    record.write_bytes(out)
+    return record
 
 
 @dataclass
 class Prepared:
-    """What :func:`prepare` decided: the workers' run-time hand-off, the compile job to run beside
-    them (None: nothing to compile), and a check of a pickled model to watch (None: no pickle)."""
+    """What :func:`prepare` decided: the workers' run-time hand-off and the compile job to run
+    beside them (None: nothing to compile)."""
 
     runtime: Runtime
     compile_job: CompileJob | None = None
-    pickle_check: PickleCheck | None = None
 
 
 def prepare(
     settings: ServingSettings, run_dir: Path, announce: Callable[[str], None] = lambda _phase: None
 ) -> Prepared:
     """Everything decided once, before any worker starts: what the workers get besides their
-    configuration, the compile job to run beside them, a pickle's check.
+    configuration, the compile job to run beside them.
 
     User code first (fetch, install requirements, decide the mode: :mod:`..user_code.setup`).
     Then, in single-model mode, the LightGBM model file is checked (a damaged file would crash
-    every worker inside LightGBM, over and over). With user code whose ``model_fn`` loads
-    something else, there may be no LightGBM file at all. ``announce`` tells ``/ping`` each
-    long step (installing requirements, a strict compile).
+    every worker inside LightGBM, over and over); a pickle's trees are derived as text
+    (:func:`derive_pickle`), which both checks it and spares most workers scikit-learn. With
+    user code whose ``model_fn`` loads something else, there may be no LightGBM file at all.
+    ``announce`` tells ``/ping`` each long step (installing requirements, reading a pickle, a
+    strict compile).
     """
     code_dir, code = prepare_user_code(settings, run_dir, announce)
     # scikit-learn for workers that may meet a pickle or user code (imported by LightGBM when it can: packages.py).
@@ -139,19 +142,27 @@ def prepare(
         if code is not None:
             return Prepared(runtime)
         raise
-    check = None
+    compile_file = model_file
     if served_format(model_file) == PICKLE:
         if not settings.allow_pickle:
             raise ModelLoadError(pickles.REFUSED.format(name=model_file.name))
-        runtime = dataclasses.replace(runtime, scikit_learn=True)
-        check = PickleCheck(model_file) if code is None else None  # user code's model_fn decides what it loads
+        if code is None:  # user code's model_fn decides what it loads
+            announce(f"the model server is starting: reading {model_file.name} (a pickle)")
+            record = derive_pickle(model_file, settings.derived_models_dir, run_dir)
+            derived = Derived.from_json(record.read_text())
+            log.info("%s holds a %s; its trees: %s", model_file.name, derived.what, derived.model_file)
+            compile_file = derived.model_file
+            # Only a Pipeline's steps (or classes JSON cannot carry) need scikit-learn in the workers.
+            runtime = dataclasses.replace(runtime, derived_model=record, scikit_learn=derived.metadata_file is None)
+        else:
+            runtime = dataclasses.replace(runtime, scikit_learn=True)
     else:
         check_model_text(model_file.read_bytes(), model_file)
     if settings.predictor_backend == "lightgbm":
-        return Prepared(runtime, None, check)
+        return Prepared(runtime)
     strict = settings.predictor_backend == "lleaves"
     job = CompileJob(
-        model_file,
+        compile_file,
         settings.compile_cache_dir,
         run_dir / "compile.json",
         settings.compile_timeout_seconds,
@@ -160,7 +171,7 @@ def prepare(
         derived_dir=settings.derived_models_dir,
     )
     if not strict:
-        return Prepared(dataclasses.replace(runtime, compile_status=job.status_file), job, check)
+        return Prepared(dataclasses.replace(runtime, compile_status=job.status_file), job)
     log.info(
         "LIGHTGBM_PREDICTOR=lleaves: compiling %s before the workers start (at most %d s)",
         model_file,
@@ -178,7 +189,7 @@ def prepare(
         raise
     if status.state != READY or status.object is None:
         raise ModelLoadError(f"LIGHTGBM_PREDICTOR=lleaves but the model could not be compiled: {status.describe()}")
-    return Prepared(dataclasses.replace(runtime, compiled_model=Path(status.object)), None, check)
+    return Prepared(dataclasses.replace(runtime, compiled_model=Path(status.object)))
 
 
 def metrics_directory(run_dir: Path) -> Path:
@@ -201,7 +212,6 @@ class Supervisor:
         self.run_dir = run_dir
         self.compile_job: CompileJob | None = None
         self.compile_reported = True
-        self.pickle_check: PickleCheck | None = None
         self.socket = self.run_dir / "gunicorn.sock"
         self.health = HealthBoard(health_directory(run_dir))
         self.stopping = False
@@ -227,7 +237,6 @@ class Supervisor:
     def start_workers(self, prepared: Prepared) -> None:
         """gunicorn and its workers with what :func:`prepare` resolved; the compile job beside them."""
         compile_job = prepared.compile_job
-        self.pickle_check = prepared.pickle_check
         # What the workers share: the multi-model registry (multi_model/registry.py), their
         # metrics' files, their health.
         self.runtime = dataclasses.replace(
@@ -284,10 +293,6 @@ class Supervisor:
         while not self.stopping:
             self.health.refresh(self.children["gunicorn"].pid)
             self.report_compile()
-            if self.pickle_check is not None and (problem := self.pickle_check.problem()) is not None:
-                log.error("cannot serve: %s", problem)
-                self.shutdown()
-                return 1
             for name, child in self.children.items():
                 code = child.poll()
                 if code is not None:
@@ -314,8 +319,6 @@ class Supervisor:
         self.health.announce(STOPPING)
         if self.compile_job is not None:
             self.compile_job.stop()
-        if self.pickle_check is not None:
-            self.pickle_check.stop()
         deadline = time.monotonic() + GRACE_SECONDS
         # nginx first: it stops accepting and finishes the requests gunicorn is working on.
         for name, sig in (("nginx", signal.SIGQUIT), ("gunicorn", signal.SIGTERM)):

@@ -25,6 +25,7 @@ class Runtime:
     state_dir: Path | None = None  # multi-model: the registry the workers share (multi_model/registry.py)
     metrics_dir: Path | None = None  # every worker's metrics files (observability/metrics.py)
     health_dir: Path | None = None  # where each worker publishes its state for /ping (serving/health.py)
+    derived_model: Path | None = None  # what serve derived from a pickled model, as JSON (model/derived.py)
     #: The workers may unpickle LightGBM estimators and Pipelines or run user code: scikit-learn on
     #: their path, imported once in gunicorn's master (packages.py says why it is not always there).
     scikit_learn: bool = False
