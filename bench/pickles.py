@@ -6,7 +6,7 @@ Server + the SageMaker Inference Toolkit), in one run.
 
 Two models, each served several ways, 2 workers each, interleaved rounds, medians:
 
-- an ``LGBMClassifier`` (13 features, 100 trees, 31 leaves): ours from ``model.joblib``; ours
+- an ``LGBMClassifier`` (11 features, 100 trees, 31 leaves): ours from ``model.joblib``; ours
   from the same trees saved as text (``booster_.save_model``); MMS + toolkit with an inference.py
   that ``joblib.load``s it and answers ``predict_proba(...)[:, 1]``;
 - a ``Pipeline`` (``ColumnTransformer``: a ``SimpleImputer`` over the 11 number columns, a
@@ -25,8 +25,10 @@ import shutil
 import statistics
 import sys
 import tempfile
+import timeit
 from collections import defaultdict
 from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "container" / "program"))
@@ -47,7 +49,11 @@ import measure  # noqa: E402
 import processes  # noqa: E402
 import report  # noqa: E402
 import servers  # noqa: E402
+import startup  # noqa: E402
 import user_code  # noqa: E402
+from lightgbm_container.builtin.handler import BuiltinOptions, LightGBMHandler  # noqa: E402
+from lightgbm_container.contract.handler import InferenceRequest  # noqa: E402
+from lightgbm_container.model.derived import derive  # noqa: E402
 from servers import Server  # noqa: E402
 from workload import Payload  # noqa: E402
 
@@ -157,7 +163,7 @@ def build(tmp: Path) -> dict:
     return {"classifier": classifier, "pipeline": pipeline, "payloads": payloads, "expected": expected}
 
 
-def _root(tmp: Path, name: str, files: dict[str, object]) -> Path:
+def model_root(tmp: Path, name: str, files: dict[str, object]) -> Path:
     root = tmp / "roots" / name
     (root / "model").mkdir(parents=True)
     for file_name, content in files.items():
@@ -193,7 +199,7 @@ def start_all(args: argparse.Namespace, tmp: Path, built: dict) -> dict[str, tup
     for name, (key, files, mms) in layouts(built).items():
         if mms and bin_dir is None:
             continue
-        root = _root(tmp, name.split()[0] + str(len(started)), files)
+        root = model_root(tmp, name.split()[0] + str(len(started)), files)
         if mms:
             assert bin_dir is not None
             server = user_code.start_mms(bin_dir, root, tmp / f"mms-{len(started)}", args.workers)
@@ -226,7 +232,7 @@ def measure_rounds(args: argparse.Namespace, started: dict, scripts: dict[str, P
     return {name: {k: statistics.median(v) for k, v in metrics.items()} for name, metrics in samples.items()}
 
 
-def render(medians: dict, errors: dict, args: argparse.Namespace) -> str:
+def render(medians: dict, errors: dict, args: argparse.Namespace, in_process: dict[str, float]) -> str:
     lines = [
         "# Pickled models: ours against the same trees as text, and against MMS + toolkit with joblib.load",
         "",
@@ -234,18 +240,22 @@ def render(medians: dict, errors: dict, args: argparse.Namespace) -> str:
         f"- method: {args.repeat} round(s), medians; wrk {args.duration:g} s per run; {args.requests_1k} × 1,000 rows per "
         f"round; {args.workers} workers each",
         "",
-        "| server | 1 row p50, 1 conn (ms) | 1 row req/s, 8 conn | 1,000 rows (ms) | max abs diff vs predict_proba |",
-        "|---|---:|---:|---:|---:|",
+        "| server | 1 row p50, 1 conn (ms) | 1 row req/s, 8 conn | 1,000 rows (ms) | PSS, whole server (MB) "
+        "| max abs diff vs predict_proba |",
+        "|---|---:|---:|---:|---:|---:|",
     ]
     for name, figures in medians.items():
         lines.append(
-            f"| {name} | {figures['p50_c1_ms']:.3f} | {figures['rps_c8']:,.0f} | {figures['rows_1k_ms']:.2f} | {errors[name]:.1e} |"
+            f"| {name} | {figures['p50_c1_ms']:.3f} | {figures['rps_c8']:,.0f} | {figures['rows_1k_ms']:.2f} "
+            f"| {figures['pss_mb']:.0f} | {errors[name]:.1e} |"
         )
     joblib_ours, text_ours = medians["ours (model.joblib)"], medians["ours (same trees as model.txt)"]
     lines += [
         "",
         f"joblib against text (target within 5 %): p50 {joblib_ours['p50_c1_ms'] / text_ours['p50_c1_ms']:.2f}×, "
-        f"req/s {joblib_ours['rps_c8'] / text_ours['rps_c8']:.2f}×, 1,000 rows {joblib_ours['rows_1k_ms'] / text_ours['rows_1k_ms']:.2f}×.",
+        f"req/s {joblib_ours['rps_c8'] / text_ours['rps_c8']:.2f}×, 1,000 rows {joblib_ours['rows_1k_ms'] / text_ours['rows_1k_ms']:.2f}×; "
+        f"in process, the single-row answer path: {in_process['joblib']:.1f} µs against {in_process['text']:.1f} µs "
+        f"({in_process['joblib'] / in_process['text']:.2f}×).",
     ]
     for ours, theirs, target in (
         ("ours (model.joblib)", "MMS + toolkit (joblib.load, predict_proba)", 3),
@@ -258,6 +268,28 @@ def render(medians: dict, errors: dict, args: argparse.Namespace) -> str:
                 f"p50 {a['p50_c1_ms'] / b['p50_c1_ms']:.2f}×, 1,000 rows {a['rows_1k_ms'] / b['rows_1k_ms']:.2f}×."
             )
     return "\n".join(lines) + "\n"
+
+
+def in_process_us(tmp: Path, built: dict) -> dict[str, float]:
+    """The built-in answer path (decode, validate, predict with LightGBM, encode) for one CSV row,
+    in this process, for the estimator as serve loads it from its joblib file (the text derived
+    before the workers start) and from the same trees saved as text: best of 5 × 2,000 calls, in µs.
+    wrk's p50 on this machine moves by ~0.1 ms between server starts (which core each process
+    lands on); this shows what the code itself costs for each."""
+    text_model_dir = model_root(tmp / "in-process", "text", {"model.txt": built["classifier"].booster_}) / "model"
+    joblib_model_dir = model_root(tmp / "in-process", "joblib", {"model.joblib": built["classifier"]}) / "model"
+    derived = derive(joblib_model_dir / "model.joblib", tmp / "in-process" / "derived")
+    handler = LightGBMHandler(BuiltinOptions(predict_threads=1, max_values=10**7, derived=derived))
+    request = InferenceRequest(built["payloads"]["numbers"][1].body, "text/csv", None)
+    models = {"text": handler.load(text_model_dir), "joblib": handler.load(joblib_model_dir)}
+    if handler.transform(models["text"], request).body != handler.transform(models["joblib"], request).body:
+        raise measure.BenchmarkError("in-process answers differ between the joblib file and the text")
+    best = {
+        name: min(timeit.repeat(partial(handler.transform, model, request), number=2_000, repeat=5)) / 2_000 * 1e6
+        for name, model in models.items()
+    }
+    log(f"in process: joblib {best['joblib']:.1f} us, text {best['text']:.1f} us per single-row answer")
+    return best
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -278,7 +310,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise measure.BenchmarkError(f"answers differ from predict_proba: {errors}")
         for server, key in started.values():  # warm every worker
             measure.run_wrk(server.invocations_url, scripts[key], connections=8, threads=2, duration_s=1)
-        text = render(measure_rounds(args, started, scripts, payloads), errors, args)
+        medians = measure_rounds(args, started, scripts, payloads)
+        for name, (server, _) in started.items():  # warm, after every round: what each holds while serving
+            medians[name]["pss_mb"] = startup.pss_mb(server.processes[0].popen.pid)
+        text = render(medians, errors, args, in_process_us(tmp, built))
         print("\n" + text, flush=True)
         args.output.parent.mkdir(parents=True, exist_ok=True)
         args.output.write_text(text)

@@ -102,47 +102,49 @@ def train(directory: Path, objective: str, trees: int, leaves: int) -> lightgbm.
     return booster
 
 
-def _tree(pid: int) -> list[int]:
+def process_tree(pid: int) -> list[int]:
     pids = [pid]
     try:
         children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
     except (FileNotFoundError, ProcessLookupError):
         return []
     for child in children:
-        pids += _tree(int(child))
+        pids += process_tree(int(child))
     return pids
 
 
-def _compile_job_gone(pid: int, timeout: float = 60) -> None:
+def wait_no_compile_job(pid: int, timeout: float = 60) -> None:
     """Wait until no compile job runs under ``pid``: a job that has reported its last object may
     still be exiting, holding its compiler's memory (gigabytes for large forests)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        jobs = [each for each in _tree(pid) if b"compilation.job" in _cmdline(each)]
+        jobs = [each for each in process_tree(pid) if b"compilation.job" in cmdline(each)]
         if not jobs:
             return
         time.sleep(0.2)
 
 
-def _cmdline(pid: int) -> bytes:
+def cmdline(pid: int) -> bytes:
     try:
         return Path(f"/proc/{pid}/cmdline").read_bytes()
     except (FileNotFoundError, ProcessLookupError):
         return b""
 
 
+def process_pss_mb(pid: int) -> float:
+    """One process's proportional set size (0 when it has just exited)."""
+    try:
+        rollup = Path(f"/proc/{pid}/smaps_rollup").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return 0.0
+    return sum(int(line.split()[1]) for line in rollup.splitlines() if line.startswith("Pss:")) / 1024
+
+
 def pss_mb(pid: int) -> float:
     """Proportional set size of a process and all its descendants (shared pages split fairly),
     once no compile job runs: what the server holds while it serves."""
-    _compile_job_gone(pid)
-    total_kb = 0
-    for each in _tree(pid):
-        try:
-            rollup = Path(f"/proc/{each}/smaps_rollup").read_text()
-        except (FileNotFoundError, ProcessLookupError):  # a compile job that just ended
-            continue
-        total_kb += sum(int(line.split()[1]) for line in rollup.splitlines() if line.startswith("Pss:"))
-    return total_kb / 1024
+    wait_no_compile_job(pid)
+    return sum(process_pss_mb(each) for each in process_tree(pid))
 
 
 def payloads(directory: Path) -> dict[int, Payload]:

@@ -121,6 +121,9 @@ def start_mms(bin_dir: Path, root: Path, run_dir: Path, workers: int) -> Server:
         "SAGEMAKER_BASE_DIR": str(root),
         "SAGEMAKER_BIND_TO_PORT": str(port),
         "SAGEMAKER_MODEL_SERVER_WORKERS": str(workers),
+        # MMS refuses to start while the pid file in its temporary directory names a live
+        # server: each one gets its own, so a benchmark can run two side by side.
+        "TMPDIR": str(run_dir),
     }
     server = Server(name=MMS, base_url=f"http://127.0.0.1:{port}")
     argv = [str(bin_dir / "python"), str(servers.BENCH_DIR / "mms_peer.py"), str(run_dir / "mms.properties")]
