@@ -10,6 +10,7 @@ import io
 import json
 import pickle
 import tarfile
+from pathlib import Path
 
 import numpy as np
 import psutil
@@ -46,6 +47,20 @@ def test_a_pipeline_with_text_columns_is_served_at_compiled_speed(tmp_path, star
         answer = server.post(json.dumps(records), "application/json")
         assert answer.status_code == 200, answer.text
         np.testing.assert_allclose(answer.json()["predictions"], expected, atol=1e-9)
+
+
+def test_a_pickle_older_libraries_wrote_is_served_with_the_skew_in_serves_log(tmp_path, start_server):
+    """The warnings come from the derivation before the workers (model/derived.py), relayed by serve."""
+    import lightgbm
+    import sklearn
+
+    older = Path(__file__).resolve().parents[1] / "data" / "older_pickles"
+    server = start_server(pickled_root(tmp_path, older / "classifier-lightgbm-3.3.5-sklearn-1.3.2.joblib"))
+    expected = np.loadtxt(older / "expected.csv", delimiter=",")[:, 0]
+    np.testing.assert_allclose(_values(server.post((older / "rows.csv").read_text())), expected, atol=1e-9)
+    logs = server.logs()
+    assert f"pickled with scikit-learn 1.3.2 and is loaded with scikit-learn {sklearn.__version__}" in logs
+    assert f"model format v3 (LightGBM 3.x), loaded with LightGBM {lightgbm.__version__}" in logs
 
 
 def _failed_start(root, tmp_path, **env) -> str:

@@ -12,13 +12,14 @@ import json
 import logging
 import pickle
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from lightgbm_container.model.derived import Derived, _carried_exactly, derive
 from lightgbm_container.model.loading import LoadOptions, load_model
-from lightgbm_container.model.pickles import pickled_sklearn_version
+from lightgbm_container.model.pickle_versions import pickled_sklearn_version
 from support import csv_body, in_process_app, json_error, pickled_root
 
 ROWS = 25
@@ -318,3 +319,38 @@ def test_what_serve_derives_before_the_workers_answers_as_the_unpickled_model(tm
 )
 def test_classes_travel_as_json_only_when_they_come_back_exactly(classes, carried):
     assert _carried_exactly(classes) is carried
+
+
+OLDER = Path(__file__).resolve().parents[1] / "data" / "older_pickles"  # written by LightGBM 3.3.5 (make.py there)
+
+
+@pytest.mark.parametrize(
+    "name, column, sklearn_warned",
+    [("classifier-lightgbm-3.3.5-sklearn-1.3.2.joblib", 0, True), ("booster-lightgbm-3.3.5.pkl", 1, False)],
+)
+def test_pickles_older_libraries_wrote_answer_as_they_did_with_a_warning_naming_both_versions(
+    tmp_path, caplog, name, column, sklearn_warned
+):
+    import lightgbm
+    import sklearn
+
+    with caplog.at_level(logging.WARNING, logger="lightgbm_container.model.pickles"):
+        client = _client(tmp_path, OLDER / name)
+        answer = client.post("/invocations", data=(OLDER / "rows.csv").read_text(), content_type="text/csv")
+    assert answer.status_code == 200, answer.get_data(as_text=True)
+    expected = np.loadtxt(OLDER / "expected.csv", delimiter=",")[:, column]
+    np.testing.assert_allclose(np.array(answer.get_data(as_text=True).split(), dtype=float), expected, atol=1e-9)
+    assert f"model format v3 (LightGBM 3.x), loaded with LightGBM {lightgbm.__version__}" in caplog.text
+    sklearn_skew = f"pickled with scikit-learn 1.3.2 and is loaded with scikit-learn {sklearn.__version__}"
+    assert (sklearn_skew in caplog.text) is sklearn_warned
+
+
+def test_trees_a_newer_lightgbm_wrote_that_cannot_load_name_both_versions(tmp_path, pickles):
+    import lightgbm
+
+    newer = pickles["booster"][0].read_bytes().replace(b"version=v4", b"version=v5")
+    (tmp_path / "newer.pkl").write_bytes(newer.replace(b"num_leaves=", b"num_leafs="))  # a field 4.x does not know
+    _refused(
+        _client(tmp_path / "m", tmp_path / "newer.pkl"),
+        rf"model format v5 \(LightGBM 5\.x\), and LightGBM {re.escape(lightgbm.__version__)} in this image cannot load",
+    )

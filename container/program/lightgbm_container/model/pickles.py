@@ -15,20 +15,15 @@ text model never pays for them.
 
 from __future__ import annotations
 
-import bz2
-import gzip
 import hashlib
 import logging
-import lzma
 import os
-import re
 import warnings
-import zlib
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from . import pickle_versions as versions
 from .files import ModelLoadError
 
 log = logging.getLogger(__name__)
@@ -71,9 +66,8 @@ def load(path: Path, allow: bool) -> Unpickled:
                 "code/requirements.txt beside the model (serve installs it before the workers start)"
             ) from None
         except Exception as exc:  # noqa: BLE001 - anything unpickling raises is the file's problem: say what it was
-            raise ModelLoadError(_unreadable(path, exc)) from None
-    for warning in caught:
-        _report_version_skew(path, warning.message)
+            raise ModelLoadError(versions.unreadable(path, exc, ACCEPTED)) from None
+    versions.report_skew(path, [warning.message for warning in caught])
     return classify(obj, path.name)
 
 
@@ -151,72 +145,3 @@ def text_file(text: str, directory: Path) -> Path:
         staged.write_bytes(data)
         os.replace(staged, path)
     return path
-
-
-# --------------------------------------------------------------------------- version skew
-
-
-def _report_version_skew(path: Path, message: Warning | str) -> None:
-    """scikit-learn warns when it unpickles an estimator another version wrote: say so, with both versions."""
-    original = getattr(message, "original_sklearn_version", None)
-    current = getattr(message, "current_sklearn_version", None)
-    if original is not None and current is not None:
-        estimator = getattr(message, "estimator_name", "an estimator")
-        log.warning(
-            "%s was pickled with scikit-learn %s and is loaded with scikit-learn %s (%s): it loaded; "
-            "re-save it with %s to be sure of its predictions",
-            path.name,
-            original,
-            current,
-            estimator,
-            current,
-        )
-    else:
-        log.warning("loading %s: %s", path.name, message)
-
-
-def _unreadable(path: Path, exc: BaseException) -> str:
-    """Why a pickle could not be loaded, naming the scikit-learn versions when skew is the likely cause."""
-    import sklearn  # noqa: PLC0415 - as in load()
-
-    written = pickled_sklearn_version(path)
-    cause = f"{type(exc).__name__}: {exc}"
-    if written is not None and written != sklearn.__version__:
-        return (
-            f"{path.name} was pickled with scikit-learn {written}, and scikit-learn {sklearn.__version__} in this "
-            f"image cannot load it ({cause}); re-save it with scikit-learn {sklearn.__version__}, or save the "
-            "LightGBM model as text (booster.save_model)"
-        )
-    return f"{path.name} cannot be unpickled ({cause}); this container serves {ACCEPTED}"
-
-
-_DECOMPRESSORS: dict[bytes, Callable[[bytes], bytes]] = {
-    b"\x1f\x8b": gzip.decompress,
-    b"BZh": bz2.decompress,
-    b"\xfd7zXZ": lzma.decompress,
-    b"\x78": zlib.decompress,
-}
-
-
-#: ``"_sklearn_version"`` then its value, as protocol 2-5 pickles write a short string (maybe memoized between).
-_SKLEARN_VERSION = re.compile(rb"_sklearn_version\x94?(?:\x8c(.)|X(....))", re.DOTALL)
-
-
-def pickled_sklearn_version(path: Path) -> str | None:
-    """The scikit-learn version an estimator in the pickle was written with (its ``_sklearn_version``
-    state), read from the bytes without running them; None when it holds none. (joblib writes
-    arrays' raw bytes inside the pickle, so this looks for the string rather than parsing opcodes.)"""
-    try:
-        data = path.read_bytes()
-        for magic, decompress in _DECOMPRESSORS.items():
-            if data.startswith(magic):
-                data = decompress(data)
-                break
-    except (OSError, ValueError, EOFError, zlib.error, lzma.LZMAError):
-        return None
-    found = _SKLEARN_VERSION.search(data)
-    if found is None:
-        return None
-    start = found.end()
-    length = found[1][0] if found[1] is not None else int.from_bytes(found[2], "little")
-    return data[start : start + length].decode("utf-8", "replace")
