@@ -63,6 +63,34 @@ def test_a_pickle_older_libraries_wrote_is_served_with_the_skew_in_serves_log(tm
     assert f"model format v3 (LightGBM 3.x), loaded with LightGBM {lightgbm.__version__}" in logs
 
 
+JUMPSTART_LIKE_SCRIPT = """
+import os
+
+import joblib
+import numpy as np
+import sklearn  # noqa: F401 - as the JumpStart LightGBM inference script does
+
+
+def model_fn(model_dir):
+    return joblib.load(os.path.join(model_dir, "model.pkl"))
+
+
+def predict_fn(data, model):
+    return model.predict_proba(np.asarray(data, dtype=np.float64))[:, 1]
+"""
+
+
+def test_a_script_that_imports_scikit_learn_and_joblib_loads_its_model_runs_unchanged(tmp_path, start_server, pickles):
+    model_file, model, inputs = pickles["binary"]
+    root = pickled_root(tmp_path, model_file, "model.pkl")
+    (root / "model" / "code").mkdir()
+    (root / "model" / "code" / "inference.py").write_text(JUMPSTART_LIKE_SCRIPT)
+    server = start_server(root)
+    answer = server.post(csv_body(inputs[:10]), accept="application/json")
+    assert answer.status_code == 200, answer.text
+    np.testing.assert_allclose(answer.json(), model.predict_proba(inputs[:10])[:, 1], atol=1e-9)
+
+
 def _failed_start(root, tmp_path, **env) -> str:
     server = Server(root, tmp_path / "failed.log", **env)
     try:
