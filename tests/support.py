@@ -668,3 +668,97 @@ def pickled_root(tmp: Path, model_file: Path, name: str | None = None) -> Path:
     (root / "model").mkdir(parents=True)
     shutil.copy(model_file, root / "model" / (name or model_file.name))
     return root
+
+
+#: What the SageMaker SDK's ``retrieve_default`` sends for the built-in LightGBM classification
+#: model (every value a string), with fewer rounds for test speed. The regression model's has
+#: ``tweedie_variance_power`` instead of ``scale_pos_weight``.
+BUILTIN_HYPERPARAMETERS = {
+    "num_boost_round": "40",
+    "early_stopping_rounds": "30",
+    "metric": "auto",
+    "learning_rate": "0.009",
+    "num_leaves": "67",
+    "feature_fraction": "0.74",
+    "bagging_fraction": "0.53",
+    "bagging_freq": "5",
+    "max_depth": "11",
+    "min_data_in_leaf": "26",
+    "max_delta_step": "0.0",
+    "lambda_l1": "0.0",
+    "lambda_l2": "0.0",
+    "boosting": "gbdt",
+    "min_gain_to_split": "0.0",
+    "scale_pos_weight": "1.0",
+    "tree_learner": "serial",
+    "feature_fraction_bynode": "1.0",
+    "is_unbalance": "False",
+    "max_bin": "255",
+    "num_threads": "0",
+    "verbosity": "1",
+    "use_dask": "False",
+}
+#: The built-in algorithm's layouts: where train and validation data go in the ML root.
+BUILTIN_LAYOUTS = {
+    "subfolders": ("training/train", "training/validation"),  # one `training` channel holding both
+    "subfolders, no validation": ("training/train", None),  # the built-in then holds out 20 %
+    "channels": ("train", "validation"),  # a train and a validation channel
+    "train alone": ("train", None),
+}
+
+
+def builtin_rows(objective: str, rows: int, seed: int = 3):
+    """The built-in algorithm's data: the target in the first column, then 5 numeric features
+    of which column 4 is an integer category (0-3). Binary labels 0/1, multiclass 0/1/2."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    features = rng.normal(size=(rows, 5))
+    features[:, 3] = rng.integers(0, 4, rows)
+    score = features[:, 0] + features[:, 1] * features[:, 2] + (features[:, 3] == 2) + rng.normal(0, 0.3, rows)
+    if objective == "regression":
+        target = score * 10 + 3
+    elif objective == "binary":
+        target = (score > 0.4).astype(int)
+    else:
+        target = np.digitize(score, [0.0, 1.0])
+    return np.column_stack([target, features])
+
+
+def builtin_job_root(
+    tmp: Path, objective: str, layout: str, hyperparameters: dict | None = None, index: bool = True, rows: int = 900
+) -> Path:
+    """An ML root of a built-in algorithm job: CSV without a header in ``layout``
+    (:data:`BUILTIN_LAYOUTS`), ``categorical_index.json`` naming column 4 when ``index``, the
+    SDK's default hyperparameters (``hyperparameters`` replace them when given)."""
+    import numpy as np
+
+    root = tmp / f"ml-{objective}-{layout.replace(' ', '-').replace(',', '')}"
+    data = builtin_rows(objective, rows)
+    train_dir, validation_dir = BUILTIN_LAYOUTS[layout]
+    parts = [(train_dir, data[: rows * 4 // 5])] + ([(validation_dir, data[rows * 4 // 5 :])] if validation_dir else [])
+    for directory, part in parts:
+        (root / "input" / "data" / directory).mkdir(parents=True)
+        np.savetxt(root / "input" / "data" / directory / "data.csv", part, delimiter=",", fmt="%.10g")
+    channel = train_dir.split("/")[0]
+    if index:
+        (root / "input" / "data" / channel / "categorical_index.json").write_text(json.dumps({"cat_index_list": [4]}))
+    (root / "input" / "config").mkdir(parents=True)
+    if hyperparameters is None:
+        hyperparameters = dict(BUILTIN_HYPERPARAMETERS)
+        if objective == "regression":
+            hyperparameters.pop("scale_pos_weight")
+            hyperparameters["tweedie_variance_power"] = "1.5"
+    (root / "input" / "config" / "hyperparameters.json").write_text(json.dumps(hyperparameters))
+    channels = {name.split("/")[0] for name in (train_dir, validation_dir) if name}
+    (root / "input" / "config" / "inputdataconfig.json").write_text(
+        json.dumps({name: {"ContentType": "text/csv"} for name in channels})
+    )
+    return root
+
+
+#: The metric regexes of the built-in's "Tune a LightGBM model" page (HyperparameterTuner metric_definitions).
+BUILTIN_METRIC_REGEXES = {
+    name: f"{name}: ([0-9\\.]+)"
+    for name in ("rmse", "l1", "l2", "huber", "fair", "binary_logloss", "binary_error", "auc", "multi_logloss")
+}

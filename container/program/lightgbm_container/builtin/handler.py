@@ -35,8 +35,8 @@ from ..model.loaded import LoadedModel
 from ..model.loading import LoadOptions, ServedModel, adopt, load_model
 from ..model.outputs import Table
 from ..model.pipeline import PipelineModel
-from .output_selection import CUSTOM_ATTRIBUTES_HEADER, choose_outputs
-from .styles import STYLES
+from .output_selection import CUSTOM_ATTRIBUTES_HEADER
+from .styles import AUTO_STYLE, STYLES
 from .styles.style import STANDARD, ResponseStyle
 
 log = logging.getLogger(__name__)
@@ -57,7 +57,7 @@ class BuiltinOptions:
     root: Path | None = None  # every model file must resolve inside it (multi-model)
     default_accept: str = "application/json"  # output_fn's answer type for a missing or */* Accept
     default_outputs: tuple[str, ...] = ()  # SAGEMAKER_INFERENCE_OUTPUT: kinds when a request chooses none
-    style: str = STANDARD.name  # the response style (styles/): the layout of every answer
+    style: str = AUTO_STYLE  # LIGHTGBM_RESPONSE_STYLE (styles/): every answer's layout; auto: each model's own
     derived_dir: Path = Path("/tmp/lightgbm-container-cache/models")  # the LightGBM text of pickled trees
     allow_pickle: bool = True  # LIGHTGBM_ALLOW_PICKLE
     derived: Derived | None = None  # a pickled model's trees, derived by serve before the workers started
@@ -71,7 +71,7 @@ class LightGBMHandler:
 
     def __init__(self, options: BuiltinOptions) -> None:
         self.options = options
-        self.style: ResponseStyle = STYLES.get(options.style, STANDARD)
+        self.style: ResponseStyle | None = STYLES[options.style] if options.style != AUTO_STYLE else None
         self._adopted: weakref.WeakKeyDictionary[Any, ServedModel] = weakref.WeakKeyDictionary()
 
     # ------------------------------------------------------------------ the Handler contract
@@ -108,17 +108,23 @@ class LightGBMHandler:
         """Predict for every record; one output record per input record, in order."""
         timer = StepTimer()
         decoder = self._decoder(request.body, request.content_type)
-        codec = codecs.response_codec(request.accept, decoder.media_type)
-        choice = choose_outputs(request.headers, request.accept, self.options.default_outputs)
         loaded: ServedModel = model
-        kinds = choice.for_model(loaded.kind, loaded.unavailable) if choice is not None else None
+        options = self.options
+        reply = self.style_of(loaded).reply(
+            request, decoder.media_type, loaded, options.default_outputs, options.default_accept
+        )
         batch = decoder.decode(request.body)
         timer.decoded()
-        table = loaded.answer(loaded.validate(batch, self.options.max_values), kinds, choice.top_k if choice else None)
+        table = loaded.answer(loaded.validate(batch, options.max_values), reply.kinds, reply.top_k)
         timer.predicted()
-        body = self.style.encoder(codec)(table)
-        headers = {CUSTOM_ATTRIBUTES_HEADER: choice.echo} if choice is not None and choice.echo else {}
-        return InferenceResponse(body, codec.media_type, headers=headers, steps=timer.steps(table.rows))
+        body = reply.encode(table)
+        headers = {CUSTOM_ATTRIBUTES_HEADER: reply.echo} if reply.echo else {}
+        return InferenceResponse(body, reply.content_type, headers=headers, steps=timer.steps(table.rows))
+
+    def style_of(self, model: ServedModel) -> ResponseStyle:
+        """``LIGHTGBM_RESPONSE_STYLE`` when set, else the model's own (the built-in algorithm's for a
+        model in its layout: :mod:`..model.conventions`), else the standard layouts."""
+        return self.style or STYLES.get(model.response_style or STANDARD.name, STANDARD)
 
     # ------------------------------------------------------------------ the steps (user code's defaults)
 
@@ -154,7 +160,7 @@ class LightGBMHandler:
         """``(body, content type)`` of the default answer; a missing or wildcard Accept answers
         in ``default_accept``."""
         codec = codecs.response_codec(accept, self.options.default_accept)
-        return self.style.encoder(codec)(Table.default(np.asarray(prediction, dtype=np.float64))), codec.media_type
+        return codec.encode(Table.default(np.asarray(prediction, dtype=np.float64))), codec.media_type
 
     def adopt(self, model: Any, model_dir: Path) -> None:
         """Prepare what a user's ``model_fn`` returned (a Booster, an LGBM estimator, a Pipeline)

@@ -67,7 +67,8 @@ def _custom_attributes(value: str) -> tuple[tuple[str, ...] | None, int | None]:
     return kinds, top_k
 
 
-def _asks_verbose(accept: str | None) -> bool:
+def asks_verbose(accept: str | None) -> bool:
+    """Whether an Accept media range carries the parameter ``verbose`` (``application/json;verbose``)."""
     for part in (accept or "").split(","):
         for parameter in part.split(";")[1:]:
             if parameter.split("=", 1)[0].strip().lower() == "verbose":
@@ -82,7 +83,7 @@ def choose_outputs(headers: Mapping[str, str], accept: str | None, default: tupl
     echo = attributes if kinds is not None or top_k is not None else None
     if kinds is not None:
         return OutputChoice(kinds, f"{CUSTOM_ATTRIBUTES_HEADER} output=", top_k, echo)
-    if _asks_verbose(accept):
+    if asks_verbose(accept):
         return OutputChoice(None, f"Accept {accept!r}", top_k, echo)
     if default:
         return OutputChoice(default, "SAGEMAKER_INFERENCE_OUTPUT", top_k, echo)

@@ -66,6 +66,8 @@ class LoadedModel:
     source: Path | None = None
     #: Output kinds this model cannot answer, and why (a Pipeline's :mod:`.pipeline` sets them).
     unavailable: dict[str, str] = field(default_factory=dict)
+    #: The layout its answers take unless LIGHTGBM_RESPONSE_STYLE says otherwise (:mod:`.conventions`); None: standard.
+    response_style: str | None = None
 
     @classmethod
     def from_text(

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from . import pickles
+from .conventions import response_style
 from .derived import Derived
 from .files import check_model_text, find_model_file, read_metadata
 from .formats import PICKLE, served_format
@@ -36,14 +37,21 @@ class LoadOptions:
 def load_model(model_dir: Path, options: LoadOptions) -> ServedModel:
     """The model in ``model_dir``, predicting with LightGBM (its compiled trees come later)."""
     model_file, metadata_file = find_model_file(model_dir, options.root)
+    model: ServedModel
     if served_format(model_file) == PICKLE:
         derived = options.derived
         if derived is not None and derived.metadata_file is not None and derived.source == model_file:
             text = derived.model_file.read_bytes()
             metadata = read_metadata(derived.metadata_file)
-            return LoadedModel.from_text(text, derived.model_file, metadata, options.threads, source=model_file)
-        return from_unpickled(pickles.load(model_file, options.allow_pickle), model_file, options)
-    return LoadedModel.from_text(model_file.read_bytes(), model_file, read_metadata(metadata_file), options.threads)
+            model = LoadedModel.from_text(text, derived.model_file, metadata, options.threads, source=model_file)
+        else:
+            model = from_unpickled(pickles.load(model_file, options.allow_pickle), model_file, options)
+    else:
+        text = model_file.read_bytes()
+        model = LoadedModel.from_text(text, model_file, read_metadata(metadata_file), options.threads)
+    if isinstance(model, LoadedModel):
+        model.response_style = response_style(model_file, model.metadata)
+    return model
 
 
 def from_unpickled(unpickled: pickles.Unpickled, source: Path, options: LoadOptions) -> ServedModel:

@@ -34,6 +34,8 @@ PER_FEATURE_KINDS = ("contributions", "leaf")
 class PipelineModel:
     """The Pipeline's steps before the estimator (``preprocess``), then the estimator's trees (``trees``)."""
 
+    response_style: str | None = None  # answers in the standard layouts (the built-in algorithm has no Pipelines)
+
     def __init__(self, preprocess: Any, trees: LoadedModel, input_names: tuple[str, ...], what: str) -> None:
         self.preprocess = preprocess
         self.trees = trees

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from ..builtin.handler import BuiltinOptions, LightGBMHandler
 from ..builtin.output_selection import check_default_kinds
+from ..builtin.styles import check_style
 from ..contract.handler import Handler
 from ..model.derived import Derived
 from ..settings import Runtime, ServingSettings
@@ -32,6 +33,7 @@ def builtin_options(settings: ServingSettings, runtime: Runtime, root: Path | No
         root=root,
         default_accept=settings.default_accept,
         default_outputs=check_default_kinds(settings.inference_output),
+        style=check_style(settings.response_style),
         derived_dir=settings.derived_models_dir,
         allow_pickle=settings.allow_pickle,
         derived=Derived.from_json(runtime.derived_model.read_text()) if runtime.derived_model is not None else None,

@@ -46,6 +46,7 @@ from pathlib import Path
 from typing import IO
 
 from ..builtin.output_selection import check_default_kinds
+from ..builtin.styles import check_style
 from ..compilation.launch import CompileJob
 from ..compilation.status import READY
 from ..errors import UserCodeSetupError
@@ -360,6 +361,7 @@ def main() -> int:
     try:
         settings = serving_settings()
         check_default_kinds(settings.inference_output)
+        check_style(settings.response_style)
     except SettingsError as exc:
         print(f"serve: invalid setting: {exc}", file=sys.stderr)
         return 2

@@ -58,6 +58,7 @@ class ServingSettings:
     inference_output: tuple[
         str, ...
     ] = ()  # SAGEMAKER_INFERENCE_OUTPUT: default output kinds (builtin/output_selection.py)
+    response_style: str = "auto"  # LIGHTGBM_RESPONSE_STYLE: every answer's layout (builtin/styles/); auto: each model's
 
     @property
     def max_payload_bytes(self) -> int:
@@ -138,6 +139,7 @@ def serving_settings(env: Mapping[str, str] | None = None) -> ServingSettings:
         inference_output=tuple(
             kind.strip().lower() for kind in env.get("SAGEMAKER_INFERENCE_OUTPUT", "").split(",") if kind.strip()
         ),
+        response_style=(text(env, "LIGHTGBM_RESPONSE_STYLE") or "auto").lower(),
     )
 
 

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from .logs import LogSettings, log_settings
-from .parsing import SettingsError, boolean, integer, text
+from .parsing import SettingsError, boolean, choice, integer, text
 from .paths import MLPaths, ml_paths
 from .serving import compile_memory_mb, compile_timeout_seconds
 
@@ -20,6 +20,9 @@ class TrainingSettings:
     compile_memory_mb: int
     network_timeout_seconds: int  # LIGHTGBM_NETWORK_TIMEOUT
     host_addresses: dict[str, tuple[str, int]] | None  # LIGHTGBM_HOST_ADDRESSES
+    #: LIGHTGBM_CONVENTIONS: whose data layout, hyperparameter defaults and log lines a job follows
+    #: (training/builtin_algorithm.py): auto (recognised from the job), builtin-algorithm or ours.
+    conventions: str = "auto"
 
 
 def training_settings(env: Mapping[str, str] | None = None) -> TrainingSettings:
@@ -34,6 +37,7 @@ def training_settings(env: Mapping[str, str] | None = None) -> TrainingSettings:
         compile_memory_mb=compile_memory_mb(env),
         network_timeout_seconds=integer(env, "LIGHTGBM_NETWORK_TIMEOUT", default=300, maximum=24 * 3600),
         host_addresses=host_addresses(env),
+        conventions=choice(env, "LIGHTGBM_CONVENTIONS", ("auto", "builtin-algorithm", "ours"), "auto"),
     )
 
 

@@ -58,6 +58,8 @@ class Table:
     #: (path in the channel, bytes) per file, taken when read: a Pipe channel's copy is gone by training.
     file_sizes: list[tuple[str, int]] = field(default_factory=list)
     rows: int = -1  # the features' rows (kept when they are let go)
+    #: Each row's position in the files as read, once rows were picked (:meth:`take`); None: the same.
+    origin: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         if self.rows < 0:
@@ -72,10 +74,34 @@ class Table:
             features = self.features.iloc[start:stop].reset_index(drop=True)
         else:
             features = self.features[start:stop]
+        if self.origin is not None:  # rows picked already: their positions in the files stay as they were
+            return dataclasses.replace(
+                self,
+                features=features,
+                labels=self.labels[start:stop],
+                rows=stop - start,
+                origin=self.origin[start:stop],
+            )
         sources = [dataclasses.replace(s, first_row=s.first_row - start) for s in self.sources]
         return dataclasses.replace(
             self, features=features, labels=self.labels[start:stop], sources=sources, rows=stop - start
         )
+
+    def take(self, rows: np.ndarray) -> Table:
+        """These rows only, in this order (the built-in algorithm's holdout); errors still name
+        each row's file and line (:meth:`locate`)."""
+        if hasattr(self.features, "column_names"):  # Arrow
+            features = self.features.take(rows)
+        elif hasattr(self.features, "iloc"):
+            features = self.features.iloc[rows].reset_index(drop=True)
+        else:
+            features = self.features[rows]
+        origin = rows if self.origin is None else self.origin[rows]
+        return dataclasses.replace(self, features=features, labels=self.labels[rows], rows=len(rows), origin=origin)
+
+    def locate(self, row: int) -> tuple[_Source, int]:
+        """The file a row came from, and its line (Parquet: row) there, from 1."""
+        return locate(self.sources, int(self.origin[row]) if self.origin is not None else row)
 
     def let_go_of_features(self) -> None:
         """Once LightGBM has binned them: the raw features are the largest thing in memory
@@ -262,9 +288,16 @@ def _check_columns(display: str, names: list[str], has_header: bool, first: _Fil
 
 
 def _read_files(
-    channel: str, channel_dir: Path, files: list[Path], file_format: str, header: bool | None, arrow: bool
+    channel: str,
+    channel_dir: Path,
+    files: list[Path],
+    file_format: str,
+    header: bool | None,
+    arrow: bool,
+    unnamed: str = "Column_{}",
 ) -> _Files:
-    """Every file into Arrow when ``arrow`` and all of them are numbers, else by pandas."""
+    """Every file into Arrow when ``arrow`` and all of them are numbers, else by pandas.
+    ``unnamed``: the name of column i when there is no header."""
     read: _Files | None = None
     rows = 0
     for path in files:
@@ -284,14 +317,14 @@ def _read_files(
             )
             if piece is None:
                 if arrow:  # this file needs pandas: read the channel with pandas, one path for all its rows
-                    return _read_files(channel, channel_dir, files, file_format, header, arrow=False)
+                    return _read_files(channel, channel_dir, files, file_format, header, False, unnamed)
                 started = time.monotonic()
                 piece = _read_file(path, has_header, display)
                 progress.file_read(display, path, len(piece), piece.shape[1], has_header, started, "pandas")
             names = (
                 [str(c) for c in (fields if arrow else piece.columns)]
                 if has_header
-                else [f"Column_{i}" for i in range(piece.shape[1])]
+                else [unnamed.format(i) for i in range(piece.shape[1])]
             )
             if not arrow:
                 piece.columns = range(piece.shape[1])
@@ -307,11 +340,14 @@ def _read_files(
     return read
 
 
-def _data_files(channel: str, channel_dir: Path, content_type: str | None) -> tuple[str, list[Path]]:
-    """The channel's data files and their format, or why there are none."""
+def _data_files(
+    channel: str, channel_dir: Path, content_type: str | None, ignore: Sequence[Path] = ()
+) -> tuple[str, list[Path]]:
+    """The channel's data files and their format, or why there are none (``ignore``: files that are not data)."""
     if not channel_dir.is_dir():
         raise TrainingError(f"channel {channel!r} is missing: no directory {channel_dir}")
     file_format, files = list_data_files(channel_dir, content_type, channel)
+    files = [path for path in files if path not in ignore]
     if not files:
         present = [p.name for p in sorted(channel_dir.rglob("*")) if p.is_file()][:10]
         raise TrainingError(
@@ -330,6 +366,8 @@ def read_channel(
     categorical: Sequence[str | int] | None = None,
     reference: Table | None = None,
     arrow: bool | None = None,
+    unnamed: str = "Column_{}",
+    ignore: Sequence[Path] = (),
 ) -> Table:
     """The channel as features and labels.
 
@@ -337,11 +375,14 @@ def read_channel(
     column most of whose values are text; ``reference`` (the train channel's table) fixes
     the categories for a validation channel. A column with a few stray strings among
     numbers is an error naming the first one's file, line and column. ``arrow``: try the
-    Arrow path first (default: when pyarrow is installed), or go straight to pandas."""
-    file_format, files = _data_files(channel, channel_dir, content_type)
+    Arrow path first (default: when pyarrow is installed), or go straight to pandas.
+    ``unnamed``: column i's name when the files have no header (LightGBM's ``Column_i``; the
+    built-in algorithm's are ``"1"``..``"N"`` after its target ``"0"``). ``ignore``: files in
+    the channel that are not data (the built-in's categorical index)."""
+    file_format, files = _data_files(channel, channel_dir, content_type, ignore)
     # Text categories of the train channel must be mapped in validation: only pandas does that.
     arrow = (arrow_tables.available() if arrow is None else arrow) and (reference is None or not reference.categories)
-    read = _read_files(channel, channel_dir, files, file_format, header, arrow)
+    read = _read_files(channel, channel_dir, files, file_format, header, arrow, unnamed)
     columns = read.columns
     if len(columns) < 2:
         raise TrainingError(f"channel {channel!r} has {len(columns)} column; need a label and at least one feature")

@@ -13,11 +13,14 @@ failure file says so.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import logging
 import signal
 import sys
+import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,15 +29,16 @@ import numpy as np
 
 from ..compilation.launch import ship_compiled
 from ..errors import TrainingError
+from ..model.conventions import BUILTIN_ALGORITHM
 from ..model.files import MODEL_FILE
 from ..model.loaded import output_kind
 from ..observability.logs import configure_logging
 from ..settings import SettingsError, TrainingSettings, ml_paths, training_settings
 from ..settings.logs import JSON
-from . import arrow_tables, distributed, pipe_mode, user_script
+from . import arrow_tables, builtin_algorithm, distributed, pipe_mode, user_script
 from .channels import Table, read_channel
 from .checkpoints import Checkpointer, CheckpointPolicy, TrainingStopped, fingerprint, resume_from
-from .hyperparameters import TrainingConfig, parse_hyperparameters
+from .hyperparameters import HEADER, LABEL_COLUMN, TrainingConfig, parse_hyperparameters
 from .labels import encode_labels, encode_with, text_label_error
 from .model_output import NETWORK_PARAMS, TRAIN_CHANNEL, VALIDATION_CHANNEL, build_metadata, write_model
 from .progress import Progress
@@ -77,6 +81,8 @@ class TrainingJob:
         self.started = time.monotonic()
         self.input_config: dict[str, Any] = {}
         self.fitting: Checkpointer | None = None  # the fit in progress: SIGTERM asks it to stop after its round
+        self.conventions = builtin_algorithm.Conventions(builtin_algorithm.OURS, "")
+        self.starting_model: Any = None  # a built-in job's model channel: the Booster training continues from
 
     # ------------------------------------------------------------------ the job
 
@@ -84,14 +90,24 @@ class TrainingJob:
         """Train and write the model; then compile it ahead when asked to. On several hosts
         (resourceconfig.json), with the others (:mod:`.distributed`): only the first writes."""
         self.input_config = _read_json(self.paths.input_data_config, "inputdataconfig.json")
+        self.conventions = builtin_algorithm.choose(
+            self.settings.conventions, self.present, self.paths, raw_hyperparameters
+        )
+        log.info("this job follows %s conventions: %s", self.conventions.name, self.conventions.reason)
         config = self.hyperparameters(raw_hyperparameters)
         cluster = self.cluster(config)
         train, validation = self.channels(config)
+        if self.conventions.builtin:
+            train, validation, config = self.as_builtin(config, train, validation)
         network = None
         if cluster is not None:
             train, network = self.join(cluster, config, train)
         leads = cluster is None or cluster.leads
-        round_metrics = RoundMetrics(self.paths.output_data, self.settings.logs.format == JSON) if leads else None
+        round_metrics = (
+            RoundMetrics(self.paths.output_data, self.settings.logs.format == JSON, self.conventions.builtin)
+            if leads
+            else None
+        )
         try:
             fitted = self.fit(config, train, validation, round_metrics, self.checkpoints(config, cluster), network)
         finally:
@@ -121,7 +137,22 @@ class TrainingJob:
     # ------------------------------------------------------------------ the steps
 
     def hyperparameters(self, raw: dict[str, Any]) -> TrainingConfig:
-        config = parse_hyperparameters(raw)
+        """Parsed and checked; a built-in job's over its script's defaults, its target first, no header."""
+        if not self.conventions.builtin:
+            config = parse_hyperparameters(raw)
+        else:
+            merged, use_dask = builtin_algorithm.hyperparameters(raw)
+            if use_dask:
+                log.info(
+                    "use_dask=True: the built-in algorithm trains with Dask; here one instance trains as it is "
+                    "and several train together over LightGBM's own network (the same data-parallel training)"
+                )
+            config = parse_hyperparameters(merged)
+            config = dataclasses.replace(
+                config,
+                label_column=config.label_column if LABEL_COLUMN in raw else 0,
+                header=config.header if HEADER in raw else False,
+            )
         if config.ignored:
             log.info("ignoring SageMaker's own hyperparameters: %s", ", ".join(config.ignored))
         return config
@@ -134,6 +165,8 @@ class TrainingJob:
 
     def channels(self, config: TrainingConfig) -> tuple[Table, Table | None]:
         """The train channel, and the validation channel when there is one (read with train's categories)."""
+        if self.conventions.builtin:
+            return self.builtin_channels(config)
         train = self.channel(TRAIN_CHANNEL, config)
         validation = self.channel(VALIDATION_CHANNEL, config, train) if self.present(VALIDATION_CHANNEL) else None
         if validation is not None and len(validation.feature_names) != len(train.feature_names):
@@ -142,24 +175,107 @@ class TrainingJob:
             )
         return train, validation
 
-    def channel(self, name: str, config: TrainingConfig, reference: Table | None = None) -> Table:
+    def builtin_channels(self, config: TrainingConfig) -> tuple[Table, Table | None]:
+        """The built-in algorithm's layouts (:func:`.builtin_algorithm.layout`), its categorical index applied."""
+        where = builtin_algorithm.layout(self.paths, self.present)
+        subfolder = where.train_dir != self.paths.channel(where.channel)
+        train = self.channel(
+            where.channel,
+            config,
+            directory=where.train_dir if subfolder else None,
+            shown=where.train_name,
+            unnamed="{}",
+            ignore=(where.index_file,) if where.index_file is not None else (),
+        )
+        if where.index_file is not None:
+            if config.categorical_feature is not None:
+                raise TrainingError(
+                    f"both the hyperparameter categorical_feature and {where.channel}/{where.index_file.name} "
+                    "name categorical features; keep one"
+                )
+            positions = builtin_algorithm.categorical_positions(where.index_file, len(train.feature_names))
+            named = {train.feature_names[position] for position in positions}
+            train.categorical = [name for name in train.feature_names if name in named or name in train.categorical]
+            log.info("categorical features from %s: columns %s", where.index_file.name, [p + 1 for p in positions])
+        if where.validation_dir is None:
+            return train, None
+        separate = where.validation_name == VALIDATION_CHANNEL
+        validation = self.channel(
+            VALIDATION_CHANNEL if separate else where.channel,
+            config,
+            train,
+            directory=None if separate else where.validation_dir,
+            shown=where.validation_name,
+            unnamed="{}",
+        )
+        return train, validation
+
+    def as_builtin(
+        self, config: TrainingConfig, train: Table, validation: Table | None
+    ) -> tuple[Table, Table, TrainingConfig]:
+        """The built-in algorithm's holdout when there is no validation data, its starting model
+        (a ``model`` channel: incremental training), and its problem type, objective and metric
+        from the training labels (a hyperparameter objective or metric wins)."""
+        if validation is None:
+            kept, held_out = builtin_algorithm.holdout_rows(train.rows)
+            log.info(
+                "no validation data: %d of the %d training rows (%.0f%%, seed %d, as the built-in algorithm) "
+                "are held out to validate; %d rows train",
+                len(held_out),
+                train.rows,
+                builtin_algorithm.HOLDOUT_FRACTION * 100,
+                builtin_algorithm.HOLDOUT_SEED,
+                len(kept),
+            )
+            train, validation = train.take(kept), train.take(held_out)
+        if self.present(builtin_algorithm.MODEL_CHANNEL):
+            scratch = Path(tempfile.mkdtemp(prefix="lightgbm-starting-model-")) / "model"
+            self.starting_model = builtin_algorithm.starting_model(
+                self.paths.channel(builtin_algorithm.MODEL_CHANNEL), scratch
+            )
+        problem = builtin_algorithm.problem(train.labels, config.params)
+        params = {**builtin_algorithm.problem_defaults(problem.objective), **config.params}
+        params["objective"] = problem.objective
+        if problem.num_class is not None and "num_class" not in params:
+            params["num_class"] = problem.num_class
+        params.setdefault("metric", builtin_algorithm.auto_metric(problem.objective))
+        log.info("objective %s (%s); metric %s", problem.objective, problem.reason, params["metric"])
+        return train, validation, dataclasses.replace(config, params=params)
+
+    def channel(
+        self,
+        name: str,
+        config: TrainingConfig,
+        reference: Table | None = None,
+        directory: Path | None = None,
+        shown: str | None = None,
+        unnamed: str = "Column_{}",
+        ignore: Sequence[Path] = (),
+    ) -> Table:
+        """Channel ``name`` (its ContentType and input mode), read from ``directory`` when given (a
+        sub-folder of it) and shown as ``shown``; ``unnamed``: column names without a header;
+        ``ignore``: files in it that are not data."""
         content_type = (self.input_config.get(name) or {}).get("ContentType")
+        shown = shown or name
         with contextlib.ExitStack() as received:
-            directory = self.paths.channel(name)
-            if pipe_mode.is_pipe(self.input_config.get(name)):  # the stream, as a file, while it is read
-                directory = received.enter_context(pipe_mode.received(directory.parent, name, content_type))
+            if directory is None:
+                directory = self.paths.channel(name)
+                if pipe_mode.is_pipe(self.input_config.get(name)):  # the stream, as a file, while it is read
+                    directory = received.enter_context(pipe_mode.received(directory.parent, name, content_type))
             table = read_channel(
-                name,
+                shown,
                 directory,
                 config.label_column,
                 config.header,
                 content_type,
                 categorical=config.categorical_feature,
                 reference=reference,
+                unnamed=unnamed,
+                ignore=ignore,
             )
         log.info(
             "%s: %d rows, %d features from %d file(s); label column %d (%r)%s",
-            name,
+            shown,
             table.rows,
             len(table.feature_names),
             len(table.files),
@@ -226,7 +342,7 @@ class TrainingJob:
         checkpoints = checkpoints or CheckpointPolicy(None, config.checkpoint_rounds, config.checkpoint_seconds)
         expected = fingerprint(params, train, validation)
         resumed = resume_from(checkpoints, expected, config.num_boost_round)
-        init_model, start_round = resumed if resumed is not None else (None, 0)
+        init_model, start_round = resumed if resumed is not None else (self.starting_model, 0)
         # Binned now, so the raw features can go before training (the peak of memory otherwise);
         # a resumed fit needs them for the checkpoint's scores, and on several hosts the bins are
         # agreed over the network LightGBM starts in train(): there, LightGBM bins in train().
@@ -302,7 +418,11 @@ class TrainingJob:
     ) -> None:
         """``model.txt`` and ``metadata.json``, atomically; the final metric lines."""
         metadata = build_metadata(fitted.booster, fitted.params, fitted.kind, fitted.classes, config, train, validation)
+        if self.conventions.builtin:  # served in the built-in's layout of answers, unless told otherwise
+            metadata["conventions"] = metadata["response_style"] = BUILTIN_ALGORITHM
         write_model(self.paths.model, fitted.booster, metadata)
+        if self.conventions.builtin:
+            builtin_algorithm.write_builtin_files(self.paths.model, fitted.booster)
         for data, scores in metadata["metrics"].items():
             for name, value in scores.items():
                 round_metrics.line(f"final {data}-{name}={value:.6g};")

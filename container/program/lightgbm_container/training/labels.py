@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import TrainingError
-from .channels import Table, locate, not_numbers
+from .channels import Table, not_numbers
 
 log = logging.getLogger("train")
 
@@ -31,7 +31,7 @@ def text_label_error(labels: np.ndarray, table: Table) -> TrainingError:
     import pandas as pd  # noqa: PLC0415 - pandas only to find a bad label
 
     row = int(not_numbers(pd.Series(labels))[0])
-    source, line = locate(table.sources, row)
+    source, line = table.locate(row)
     return TrainingError(
         f"{source.display} {source.unit} {line}, column {table.label_index + 1} (the label): "
         f"{labels[row]!r} is not a number; "

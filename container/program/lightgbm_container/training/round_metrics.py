@@ -6,6 +6,10 @@ the same text is the ``message`` of a JSON line, which the same regexes still ma
 same values go to ``output/data/metrics.jsonl``, one JSON object per round
 (``{"round": 12, "elapsed_seconds": 0.8, "train-rmse": 42.18, ...}``), which SageMaker
 uploads with the job's output and ``pandas.read_json(path, lines=True)`` reads.
+
+A job in the built-in LightGBM algorithm's conventions prints LightGBM's own lines instead,
+``[12]<tab>train's rmse: 42.1803<tab>val's rmse: 55.0112``, as the built-in does: the metric
+regexes its documentation gives (``rmse: ([0-9\\.]+)``, ...) then find what they find there.
 """
 
 from __future__ import annotations
@@ -18,6 +22,8 @@ from typing import IO, Any
 import orjson
 
 METRICS_FILE = "metrics.jsonl"
+#: The built-in algorithm's names for the evaluated data.
+BUILTIN_NAMES = {"validation": "val"}
 
 log = logging.getLogger("metrics")
 
@@ -27,8 +33,9 @@ class RoundMetrics:
 
     order = 5
 
-    def __init__(self, output_data: Path, json_logs: bool) -> None:
+    def __init__(self, output_data: Path, json_logs: bool, lightgbm_lines: bool = False) -> None:
         output_data.mkdir(parents=True, exist_ok=True)
+        self.lightgbm_lines = lightgbm_lines
         self.path = output_data / METRICS_FILE
         self.json_logs = json_logs
         self.started = time.monotonic()
@@ -38,9 +45,18 @@ class RoundMetrics:
         results = env.evaluation_result_list
         if not results:
             return
-        self.line(
-            f"[{env.iteration + 1}] " + " ".join(f"{data}-{metric}={value:.6g};" for data, metric, value, *_ in results)
-        )
+        if self.lightgbm_lines:  # LightGBM's log_evaluation format, the validation data named "val" as theirs
+            self.line(
+                f"[{env.iteration + 1}]\t"
+                + "\t".join(
+                    f"{BUILTIN_NAMES.get(data, data)}'s {metric}: {value:g}" for data, metric, value, *_ in results
+                )
+            )
+        else:
+            self.line(
+                f"[{env.iteration + 1}] "
+                + " ".join(f"{data}-{metric}={value:.6g};" for data, metric, value, *_ in results)
+            )
         if self._file is not None:
             record: dict[str, Any] = {
                 "round": env.iteration + 1,

@@ -3,7 +3,9 @@
 A style is a module of this package defining ``STYLE`` (a :class:`.style.ResponseStyle`): the
 encoders it replaces, by media type. The codecs' layouts are the ``standard`` style. Adding a
 style (another JSON shape for the same output kinds, as SageMaker's built-in algorithm
-answers) is adding one module; ``LIGHTGBM_RESPONSE_STYLE`` and a model's metadata choose it.
+answers) is adding one module; ``LIGHTGBM_RESPONSE_STYLE`` chooses one for every model, else
+each model has its own (:attr:`..model.loaded.LoadedModel.response_style`: the built-in
+algorithm's for a model in its layout), else ``standard``.
 """
 
 from __future__ import annotations
@@ -11,7 +13,11 @@ from __future__ import annotations
 import importlib
 import pkgutil
 
+from ...settings import SettingsError
 from .style import STANDARD, ResponseStyle
+
+#: LIGHTGBM_RESPONSE_STYLE's default: each model answers in its own style.
+AUTO_STYLE = "auto"
 
 
 def _discover() -> dict[str, ResponseStyle]:
@@ -24,3 +30,12 @@ def _discover() -> dict[str, ResponseStyle]:
 
 
 STYLES = _discover()
+
+
+def check_style(name: str, variable: str = "LIGHTGBM_RESPONSE_STYLE") -> str:
+    """A style the container has (or ``auto``); else a SettingsError listing them (``serve`` stops at start)."""
+    if name != AUTO_STYLE and name not in STYLES:
+        raise SettingsError(
+            f"{variable}={name!r} is not a response style; use one of {AUTO_STYLE}, {', '.join(STYLES)}"
+        )
+    return name
