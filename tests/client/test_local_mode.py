@@ -14,6 +14,7 @@ import tarfile
 import time
 from pathlib import Path
 
+import joblib
 import numpy as np
 import pytest
 import sagemaker_local
@@ -28,7 +29,7 @@ from client_helpers import (
     local_path,
 )
 
-from support import free_port
+from support import BUILTIN_HYPERPARAMETERS, builtin_job_root, builtin_rows, free_port
 
 pytestmark = [
     pytest.mark.client,
@@ -486,3 +487,38 @@ class TestOutputKindsAndCategories:
             label, *values = line.split(",")
             assert label == metadata["classes"][int(np.argmax(expected))]
             np.testing.assert_allclose([float(v) for v in values], expected, rtol=0, atol=TOLERANCE)
+
+
+# --------------------------------------------------------------------------- the built-in LightGBM algorithm
+
+
+def test_a_built_in_algorithm_job_and_its_clients_run_unchanged(session, client_image, timings, tmp_path):
+    """Estimator(image_uri=ours, hyperparameters=<what the SDK's retrieve_default sends>).fit({"training":
+    <train/ and validation/>}) -> deploy -> invoke_endpoint with ContentType text/csv and Accept
+    application/json;verbose, parsed as the built-in's sample notebooks parse it."""
+    from sagemaker.deserializers import JSONDeserializer
+    from sagemaker.serializers import CSVSerializer
+
+    job = builtin_job_root(tmp_path, "multiclass", "subfolders")
+    estimator = make_estimator(session, client_image, tmp_path / "out", dict(BUILTIN_HYPERPARAMETERS))
+    started = time.monotonic()
+    estimator.fit({"training": f"file://{job / 'input' / 'data' / 'training'}"})
+    timings["fit, the built-in algorithm's job (training channel)"] = time.monotonic() - started
+    model_dir = extract_model(estimator.model_data, tmp_path / "model")
+    assert {"model.pkl", "__models_info__.json", "model.txt"} <= {p.name for p in model_dir.iterdir()}
+    predictor = estimator.deploy(1, "local", serializer=CSVSerializer(), deserializer=JSONDeserializer(), wait=False)
+    try:
+        rows = builtin_rows("multiclass", 7, seed=11)[:, 1:]
+        body = "\n".join(",".join(repr(float(v)) for v in row) for row in rows)
+        response = session.sagemaker_runtime_client.invoke_endpoint(  # the notebooks' call
+            EndpointName=predictor.endpoint_name, ContentType="text/csv", Accept="application/json;verbose", Body=body
+        )
+        answer = json.loads(response["Body"].read())
+        booster = joblib.load(model_dir / "model.pkl")
+        expected = booster.predict(rows, num_iteration=booster.best_iteration)
+        np.testing.assert_allclose(np.array(answer["probabilities"]), expected, rtol=0, atol=TOLERANCE)
+        assert answer["predicted_label"] == np.argmax(expected, axis=1).tolist()
+        default = predictor.predict(rows.tolist())  # the JumpStart predictor: CSV in, JSON back, no Accept
+        assert list(default) == ["probabilities-1d", "probabilities"]
+    finally:
+        predictor.delete_endpoint()
