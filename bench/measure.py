@@ -12,7 +12,7 @@ import re
 import statistics
 import subprocess
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -113,30 +113,45 @@ def response_lines(text: str) -> list[str]:
     return text.splitlines()
 
 
-def post_checked(
-    session: requests.Session, url: str, payload: Payload, headers: Mapping[str, str] | None = None
-) -> requests.Response:
-    """POST and insist on 2xx and exactly one output line per input row (Batch Transform's rule).
+def answer_lines(response: requests.Response) -> int:
+    return len(response_lines(response.text))
 
-    `headers` are sent besides the CSV Content-Type (e.g. X-Amzn-SageMaker-Target-Model).
+
+def post_checked(
+    session: requests.Session,
+    url: str,
+    payload: Payload,
+    headers: Mapping[str, str] | None = None,
+    answers: Callable[[requests.Response], int] = answer_lines,
+) -> requests.Response:
+    """POST and insist on 2xx and exactly one answer per input row (Batch Transform's rule).
+
+    `headers` are sent besides the CSV Content-Type (e.g. X-Amzn-SageMaker-Target-Model);
+    `answers` counts the answers in a response (by default its lines).
     """
     response = session.post(url, data=payload.body, headers={**CSV_HEADERS, **(headers or {})}, timeout=120)
     if not 200 <= response.status_code < 300:
         raise BenchmarkError(f"POST {url} ({payload.rows} rows): HTTP {response.status_code}: {response.text[:500]}")
-    lines = len(response_lines(response.text))
-    if lines != payload.rows:
-        raise BenchmarkError(f"POST {url}: {payload.rows} rows in, {lines} lines out")
+    counted = answers(response)
+    if counted != payload.rows:
+        raise BenchmarkError(f"POST {url}: {payload.rows} rows in, {counted} answers out")
     return response
 
 
-def median_latency_s(url: str, payload: Payload, count: int, headers: Mapping[str, str] | None = None) -> float:
+def median_latency_s(
+    url: str,
+    payload: Payload,
+    count: int,
+    headers: Mapping[str, str] | None = None,
+    answers: Callable[[requests.Response], int] = answer_lines,
+) -> float:
     """Median wall time of `count` sequential checked requests, after one warm-up request."""
     with requests.Session() as session:
-        post_checked(session, url, payload, headers)
+        post_checked(session, url, payload, headers, answers)
         timings = []
         for _ in range(count):
             started = time.perf_counter()
-            post_checked(session, url, payload, headers)
+            post_checked(session, url, payload, headers, answers)
             timings.append(time.perf_counter() - started)
     return statistics.median(timings)
 

@@ -66,7 +66,7 @@ def _which(tool: str) -> str | None:
     return shutil.which(tool) or shutil.which(tool, path="/usr/sbin:/sbin")
 
 
-def _venv_path() -> str:
+def venv_path() -> str:
     """PATH with the project's virtualenv first, as the image's PATH has its Python first."""
     return f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '/usr/bin:/bin')}{os.pathsep}/usr/sbin"
 
@@ -90,7 +90,7 @@ def start_ours(
     port = processes.free_port()
     env = {
         **os.environ,
-        "PATH": _venv_path(),
+        "PATH": venv_path(),
         "SAGEMAKER_BASE_DIR": str(ml_root),
         "SAGEMAKER_BIND_TO_PORT": str(port),
         "SERVE_LISTEN_ADDRESS": "127.0.0.1",
@@ -159,7 +159,7 @@ def start_classic_baseline(ml_root: Path, run_dir: Path, workers: int, ready_tim
     run_dir.mkdir(parents=True, exist_ok=True)
     port = processes.free_port()
     socket_path = run_dir / "gunicorn.sock"
-    env = {**os.environ, "PATH": _venv_path(), "SAGEMAKER_BASE_DIR": str(ml_root)}
+    env = {**os.environ, "PATH": venv_path(), "SAGEMAKER_BASE_DIR": str(ml_root)}
     server = Server(name="classic baseline", base_url=f"http://127.0.0.1:{port}")
     gunicorn = [
         sys.executable,
