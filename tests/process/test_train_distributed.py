@@ -14,7 +14,7 @@ import subprocess
 
 import pytest
 
-from support import PROGRAM, free_port, make_root, program_env, run_train
+from support import BUILTIN_HYPERPARAMETERS, PROGRAM, builtin_job_root, free_port, make_root, program_env, run_train
 
 HOSTS = ("algo-1-x7k2p", "algo-2-q9w3e")
 ROUNDS = "40"
@@ -134,3 +134,31 @@ def test_a_host_that_never_answers_is_named_within_the_timeout(tmp_path):
     alone = _host_root(tmp_path / "second", HOSTS[1], "FullyReplicated", {})  # a host whose first host never came
     assert run_train(alone, LIGHTGBM_HOST_ADDRESSES=_addresses(), LIGHTGBM_NETWORK_TIMEOUT="3").returncode == 1
     assert f"the first host {HOSTS[0]} (127.0.0.1:" in (alone / "output" / "failure").read_text()
+
+
+def test_a_built_in_algorithm_job_with_use_dask_trains_across_two_hosts(tmp_path):
+    """use_dask=True with the SDK's defaults (tree_learner=serial among them) on two instances:
+    LightGBM's own data-parallel training, the built-in's metric lines and model.pkl from the first host."""
+    roots = {}
+    for host in HOSTS:
+        root = builtin_job_root(
+            tmp_path / host,
+            "binary",
+            "subfolders",
+            hyperparameters={**BUILTIN_HYPERPARAMETERS, "use_dask": "True", "num_threads": "1"},
+        )
+        (root / "input" / "config" / "resourceconfig.json").write_text(
+            json.dumps({"current_host": host, "hosts": list(HOSTS), "network_interface_name": "lo"})
+        )
+        roots[host] = root
+    results = _train_together(roots)
+    for host, (code, output) in results.items():
+        assert code == 0, f"{host}:\n{output}"
+    first, second = (results[h][1] for h in HOSTS)
+    assert "use_dask=True" in first and "tree_learner=serial trains on one machine only" in first
+    assert "training/train is FullyReplicated: this host (rank 0 of 2) trains on rows 1-360 of 720" in first
+    assert "trains on rows 361-720 of 720" in second
+    assert "\ttrain's binary_logloss: " in first and "train's binary_logloss" not in second
+    assert (roots[HOSTS[0]] / "model" / "model.pkl").is_file() and not (roots[HOSTS[1]] / "model").exists()
+    metadata = json.loads((roots[HOSTS[0]] / "model" / "metadata.json").read_text())
+    assert metadata["hyperparameters"]["tree_learner"] == "data"

@@ -60,10 +60,19 @@ class Cluster:
         return self.rank == 0
 
     def lightgbm_params(self, params: Mapping[str, Any]) -> dict[str, Any]:
-        """LightGBM's network parameters for this host (``tree_learner`` kept when given; LightGBM's
-        own socket ``time_out``, 120 minutes, left alone: the rendezvous already met every host)."""
+        """LightGBM's network parameters for this host (a parallel ``tree_learner`` kept when given;
+        LightGBM's own socket ``time_out``, 120 minutes, left alone: the rendezvous already met
+        every host). ``serial`` (the built-in algorithm's default, which its SDK always sends)
+        would make LightGBM train each host alone on its share: it becomes ``data``, as
+        LightGBM's own Dask training does."""
+        learner = str(params.get("tree_learner", "data"))
+        if learner not in PARALLEL_LEARNERS:
+            log.info(
+                "tree_learner=%s trains on one machine only: %d hosts train with tree_learner=data", learner, self.size
+            )
+            learner = "data"
         return {
-            "tree_learner": params.get("tree_learner", "data"),
+            "tree_learner": learner,
             "num_machines": self.size,
             "machines": ",".join(f"{ip}:{port}" for ip, port in (self.addresses[h] for h in self.hosts)),
             "local_listen_port": self.addresses[self.current][1],
@@ -73,6 +82,10 @@ class Cluster:
     def row_range(self, rows: int) -> tuple[int, int]:
         """This host's contiguous share of a channel every host has whole (FullyReplicated)."""
         return rows * self.rank // self.size, rows * (self.rank + 1) // self.size
+
+
+#: LightGBM's tree learners that train across machines (and their aliases).
+PARALLEL_LEARNERS = ("data", "data_parallel", "feature", "feature_parallel", "voting", "voting_parallel")
 
 
 def cluster(

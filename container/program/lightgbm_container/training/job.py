@@ -83,6 +83,9 @@ class TrainingJob:
         self.fitting: Checkpointer | None = None  # the fit in progress: SIGTERM asks it to stop after its round
         self.conventions = builtin_algorithm.Conventions(builtin_algorithm.OURS, "")
         self.starting_model: Any = None  # a built-in job's model channel: the Booster training continues from
+        self.train_channel = self.train_shown = (
+            TRAIN_CHANNEL  # the built-in's may be "training", read from training/train
+        )
 
     # ------------------------------------------------------------------ the job
 
@@ -178,6 +181,7 @@ class TrainingJob:
     def builtin_channels(self, config: TrainingConfig) -> tuple[Table, Table | None]:
         """The built-in algorithm's layouts (:func:`.builtin_algorithm.layout`), its categorical index applied."""
         where = builtin_algorithm.layout(self.paths, self.present)
+        self.train_channel, self.train_shown = where.channel, where.train_name
         subfolder = where.train_dir != self.paths.channel(where.channel)
         train = self.channel(
             where.channel,
@@ -299,12 +303,13 @@ class TrainingJob:
     def share(self, cluster: distributed.Cluster, table: Table) -> Table:
         """All of a ShardedByS3Key channel (this host's own files), a contiguous range of a
         FullyReplicated one (every host has every row)."""
-        if (self.input_config.get(TRAIN_CHANNEL) or {}).get("S3DistributionType") == "ShardedByS3Key":
-            log.info("train is ShardedByS3Key: this host trains on its own %d rows", table.rows)
+        if (self.input_config.get(self.train_channel) or {}).get("S3DistributionType") == "ShardedByS3Key":
+            log.info("%s is ShardedByS3Key: this host trains on its own %d rows", self.train_shown, table.rows)
             return table
         start, stop = cluster.row_range(table.rows)
         log.info(
-            "train is FullyReplicated: this host (rank %d of %d) trains on rows %d-%d of %d",
+            "%s is FullyReplicated: this host (rank %d of %d) trains on rows %d-%d of %d",
+            self.train_shown,
             cluster.rank,
             cluster.size,
             start + 1,
