@@ -67,6 +67,17 @@ def test_accept_negotiation(client, accept, media_type):
     )
 
 
+def test_a_missing_accept_takes_sagemaker_default_invocations_accept_when_it_is_set(trained_root, booster):
+    """An inference pipeline passes each step's answer on with this variable's type."""
+    piped = in_process_app(trained_root, SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT="application/json").test_client()
+    for headers in ({}, {"Accept": "*/*"}):
+        answer = piped.post("/invocations", data=ROW, content_type="text/csv", headers=headers)
+        assert answer.headers["Content-Type"] == "application/json"
+        assert answer.get_json()["predictions"] == pytest.approx(booster.predict(_row()).tolist(), abs=1e-9)
+    named = piped.post("/invocations", data=ROW, content_type="text/csv", headers={"Accept": "text/csv"})
+    assert named.headers["Content-Type"] == "text/csv"  # an Accept the request names still wins
+
+
 @pytest.mark.parametrize(
     "method, path, body, content_type, accept, status, code",
     [

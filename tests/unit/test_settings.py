@@ -36,7 +36,7 @@ def test_threads_share_the_cores():
     "env, message",
     [
         ({"SAGEMAKER_BIND_TO_PORT": "http"}, "SAGEMAKER_BIND_TO_PORT='http' is not a whole number"),
-        ({"SAGEMAKER_MAX_PAYLOAD_IN_MB": "500"}, "between 1 and 100"),
+        ({"SAGEMAKER_MAX_PAYLOAD_IN_MB": "2000"}, "between 1 and 1024"),  # asynchronous inference's 1 GB at most
         ({"SAGEMAKER_BATCH": "perhaps"}, "SAGEMAKER_BATCH"),
         ({"LIGHTGBM_PREDICTOR": "xgboost"}, "LIGHTGBM_PREDICTOR"),
     ],

@@ -13,6 +13,7 @@ back to: a script that defines only ``input_fn`` still loads, predicts and encod
 
 from __future__ import annotations
 
+import itertools
 import logging
 import weakref
 from dataclasses import dataclass
@@ -56,6 +57,7 @@ class BuiltinOptions:
     compile_status: Path | None = None  # the background compile job to switch to when it is ready (compilation/)
     root: Path | None = None  # every model file must resolve inside it (multi-model)
     default_accept: str = "application/json"  # output_fn's answer type for a missing or */* Accept
+    invocations_accept: str | None = None  # SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT as set: transform's, when set
     default_outputs: tuple[str, ...] = ()  # SAGEMAKER_INFERENCE_OUTPUT: kinds when a request chooses none
     style: str = AUTO_STYLE  # LIGHTGBM_RESPONSE_STYLE (styles/): every answer's layout; auto: each model's own
     derived_dir: Path = Path("/tmp/lightgbm-container-cache/models")  # the LightGBM text of pickled trees
@@ -68,6 +70,7 @@ class BuiltinOptions:
 
 class LightGBMHandler:
     description = "built-in LightGBM"
+    reads_in_pieces = True  # a large CSV, JSON Lines or NPY body: decoded, validated and predicted piece by piece
 
     def __init__(self, options: BuiltinOptions) -> None:
         self.options = options
@@ -105,21 +108,45 @@ class LightGBMHandler:
         return None
 
     def transform(self, model: Any, request: InferenceRequest) -> InferenceResponse:
-        """Predict for every record; one output record per input record, in order."""
+        """Predict for every record; one output record per input record, in order.
+
+        A large body (:class:`..contract.handler.BodyStream`) in a type that reads in pieces is
+        decoded, validated and predicted piece by piece, so a worker holds one piece's rows at a
+        time; the answers are joined and encoded once, so an error anywhere in the body is a 4xx
+        before any byte of the answer is sent."""
         timer = StepTimer()
-        decoder = self._decoder(request.body, request.content_type)
         loaded: ServedModel = model
         options = self.options
+        stream = request.stream
+        chunks = stream.chunks() if stream is not None else None
+        body = (
+            request.body if chunks is None else next(chunks, b"")
+        )  # a stream's first piece: its type is sniffed on it
+        decoder = self._decoder(body, request.content_type)
         reply = self.style_of(loaded).reply(
-            request, decoder.media_type, loaded, options.default_outputs, options.default_accept
+            request, decoder.media_type, loaded, options.default_outputs, options.invocations_accept
         )
-        batch = decoder.decode(request.body)
-        timer.decoded()
-        table = loaded.answer(loaded.validate(batch, options.max_values), reply.kinds, reply.top_k)
+        if chunks is None:
+            batch = decoder.decode(body)
+            timer.decoded()
+            table = loaded.answer(loaded.validate(batch, options.max_values), reply.kinds, reply.top_k)
+        elif decoder.decode_pieces is None:  # a type that needs its whole body (one JSON document)
+            batch = decoder.decode(body + b"".join(chunks))
+            timer.decoded()
+            table = loaded.answer(loaded.validate(batch, options.max_values), reply.kinds, reply.top_k)
+        else:
+            assert stream is not None
+            table = Table.joined(
+                [
+                    loaded.answer(loaded.validate(batch, options.max_values), reply.kinds, reply.top_k)
+                    for batch in decoder.decode_pieces(itertools.chain([body], chunks), stream.length)
+                ]
+            )
+            timer.decoded()  # decoding and predicting interleave: their sum is the predict step
         timer.predicted()
-        body = reply.encode(table)
+        encoded = reply.encode(table)
         headers = {CUSTOM_ATTRIBUTES_HEADER: reply.echo} if reply.echo else {}
-        return InferenceResponse(body, reply.content_type, headers=headers, steps=timer.steps(table.rows))
+        return InferenceResponse(encoded, reply.content_type, headers=headers, steps=timer.steps(table.rows))
 
     def style_of(self, model: ServedModel) -> ResponseStyle:
         """``LIGHTGBM_RESPONSE_STYLE`` when set, else the model's own (the built-in algorithm's for a

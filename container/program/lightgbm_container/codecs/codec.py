@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 from ..model.batch import Batch
@@ -23,3 +23,6 @@ class Codec:
     rank: int = 100
     #: Paid at worker start instead of by the first request (e.g. importing a parser).
     warm_up: Callable[[], None] | None = None
+    #: A large body read in chunks (and its length), decoded piece by piece with every rule of
+    #: ``decode`` (lines numbered as in the whole body); None: the codec needs the whole body.
+    decode_pieces: Callable[[Iterable[bytes], int], Iterator[Batch]] | None = None

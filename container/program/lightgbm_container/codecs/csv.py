@@ -11,6 +11,8 @@ from __future__ import annotations
 import csv
 import io
 import math
+from collections.abc import Iterable, Iterator
+from functools import partial
 from itertools import repeat
 from typing import Any
 
@@ -21,32 +23,35 @@ from ..missing_values import PANDAS_MISSING_OPTIONS, is_missing_csv_field
 from ..model.batch import Batch
 from ..model.outputs import Table
 from .codec import Codec
-from .text import orjson_rows, text_lines
+from .text import line_pieces, orjson_rows, text_lines
 
 #: Above this size pandas' C parser beats ``float()`` per field despite its ~0.5 ms start-up.
 _PANDAS_CSV_THRESHOLD_BYTES = 16 * 1024
 
 
-def _csv_width(lines: list[bytes]) -> int:
+def _csv_width(lines: list[bytes], first: int = 1, width: int | None = None) -> int:
     """Fields per line, the same on every line, or a 400 naming the first line that differs.
 
     This is the one shape rule every CSV parser path relies on: pandas' C parser would fill
     a short line with NaN (a silent wrong answer), so the rule is checked here, on the
     lines, before any parser runs. ``map(bytes.count, ...)`` counts in C with no Python
     step per line: under a microsecond for one row, a few milliseconds for 100,000.
+    ``first``: the number of the first of ``lines`` in the body; ``width``: line 1's, when
+    these lines are a later piece of the body (:func:`decode_pieces`).
     """
     counts = list(map(bytes.count, lines, repeat(b",")))
-    width = counts[0] + 1
-    if min(counts) != max(counts):
-        number = next(index for index, count in enumerate(counts, start=1) if count != counts[0])
-        if not lines[number - 1].strip():
+    expected = counts[0] if width is None else width - 1
+    if min(counts) != expected or max(counts) != expected:
+        index = next(index for index, count in enumerate(counts) if count != expected)
+        number = first + index
+        if not lines[index].strip():
             raise BadRequest(f"line {number} is empty; every line must be one record", line=number)
         raise BadRequest(
-            f"line {number} has {counts[number - 1] + 1} fields but line 1 has {width}; "
+            f"line {number} has {counts[index] + 1} fields but line 1 has {expected + 1}; "
             "every record must have the same number of features (an empty field is a missing value)",
             line=number,
         )
-    return width
+    return expected + 1
 
 
 def _csv_field(field: bytes, line: int, column: int) -> float:
@@ -64,12 +69,13 @@ def _csv_field(field: bytes, line: int, column: int) -> float:
         ) from None
 
 
-def _csv_number(field: bytes, row: int, column: Any) -> float:
-    """The CSV rule for a value that must be a number, by 0-based position (errors count from 1)."""
-    return _csv_field(field, row + 1, column + 1)
+def _csv_number(field: bytes, row: int, column: Any, first: int = 1) -> float:
+    """The CSV rule for a value that must be a number, by 0-based position in a piece whose
+    first line is line ``first`` (errors count from 1)."""
+    return _csv_field(field, row + first, column + 1)
 
 
-def _parse_csv_exact(lines: list[bytes], width: int) -> Batch:
+def _parse_csv_exact(lines: list[bytes], width: int, first: int = 1) -> Batch:
     """The reference CSV parser: slow per field, exact, and precise in its errors.
 
     ``lines`` already passed :func:`_csv_width` (every line has ``width`` fields). A field
@@ -79,10 +85,10 @@ def _parse_csv_exact(lines: list[bytes], width: int) -> Batch:
     try:
         rows = [
             [_csv_field(field, number, column) for column, field in enumerate(line, start=1)]
-            for number, line in enumerate(cells, start=1)
+            for number, line in enumerate(cells, start=first)
         ]
     except BadRequest:
-        return Batch(cells=cells, number=_csv_number)
+        return Batch(cells=cells, number=_csv_number if first == 1 else partial(_csv_number, first=first))
     return Batch(np.array(rows, dtype=np.float64).reshape(len(rows), width))
 
 
@@ -131,13 +137,34 @@ def warm_up() -> None:
 
 def decode(body: bytes) -> Batch:
     """Every line has the same number of fields (:func:`_csv_width`), whichever parser runs."""
-    text = text_lines(body)
+    return _decode_text(text_lines(body))
+
+
+def _decode_text(text: bytes, first: int = 1, width: int | None = None) -> Batch:
+    """Lines ``first``.. of a body (``width``: line 1's fields, when they are not its first lines)."""
     lines = text.split(b"\n")
     if len(text) >= _PANDAS_CSV_THRESHOLD_BYTES and not _may_hold_words_pandas_reads_as_numbers(text):
         values = _parse_csv_fast(text)
-        if values is not None and values.shape[0] == len(lines) and _no_short_line(values, text, len(lines)):
+        if (
+            values is not None
+            and values.shape[0] == len(lines)
+            and (width is None or values.shape[1] == width)
+            and _no_short_line(values, text, len(lines))
+        ):
             return Batch(values)
-    return _parse_csv_exact(lines, _csv_width(lines))
+    return _parse_csv_exact(lines, _csv_width(lines, first, width), first)
+
+
+def decode_pieces(chunks: Iterable[bytes], _length: int) -> Iterator[Batch]:
+    """A large body read in chunks, decoded piece by piece (:func:`.text.line_pieces`): each
+    piece as :func:`decode` reads a body, its lines numbered as in the whole body, every line
+    held to line 1's number of fields."""
+    width = None
+    for text, first in line_pieces(chunks):
+        batch = _decode_text(text, first, width)
+        if width is None:
+            width = batch.values.shape[1] if batch.values is not None else len(batch.cells[0])  # type: ignore[index]
+        yield batch
 
 
 def _format_number(value: float) -> str:
@@ -171,4 +198,12 @@ def encode(table: Table) -> bytes:
     return buffer.getvalue().encode()
 
 
-CODEC = Codec("text/csv", decode, encode, aliases=("application/csv", "text/x-csv"), rank=0, warm_up=warm_up)
+CODEC = Codec(
+    "text/csv",
+    decode,
+    encode,
+    aliases=("application/csv", "text/x-csv"),
+    rank=0,
+    warm_up=warm_up,
+    decode_pieces=decode_pieces,
+)

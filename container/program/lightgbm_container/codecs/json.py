@@ -53,40 +53,51 @@ def _numeric_matrix(rows: Sequence[Any], may_hold_booleans: bool) -> np.ndarray 
     return inferred.astype(np.float64, copy=False) if inferred.dtype.kind != "O" else np.array(rows, dtype=np.float64)
 
 
-def _json_number(value: Any, row: int, column: Any, label: str, first: int) -> float:
+def _json_number(value: Any, row: int, column: Any, label: str, first: int, base: int) -> float:
     """The JSON rule for a value that must be a number (null = missing)."""
-    _check_number(value, f"{label} {row + first}, column {column}", row=row, column=column)
+    _check_number(value, f"{label} {row + first}, column {column}", row=row + first - base, column=column)
     return math.nan if value is None else float(value)
 
 
-def rows_to_batch(rows: Sequence[Any], label: str, may_hold_booleans: bool = True, first: int = 0) -> Batch:
+def rows_to_batch(
+    rows: Sequence[Any],
+    label: str,
+    may_hold_booleans: bool = True,
+    first: int = 0,
+    base: int | None = None,
+    width: int | None = None,
+) -> Batch:
     """Lists of numbers (null = missing) to a 2-D float array; errors name the row and column.
 
     Rows that hold strings (category values, or mistakes) go to the model as text
     (:attr:`Batch.cells`) with this codec's number rule.
-    ``first``: the number the first row is shown as (0 for JSON rows, 1 for JSON Lines lines)."""
+    ``first``: the number the first row is shown as (0 for JSON rows, 1 for JSON Lines lines);
+    for a later piece of a body (JSON Lines read in pieces), ``base`` is the body's first
+    number and ``width`` its first row's length, so errors read as for the whole body."""
+    base = first if base is None else base
     matrix = _numeric_matrix(rows, may_hold_booleans)
-    if matrix is not None:
+    if matrix is not None and (width is None or matrix.shape[1] == width):
         return Batch(matrix)
-    width = len(rows[0]) if isinstance(rows[0], list) else None
+    if width is None:
+        width = len(rows[0]) if isinstance(rows[0], list) else None
     has_text = False
     for index, row in enumerate(rows):
         number = index + first
         if not isinstance(row, list):
-            raise BadRequest(f"{label} {number} is {type(row).__name__}, expected a list of numbers", row=index)
+            raise BadRequest(f"{label} {number} is {type(row).__name__}, expected a list of numbers", row=number - base)
         if len(row) != width:
             raise BadRequest(
-                f"{label} {number} has {len(row)} values but {label} {first} has {width}; "
+                f"{label} {number} has {len(row)} values but {label} {base} has {width}; "
                 "every row must have the same number of features",
-                row=index,
+                row=number - base,
             )
         for column, value in enumerate(row):
             if type(value) is str:
                 has_text = True
             else:
-                _check_number(value, f"{label} {number}, column {column}", row=index, column=column)
+                _check_number(value, f"{label} {number}, column {column}", row=number - base, column=column)
     if has_text:
-        return Batch(cells=rows, number=partial(_json_number, label=label, first=first))
+        return Batch(cells=rows, number=partial(_json_number, label=label, first=first, base=base))
     raise BadRequest(f"{label}s must be lists of numbers")
 
 
@@ -96,28 +107,32 @@ def _check_number(value: Any, where: str, **details: Any) -> None:
     raise BadRequest(f"{where}: {value!r} is not a number (use null for a missing value)", **details)
 
 
-def records_to_batch(records: Sequence[Any], label: str, first: int = 0) -> Batch:
+def records_to_batch(records: Sequence[Any], label: str, first: int = 0, base: int | None = None) -> Batch:
     """Records keyed by feature name: values type-checked here, the matrix built by the model
     (:meth:`LoadedModel.validate`) once it has checked the keys. ``columns`` is the union of
-    keys, in first-seen order."""
+    keys, in first-seen order. ``first``/``base``: as for :func:`rows_to_batch`."""
+    base = first if base is None else base
     columns: dict[str, None] = {}
     for index, record in enumerate(records):
         if not isinstance(record, dict):
             raise BadRequest(
-                f"{label} {index + first} is {type(record).__name__}; do not mix records and lists", row=index
+                f"{label} {index + first} is {type(record).__name__}; do not mix records and lists",
+                row=index + first - base,
             )
         for key, value in record.items():
             columns[key] = None
             if type(value) not in _TEXT_OR_NUMBER:  # text waits for the model: it may be a category
-                _check_number(value, f"{label} {index + first}, feature {key!r}", row=index, feature=key)
-    return Batch(columns=tuple(columns), records=records, number=partial(_record_number, label=label, first=first))
+                _check_number(value, f"{label} {index + first}, feature {key!r}", row=index + first - base, feature=key)
+    return Batch(
+        columns=tuple(columns), records=records, number=partial(_record_number, label=label, first=first, base=base)
+    )
 
 
 _TEXT_OR_NUMBER = _NUMBER_TYPES | {str}
 
 
-def _record_number(value: Any, row: int, feature: Any, label: str, first: int) -> float:
-    _check_number(value, f"{label} {row + first}, feature {feature!r}", row=row, feature=feature)
+def _record_number(value: Any, row: int, feature: Any, label: str, first: int, base: int) -> float:
+    _check_number(value, f"{label} {row + first}, feature {feature!r}", row=row + first - base, feature=feature)
     return math.nan if value is None else float(value)
 
 

@@ -12,8 +12,9 @@ A new way of serving (another toolkit's contract) is one more :class:`Handler`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from time import perf_counter
 from typing import Any, NamedTuple, Protocol
@@ -22,14 +23,28 @@ from ..observability import request_ids
 
 
 @dataclass(frozen=True)
+class BodyStream:
+    """A large request body still to be read (an asynchronous inference's can be 1 GB): the
+    handlers that can read it in pieces (:attr:`Handler.reads_in_pieces`) get this instead of bytes."""
+
+    read: Callable[[int], bytes]  # at most that many bytes; b"" at the end
+    length: int  # Content-Length
+    piece_bytes: int  # how much to read at a time
+
+    def chunks(self) -> Iterator[bytes]:
+        return iter(partial(self.read, self.piece_bytes), b"")
+
+
+@dataclass(frozen=True)
 class InferenceRequest:
     """What a handler sees of one HTTP request."""
 
-    body: bytes
+    body: bytes  # b"" when the body is a ``stream``
     content_type: str | None  # the raw header, parameters included (the toolkit passes it on verbatim)
     accept: str | None
     headers: Mapping[str, str] = field(default_factory=dict)  # case-insensitive in the app (werkzeug's Headers)
     query_string: bytes = b""  # raw; only MMS custom services look at it (their data carries the parameters)
+    stream: BodyStream | None = None  # a large body, for a handler that reads it in pieces
 
     @property
     def request_id(self) -> str:
@@ -83,6 +98,8 @@ class Handler(Protocol):
 
     #: How the log and ``/ping`` describe this handler ("built-in LightGBM", "inference.py", ...).
     description: str
+    #: Whether ``transform`` reads a large body in pieces (:class:`BodyStream`): else it gets bytes.
+    reads_in_pieces: bool
 
     def load(self, model_dir: Path) -> Any:
         """The served model (anything the handler's ``transform`` understands)."""
@@ -102,3 +119,7 @@ class Served:
 
     def transform(self, request: InferenceRequest) -> InferenceResponse:
         return self.handler.transform(self.model, request)
+
+    @property
+    def reads_in_pieces(self) -> bool:
+        return self.handler.reads_in_pieces

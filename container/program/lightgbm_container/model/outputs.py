@@ -20,6 +20,7 @@ most once per request, however many kinds share it.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
@@ -75,6 +76,10 @@ class Column:
         """Named arrays for a structured .npy answer (labels as text or numbers, never objects)."""
         return [(self.kind, _plain_array(self.values))]
 
+    def followed_by(self, later: Sequence[Column]) -> Column:
+        """This kind's answers for the records of several pieces of one body, in order."""
+        return dataclasses.replace(self, values=np.concatenate([self.values, *(column.values for column in later)]))
+
 
 @dataclass(slots=True)
 class ContributionsColumn(Column):
@@ -118,6 +123,14 @@ class TopKColumn(Column):
         assert self.probabilities is not None
         return [(f"{self.kind}_labels", _plain_array(self.values)), (f"{self.kind}_probabilities", self.probabilities)]
 
+    def followed_by(self, later: Sequence[Column]) -> Column:
+        assert self.probabilities is not None and all(isinstance(column, TopKColumn) for column in later)
+        return dataclasses.replace(
+            self,
+            values=np.concatenate([self.values, *(column.values for column in later)]),
+            probabilities=np.concatenate([self.probabilities, *(column.probabilities for column in later)]),  # type: ignore[attr-defined]
+        )
+
 
 @dataclass(slots=True)  # made per request
 class Table:
@@ -131,6 +144,17 @@ class Table:
     def default(cls, values: np.ndarray) -> Table:
         """The default answer for ``values`` (one value, or one list of class probabilities, per record)."""
         return cls((Column(DEFAULT_KIND, values),), bare=True)
+
+    @classmethod
+    def joined(cls, tables: Sequence[Table]) -> Table:
+        """One answer for a body answered piece by piece: each kind's column, the pieces in order."""
+        if len(tables) == 1:
+            return tables[0]
+        first, later = tables[0], tables[1:]
+        columns = tuple(
+            column.followed_by([table.columns[index] for table in later]) for index, column in enumerate(first.columns)
+        )
+        return cls(columns, first.bare)
 
     @property
     def rows(self) -> int:

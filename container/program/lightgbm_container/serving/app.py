@@ -19,10 +19,11 @@ from werkzeug.exceptions import HTTPException
 from .. import errors
 from ..codecs import CODECS, base_media_type
 from ..compilation.metrics import CompileJobCollector
-from ..contract.handler import InferenceRequest, Served
+from ..contract.handler import BodyStream, InferenceRequest, Served
 from ..multi_model.store import MultiModelStore
 from ..observability import exposition, metrics, request_ids
 from ..settings import Runtime, ServingSettings
+from ..settings.serving import BATCH_MAX_PAYLOAD_MB
 from .health import publish_worker
 from .store import ModelStore
 
@@ -62,9 +63,10 @@ def content_type_label(header: str | None) -> str:
 
 
 def execution_parameters(settings: ServingSettings) -> dict[str, object]:
-    """What Batch Transform should send: SageMaker requires concurrency x payload <= 100 MB."""
-    payload = settings.max_payload_mb
-    concurrency = max(1, min(settings.max_concurrent_transforms, 100 // payload))
+    """What Batch Transform should send: SageMaker requires concurrency x payload <= 100 MB (a
+    larger SAGEMAKER_MAX_PAYLOAD_IN_MB, for asynchronous inference, is offered as 100)."""
+    payload = min(settings.max_payload_mb, BATCH_MAX_PAYLOAD_MB)
+    concurrency = max(1, min(settings.max_concurrent_transforms, BATCH_MAX_PAYLOAD_MB // payload))
     return {"MaxConcurrentTransforms": concurrency, "BatchStrategy": settings.batch_strategy, "MaxPayloadInMB": payload}
 
 
@@ -80,7 +82,7 @@ def create_app(settings: ServingSettings, runtime: Runtime, store: ModelStore) -
         publish_worker(runtime.health_dir, store.ready())
     _add_routes(app, settings, runtime, store)
     if isinstance(store, MultiModelStore):
-        _add_multi_model_routes(app, store)
+        _add_multi_model_routes(app, store, settings.body_piece_bytes)
     _add_error_handlers(app, settings)
     # Counted and timed around Flask, not in its request hooks: those cost ~20 µs per request.
     static_routes = {rule.rule for rule in app.url_map.iter_rules() if "<" not in rule.rule}
@@ -88,17 +90,23 @@ def create_app(settings: ServingSettings, runtime: Runtime, store: ModelStore) -
     return app
 
 
-def predict_with(served: Served) -> Response:
-    """The request being served, answered by ``served``'s handler (its step times left for CountedApp)."""
+def predict_with(served: Served, piece_bytes: int) -> Response:
+    """The request being served, answered by ``served``'s handler (its step times left for CountedApp).
+    A body larger than ``piece_bytes`` goes to a handler that reads in pieces as a stream, unread."""
     current = request._get_current_object()  # type: ignore[attr-defined]  # one proxy lookup, not five (~3 µs)
     headers = current.headers
+    length = current.content_length or 0
+    stream = None
+    if length > piece_bytes and served.reads_in_pieces:
+        stream = BodyStream(current.stream.read, length, piece_bytes)
     answer = served.transform(
         InferenceRequest(
-            body=current.get_data(cache=False),
+            body=b"" if stream is not None else current.get_data(cache=False),
             content_type=headers.get("Content-Type"),
             accept=headers.get("Accept"),
             headers=headers,
             query_string=current.query_string,
+            stream=stream,
         )
     )
     if answer.steps is not None:  # recorded with the request's other metrics by CountedApp
@@ -124,7 +132,7 @@ def _add_routes(app: Flask, settings: ServingSettings, runtime: Runtime, store: 
 
     @app.post("/invocations")
     def invocations() -> Response:
-        return predict_with(store.model_for(request.headers.get(TARGET_MODEL_HEADER)))
+        return predict_with(store.model_for(request.headers.get(TARGET_MODEL_HEADER)), settings.body_piece_bytes)
 
     @app.get("/execution-parameters")
     def batch_execution_parameters() -> Response:
@@ -257,7 +265,7 @@ def _json(document: object, status: int = 200) -> Response:
     return Response(orjson.dumps(document), status=status, content_type="application/json")
 
 
-def _add_multi_model_routes(app: Flask, store: MultiModelStore) -> None:
+def _add_multi_model_routes(app: Flask, store: MultiModelStore, piece_bytes: int) -> None:
     """SageMaker's multi-model container API (load, list, describe, unload, invoke)."""
 
     @app.post("/models")
@@ -281,4 +289,4 @@ def _add_multi_model_routes(app: Flask, store: MultiModelStore) -> None:
     @app.post("/models/<path:name>/invoke")
     def invoke_model(name: str) -> Response:
         log.info("invoke %s (%s: %s)", name, TARGET_MODEL_HEADER, request.headers.get(TARGET_MODEL_HEADER, "-"))
-        return predict_with(store.get(name))
+        return predict_with(store.get(name), piece_bytes)

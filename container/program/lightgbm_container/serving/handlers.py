@@ -32,6 +32,7 @@ def builtin_options(settings: ServingSettings, runtime: Runtime, root: Path | No
         compile_status=runtime.compile_status,
         root=root,
         default_accept=settings.default_accept,
+        invocations_accept=settings.invocations_accept,
         default_outputs=check_default_kinds(settings.inference_output),
         style=check_style(settings.response_style),
         derived_dir=settings.derived_models_dir,

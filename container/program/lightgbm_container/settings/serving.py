@@ -19,7 +19,12 @@ from .resources import available_cores, memory_limit_bytes
 DEFAULT_PORT = 8080
 DEFAULT_TIMEOUT_SECONDS = 60
 DEFAULT_MAX_PAYLOAD_MB = 6
+#: Batch Transform sends at most this per request (and /execution-parameters never asks for more);
+#: asynchronous inference up to ASYNC_MAX_PAYLOAD_MB, read from S3.
 BATCH_MAX_PAYLOAD_MB = 100
+ASYNC_MAX_PAYLOAD_MB = 1024
+#: A body larger than this is read, decoded and predicted in pieces of this size (LIGHTGBM_BODY_PIECE_MB).
+DEFAULT_BODY_PIECE_MB = 16
 #: What one worker needs besides its models (Python, LightGBM, pandas, Flask): measured ~150 MB.
 WORKER_OVERHEAD_MB = 200
 
@@ -52,17 +57,30 @@ class ServingSettings:
     program: str | None  # SAGEMAKER_PROGRAM: the inference script, e.g. "inference.py"
     submit_directory: str | None  # SAGEMAKER_SUBMIT_DIRECTORY: a directory, file:// path or s3:// tarball
     custom_service: str | None  # SAGEMAKER_HANDLER: an MMS custom service, "module[:function]"
-    default_accept: str  # SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT: user code's answer type for a missing or */* Accept
+    #: SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT as set (None: unset): a missing or */* Accept's answer
+    #: type (an inference pipeline's steps pass answers on with it). Unset, user code answers in
+    #: JSON (the toolkit's default) and the built-in handler in the request's own type.
+    invocations_accept: str | None
     mms_decode_input: bool  # MMS_DECODE_INPUT_REQUEST: custom services get JSON and text bodies decoded
     allow_pickle: bool  # LIGHTGBM_ALLOW_PICKLE: serve pickled models (unpickling runs code from the file)
     inference_output: tuple[
         str, ...
     ] = ()  # SAGEMAKER_INFERENCE_OUTPUT: default output kinds (builtin/output_selection.py)
     response_style: str = "auto"  # LIGHTGBM_RESPONSE_STYLE: every answer's layout (builtin/styles/); auto: each model's
+    body_piece_mb: int = DEFAULT_BODY_PIECE_MB  # LIGHTGBM_BODY_PIECE_MB: larger bodies are read in pieces this big
+
+    @property
+    def default_accept(self) -> str:
+        """User code's answer type for a missing or ``*/*`` Accept: the toolkit's rule."""
+        return self.invocations_accept or "application/json"
 
     @property
     def max_payload_bytes(self) -> int:
         return self.max_payload_mb * 1024 * 1024
+
+    @property
+    def body_piece_bytes(self) -> int:
+        return self.body_piece_mb * 1024 * 1024
 
     @property
     def derived_models_dir(self) -> Path:
@@ -110,7 +128,7 @@ def serving_settings(env: Mapping[str, str] | None = None) -> ServingSettings:
             env, "SAGEMAKER_MODEL_SERVER_TIMEOUT", "MODEL_SERVER_TIMEOUT", default=DEFAULT_TIMEOUT_SECONDS, maximum=3600
         ),
         max_payload_mb=integer(
-            env, "SAGEMAKER_MAX_PAYLOAD_IN_MB", default=DEFAULT_MAX_PAYLOAD_MB, maximum=BATCH_MAX_PAYLOAD_MB
+            env, "SAGEMAKER_MAX_PAYLOAD_IN_MB", default=DEFAULT_MAX_PAYLOAD_MB, maximum=ASYNC_MAX_PAYLOAD_MB
         ),
         batch=boolean(env, "SAGEMAKER_BATCH"),
         batch_strategy=choice(
@@ -133,13 +151,14 @@ def serving_settings(env: Mapping[str, str] | None = None) -> ServingSettings:
         program=text(env, "SAGEMAKER_PROGRAM"),
         submit_directory=text(env, "SAGEMAKER_SUBMIT_DIRECTORY"),
         custom_service=text(env, "SAGEMAKER_HANDLER"),
-        default_accept=text(env, "SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT") or "application/json",
+        invocations_accept=text(env, "SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT"),
         mms_decode_input=boolean(env, "MMS_DECODE_INPUT_REQUEST", default=True),
         allow_pickle=boolean(env, "LIGHTGBM_ALLOW_PICKLE", default=True),
         inference_output=tuple(
             kind.strip().lower() for kind in env.get("SAGEMAKER_INFERENCE_OUTPUT", "").split(",") if kind.strip()
         ),
         response_style=(text(env, "LIGHTGBM_RESPONSE_STYLE") or "auto").lower(),
+        body_piece_mb=integer(env, "LIGHTGBM_BODY_PIECE_MB", default=DEFAULT_BODY_PIECE_MB, maximum=1024),
     )
 
 

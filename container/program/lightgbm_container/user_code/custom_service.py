@@ -39,6 +39,8 @@ class ContractBroken(Exception):
 
 
 class CustomServiceHandler:
+    reads_in_pieces = False  # user code gets the whole body, as the toolkit and MMS give it
+
     def __init__(
         self, module: ModuleType, function: str, context: Context, decode_input: bool, default_accept: str
     ) -> None:

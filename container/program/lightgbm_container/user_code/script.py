@@ -53,6 +53,8 @@ def utf8_body(request: InferenceRequest) -> str:
 
 
 class ScriptHandler:
+    reads_in_pieces = False  # user code gets the whole body, as the toolkit and MMS give it
+
     def __init__(self, module: ModuleType, builtin: LightGBMHandler, default_accept: str, context: Context) -> None:
         self.description = f"inference.py script {getattr(module, '__file__', module.__name__)}"
         self.builtin = builtin

@@ -67,11 +67,11 @@ class BuiltinAlgorithmStyle(ResponseStyle):
         request_type: str,
         model: AnsweringModel,
         default_outputs: tuple[str, ...],
-        default_accept: str,
+        default_accept: str | None,
     ) -> Reply:
         if choose_outputs(request.headers, None, ()) is not None:  # custom attributes chose kinds: standard layouts
             return STANDARD.reply(request, request_type, model, (), default_accept)
-        codec = codecs.response_codec(request.accept, default_accept)
+        codec = codecs.response_codec(request.accept, default_accept or JSON)
         verbose = asks_verbose(request.accept)
         kinds: tuple[str, ...] | None = ("probabilities",) if model.kind in CLASSIFIERS else None
         if codec.media_type != JSON:

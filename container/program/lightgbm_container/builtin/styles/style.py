@@ -58,13 +58,13 @@ class ResponseStyle:
         request_type: str,
         model: AnsweringModel,
         default_outputs: tuple[str, ...],
-        default_accept: str,
+        default_accept: str | None,
     ) -> Reply:
-        """The codecs' own layouts: a missing Accept answers in the request's own type; the kinds
-        a request chose (custom attributes, ``;verbose``, ``SAGEMAKER_INFERENCE_OUTPUT``), else
-        the default answer. (``default_accept``, SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT, is for
-        styles whose missing Accept means one type, as the SageMaker Inference Toolkit's.)"""
-        codec = codecs.response_codec(request.accept, request_type)
+        """The codecs' own layouts: a missing or ``*/*`` Accept answers in ``default_accept``
+        (SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT) when it is set, else in the request's own type;
+        the kinds a request chose (custom attributes, ``;verbose``, ``SAGEMAKER_INFERENCE_OUTPUT``),
+        else the default answer."""
+        codec = codecs.response_codec(request.accept, default_accept or request_type)
         choice = choose_outputs(request.headers, request.accept, default_outputs)
         if choice is None:
             return Reply(None, None, self.encoder(codec), codec.media_type)
