@@ -186,3 +186,32 @@ def test_an_error_deep_in_a_large_body_is_a_400_naming_its_line_before_any_answe
         None,
         "line 140002, column 2: 'oops' is not a number",
     )
+
+
+def test_prefetching_keeps_order_forwards_errors_and_stops_with_its_caller():
+    import threading
+
+    from lightgbm_container.builtin.prefetch import prefetched
+
+    assert list(prefetched(iter(range(50)))) == list(range(50))
+
+    def failing():
+        yield 1
+        yield 2
+        raise BadRequest("line 3 is broken")
+
+    seen = []
+    with pytest.raises(BadRequest, match="line 3 is broken"):
+        seen.extend(prefetched(failing()))
+    assert seen == [1, 2]
+    produced = []
+
+    def endless():
+        for item in range(10**9):
+            produced.append(item)
+            yield item
+
+    for item in prefetched(endless()):
+        if item == 3:
+            break  # the caller's own error: the producer must stop, not read the rest
+    assert len(produced) <= 6 and not [t for t in threading.enumerate() if t.name == "body-pieces"]

@@ -29,6 +29,7 @@ from ..compilation.predictor import load_compiled
 from ..compilation.switch import switcher
 from ..contract.handler import InferenceRequest, InferenceResponse, StepTimer
 from ..errors import BadRequest, EmptyBody
+from ..heap import release_freed_memory
 from ..model.batch import Batch
 from ..model.derived import Derived
 from ..model.files import ModelLoadError, find_model_file, is_lightgbm_text
@@ -37,6 +38,7 @@ from ..model.loading import LoadOptions, ServedModel, adopt, load_model
 from ..model.outputs import Table
 from ..model.pipeline import PipelineModel
 from .output_selection import CUSTOM_ATTRIBUTES_HEADER
+from .prefetch import prefetched
 from .styles import AUTO_STYLE, STYLES
 from .styles.style import STANDARD, ResponseStyle
 
@@ -136,12 +138,14 @@ class LightGBMHandler:
             table = loaded.answer(loaded.validate(batch, options.max_values), reply.kinds, reply.top_k)
         else:
             assert stream is not None
+            pieces = decoder.decode_pieces(itertools.chain([body], chunks), stream.length)
             table = Table.joined(
                 [
                     loaded.answer(loaded.validate(batch, options.max_values), reply.kinds, reply.top_k)
-                    for batch in decoder.decode_pieces(itertools.chain([body], chunks), stream.length)
+                    for batch in prefetched(pieces)  # the next piece decodes while this one predicts
                 ]
             )
+            release_freed_memory()  # the pieces' rows: back to the system, not kept by the worker
             timer.decoded()  # decoding and predicting interleave: their sum is the predict step
         timer.predicted()
         encoded = reply.encode(table)
