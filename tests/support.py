@@ -5,6 +5,8 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import os
 import shutil
@@ -15,6 +17,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -762,3 +765,32 @@ BUILTIN_METRIC_REGEXES = {
     name: f"{name}: ([0-9\\.]+)"
     for name in ("rmse", "l1", "l2", "huber", "fair", "binary_logloss", "binary_error", "auc", "multi_logloss")
 }
+
+
+#: What a user's inference.py that needs lgbmc-probe (:func:`write_probe_wheel`) adds to
+#: examples/toolkit/model_fn_only.py: its predictions times the package's SCALE (3).
+PROBE_PREDICT_FN = (
+    "\n\nimport lgbmc_probe\n\n\ndef predict_fn(data, model):\n    return model.predict(data) * lgbmc_probe.SCALE\n"
+)
+
+
+def write_probe_wheel(directory: Path) -> Path:
+    """lgbmc-probe 1.0, a tiny pure-Python wheel (a zip with a fixed layout) that no index has:
+    a requirements.txt naming it installs only from the wheel vendored beside it (code/lib)."""
+    files = {
+        "lgbmc_probe/__init__.py": b"SCALE = 3.0\n",
+        "lgbmc_probe-1.0.dist-info/METADATA": b"Metadata-Version: 2.1\nName: lgbmc-probe\nVersion: 1.0\n",
+        "lgbmc_probe-1.0.dist-info/WHEEL": b"Wheel-Version: 1.0\nGenerator: tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+    }
+    record = [f"{name},sha256={_digest(data)},{len(data)}" for name, data in files.items()]
+    files["lgbmc_probe-1.0.dist-info/RECORD"] = ("\n".join(record) + "\nlgbmc_probe-1.0.dist-info/RECORD,,\n").encode()
+    directory.mkdir(parents=True, exist_ok=True)
+    wheel = directory / "lgbmc_probe-1.0-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as archive:
+        for name, data in files.items():
+            archive.writestr(name, data)
+    return wheel
+
+
+def _digest(data: bytes) -> str:
+    return base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()

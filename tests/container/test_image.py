@@ -101,10 +101,21 @@ def run_train(
     timeout: float = 600,
     command: tuple[str, ...] = ("train",),
     env: tuple[str, ...] = (),
+    options: tuple[str, ...] = (),
 ) -> subprocess.CompletedProcess[str]:
-    """``IMAGE train`` (or ``command``; ``env``: ``-e`` settings) with ``root`` as /opt/ml."""
+    """``IMAGE train`` (or ``command``; ``env``: ``-e`` settings; ``options``: the engine's) with ``root`` as /opt/ml."""
     return subprocess.run(
-        [engine, "run", "--rm", *(f"-e{setting}" for setting in env), "-v", f"{root}:/opt/ml", image, *command],
+        [
+            engine,
+            "run",
+            "--rm",
+            *options,
+            *(f"-e{setting}" for setting in env),
+            "-v",
+            f"{root}:/opt/ml",
+            image,
+            *command,
+        ],
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -171,6 +182,7 @@ class Server:
     url: str
     process: subprocess.Popen
     log: Path
+    started: float = 0.0  # time.monotonic() when the engine was asked to run the container
     startup_seconds: float = 0.0
 
     def logs(self) -> str:
@@ -179,9 +191,17 @@ class Server:
 
 @contextlib.contextmanager
 def serving(
-    engine: str, image: str, root: Path, log_dir: Path, container_port: int = 8080, env: dict[str, str] | None = None
+    engine: str,
+    image: str,
+    root: Path,
+    log_dir: Path,
+    container_port: int = 8080,
+    env: dict[str, str] | None = None,
+    options: tuple[str, ...] = (),
+    mount: str = "",
 ) -> Iterator[Server]:
-    """`IMAGE serve` in the foreground (so its exit code is seen), removed afterwards."""
+    """`IMAGE serve` in the foreground (so its exit code is seen), removed afterwards; ``options``:
+    the engine's (``--user``, ``--read-only``, ...); ``mount``: the /opt/ml volume's (``:ro``)."""
     port = free_port()
     name = f"lgbm-test-{uuid.uuid4().hex[:10]}"
     log = log_dir / f"{name}.log"
@@ -193,8 +213,9 @@ def serving(
         name,
         "-p",
         f"127.0.0.1:{port}:{container_port}",
+        *options,
         "-v",
-        f"{root}:/opt/ml",
+        f"{root}:/opt/ml{mount}",
     ]
     for key, value in (env or {}).items():
         command += ["-e", f"{key}={value}"]
@@ -202,7 +223,7 @@ def serving(
     with log.open("wb") as out:
         started = time.monotonic()
         process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-    server = Server(engine, name, f"http://127.0.0.1:{port}", process, log)
+    server = Server(engine, name, f"http://127.0.0.1:{port}", process, log, started)
     try:
         deadline = started + PING_TIMEOUT
         while True:
@@ -479,3 +500,132 @@ def test_multi_model_mode_in_the_image(engine: str, image: str, model_root: Path
         assert sorted(m["modelName"] for m in listed["models"]) == ["archive.tar.gz", "m"]
         assert http("DELETE", running.url + "/models/m").status == 200
         assert http("POST", running.url + "/models/m/invoke", body, "text/csv").status == 404
+
+
+# ----------------------------------------------------------- serverless: locked down
+
+
+#: As Serverless Inference runs a container (and as the issue's `podman run` line says): an unknown
+#: non-root uid, a read-only root file system with only /tmp writable, 1 GB, 1 CPU.
+LOCKED_DOWN = ("--user", "12345:12345", "--read-only", "--tmpfs", "/tmp", "--memory", "1g", "--cpus", "1")
+
+
+def open_to_anyone(root: Path) -> Path:
+    """The uid in the container owns nothing on the host: let it read the tree and write its output."""
+    subprocess.run(["chmod", "-R", "a+rwX", str(root)], check=True)
+    return root
+
+
+def first_answer(running: Server, body: bytes, headers: dict[str, str] | None = None) -> tuple[Response, float]:
+    """The first /invocations answer, and the seconds from `run` to it."""
+    request = urllib.request.Request(running.url + "/invocations", data=body, method="POST")
+    request.add_header("Content-Type", "text/csv")
+    for name, value in (headers or {}).items():
+        request.add_header(name, value)
+    with urllib.request.urlopen(request, timeout=60) as answer:
+        response = Response(answer.status, answer.headers.get("Content-Type", ""), answer.read())
+    return response, time.monotonic() - running.started
+
+
+@pytest.fixture(scope="module")
+def locked_down_model(
+    engine: str, image: str, timings: dict[str, float], tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    """`train` locked down: 100 trees (the issue's serverless model), written by uid 12345."""
+    root = open_to_anyone(
+        make_ml_root(tmp_path_factory.mktemp("locked"), {"objective": "regression", "num_boost_round": "100"})
+    )
+    started = time.monotonic()
+    result = run_train(engine, image, root, options=LOCKED_DOWN)
+    timings["train locked down (uid 12345, read-only, 1 GB, 1 CPU; 100 trees)"] = time.monotonic() - started
+    assert result.returncode == 0, f"{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+    assert (root / "model" / "model.txt").stat().st_uid == 12345
+    assert "Tree=99" in (root / "model" / "model.txt").read_text()
+    return root
+
+
+def test_serve_locked_down_answers_within_seconds(
+    engine: str, image: str, locked_down_model: Path, timings: dict[str, float], tmp_path: Path
+) -> None:
+    """Single model, /opt/ml read-only as SageMaker mounts it; the compile job runs under its memory bound."""
+    rows = make_rows(5, seed=3)
+    with serving(engine, image, locked_down_model, tmp_path, options=LOCKED_DOWN, mount=":ro") as running:
+        answer, seconds = first_answer(running, predict_rows(rows))
+        timings["serve locked down: run to first /invocations 200"] = seconds
+        assert answer.status == 200 and len(answer.body.split()) == 5
+        deadline = time.monotonic() + 60
+        while "compiled model ready" not in running.logs() and time.monotonic() < deadline:
+            time.sleep(0.5)  # the compile cache is under the writable /tmp
+        # Under 1 GB a compile may take 256 MB: this forest is compiled quickly, into the cache under /tmp.
+        assert "compiled model ready" in running.logs(), running.logs()
+        assert "/tmp/lightgbm-container-cache/" in running.logs(), running.logs()
+        assert "Permission denied" not in running.logs() and "Read-only" not in running.logs(), running.logs()
+
+
+def test_serve_locked_down_multi_model_and_user_code(
+    engine: str, image: str, locked_down_model: Path, timings: dict[str, float], tmp_path: Path
+) -> None:
+    """Multi-model mode without and with user code, and single-model user code: the code's
+    requirements.txt names a package the image lacks (vendored in code/lib), and pip, unable to
+    write the image's packages, installs it under /tmp."""
+    import shutil
+
+    from support import PROBE_PREDICT_FN, example, write_probe_wheel
+
+    root = tmp_path / "root"
+    shutil.copytree(locked_down_model / "model", root / "models" / "plain" / "model")
+    shutil.copytree(locked_down_model / "model", root / "model")
+    code = root / "model" / "code"
+    code.mkdir()
+    (code / "inference.py").write_text(example("toolkit/model_fn_only.py") + PROBE_PREDICT_FN)
+    (code / "requirements.txt").write_text("lgbmc-probe==1.0\n")
+    write_probe_wheel(code / "lib")
+    open_to_anyone(root)
+    body = predict_rows(make_rows(3, seed=5))
+    target = {"X-Amzn-SageMaker-Target-Model": "plain"}
+    answers: dict[str, list[float]] = {}
+    runs = {
+        "multi-model": {"SAGEMAKER_MULTI_MODEL": "true"},
+        "multi-model + user code": {
+            "SAGEMAKER_MULTI_MODEL": "true",
+            "SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/model/code",
+        },
+        "user code": {},
+    }
+    for what, env in runs.items():
+        with serving(engine, image, root, tmp_path, env=env, options=LOCKED_DOWN, mount=":ro") as running:
+            headers = {"Accept": "text/csv", **(target if "multi" in what else {})}
+            answer, seconds = first_answer(running, body, headers)
+            timings[f"serve locked down, {what}: run to first /invocations 200"] = seconds
+            assert answer.status == 200, answer.body
+            answers[what] = [float(value) for value in answer.body.split()]
+            if "user code" in what:
+                assert "the image's packages are read-only: installing into /tmp/" in running.logs(), running.logs()
+    tripled = [value * 3 for value in answers["multi-model"]]
+    assert answers["multi-model + user code"] == pytest.approx(tripled, rel=1e-9)
+    assert answers["user code"] == pytest.approx(tripled, rel=1e-9)
+
+
+def test_serve_with_nothing_writable_says_what_it_tried(engine: str, image: str, locked_down_model: Path) -> None:
+    """--read-only without podman's default tmpfs: no writable temporary directory at all."""
+    result = subprocess.run(
+        [
+            engine,
+            "run",
+            "--rm",
+            "--user",
+            "12345:12345",
+            "--read-only",
+            "--read-only-tmpfs=false",
+            "-v",
+            f"{locked_down_model}:/opt/ml:ro",
+            image,
+            "serve",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "no writable temporary directory (tried /tmp, /var/tmp, /usr/tmp, /" in result.stderr, result.stderr

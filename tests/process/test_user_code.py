@@ -11,20 +11,27 @@ layout the way the SDK's repack does (``/opt/ml/model/code/``), or pointed at wi
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import json
 import shutil
 import subprocess
 import sys
 import time
-import zipfile
 
 import numpy as np
 import pytest
 import requests
 
-from support import EXAMPLES, ROWS, Server, csv_body, example, json_error, root_with_code
+from support import (
+    EXAMPLES,
+    PROBE_PREDICT_FN,
+    ROWS,
+    Server,
+    csv_body,
+    example,
+    json_error,
+    root_with_code,
+    write_probe_wheel,
+)
 
 CSV = csv_body(ROWS)
 
@@ -162,33 +169,15 @@ def test_submit_directory_from_s3(tmp_path, trained_root, start_server, expected
 
 @pytest.fixture
 def probe_wheel(tmp_path):
-    """A tiny pure-Python wheel written here (a wheel is a zip with a fixed layout), uninstalled afterwards."""
-    files = {
-        "lgbmc_probe/__init__.py": b"SCALE = 3.0\n",
-        "lgbmc_probe-1.0.dist-info/METADATA": b"Metadata-Version: 2.1\nName: lgbmc-probe\nVersion: 1.0\n",
-        "lgbmc_probe-1.0.dist-info/WHEEL": b"Wheel-Version: 1.0\nGenerator: tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
-    }
-    record = [f"{name},sha256={_digest(data)},{len(data)}" for name, data in files.items()]
-    files["lgbmc_probe-1.0.dist-info/RECORD"] = ("\n".join(record) + "\nlgbmc_probe-1.0.dist-info/RECORD,,\n").encode()
-    wheel = tmp_path / "wheels" / "lgbmc_probe-1.0-py3-none-any.whl"
-    wheel.parent.mkdir()
-    with zipfile.ZipFile(wheel, "w") as archive:
-        for name, data in files.items():
-            archive.writestr(name, data)
-    yield wheel
+    """lgbmc-probe, a tiny wheel, uninstalled afterwards (this process' venv is writable: it installs there)."""
+    yield write_probe_wheel(tmp_path / "wheels")
     subprocess.run([sys.executable, "-m", "pip", "uninstall", "-y", "-q", "lgbmc-probe"], capture_output=True)
-
-
-def _digest(data: bytes) -> str:
-    return base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
 
 
 def test_requirements_install_from_vendored_wheels_before_workers_start(
     tmp_path, trained_root, start_server, expected_rows, probe_wheel
 ):
-    source = example("toolkit/model_fn_only.py") + (
-        "\n\nimport lgbmc_probe\n\n\ndef predict_fn(data, model):\n    return model.predict(data) * lgbmc_probe.SCALE\n"
-    )
+    source = example("toolkit/model_fn_only.py") + PROBE_PREDICT_FN
     root = root_with_code(tmp_path, trained_root, {"inference.py": source, "requirements.txt": "lgbmc-probe==1.0\n"})
     (root / "model" / "code" / "lib").mkdir()
     shutil.copy(probe_wheel, root / "model" / "code" / "lib")

@@ -164,3 +164,84 @@ def test_this_hosts_address_is_the_one_on_network_interface_name():
     config["network_interface_name"] = "ethwe"  # SDK v3's local mode names an interface containers lack
     with pytest.raises(TrainingError, match="host algo-2 did not resolve within 1 s"):
         cluster(config, 12400, None, 1)
+
+
+# ----------------------------------------------- workers, threads and memory from a fabricated cgroup tree
+
+
+@pytest.mark.parametrize(
+    "files, cores",
+    [
+        ({"cpu.max": "50000 100000"}, 1),  # v2, half a CPU (an inference component's allotment)
+        ({"cpu/cpu.cfs_quota_us": "50000", "cpu/cpu.cfs_period_us": "100000"}, 1),  # v1, half a CPU
+        ({"cpu.max": "150000 100000"}, 1),  # 1.5 CPU: one whole core
+    ],
+)
+def test_a_fractional_allotment_gives_one_worker_and_one_thread(tmp_path, files, cores):
+    root = _cgroup(tmp_path, {**files, "memory.max": str(1 << 30)})
+    settings = serving_settings({}, cgroup_root=root)
+    assert (settings.workers, settings.predict_threads) == (cores, 1)
+    assert settings.predict_threads_from == "1 core(s) / 1 worker(s)"
+    # A 1 GB limit: a compile may take a quarter; the models what is left after one worker's overhead.
+    assert settings.compile_memory_mb == 256
+    assert settings.model_cache_bytes == (768 - WORKER_OVERHEAD_MB) * 1024 * 1024
+
+
+def test_how_workers_omp_num_threads_and_our_threads_resolve(tmp_path):
+    """Ours first, then the user's OMP_NUM_THREADS (Inference Recommender sweeps it), then the cores' share."""
+    two_cpus = _cgroup(tmp_path, {"cpu.max": "200000 100000"})
+    cores = min(2, len(__import__("os").sched_getaffinity(0)))
+
+    def resolved(**env: str) -> tuple[int, int, str]:
+        settings = serving_settings(env, cgroup_root=two_cpus)
+        return settings.workers, settings.predict_threads, settings.predict_threads_from
+
+    assert resolved() == (cores, 1, f"{cores} core(s) / {cores} worker(s)")
+    assert resolved(SAGEMAKER_MODEL_SERVER_WORKERS="1") == (1, cores, f"{cores} core(s) / 1 worker(s)")
+    assert resolved(OMP_NUM_THREADS="4") == (cores, 4, "OMP_NUM_THREADS")  # honoured, even oversubscribed (a warning)
+    assert resolved(OMP_NUM_THREADS="3,1", SAGEMAKER_MODEL_SERVER_WORKERS="1")[1] == 3  # nested: its first level
+    assert resolved(OMP_NUM_THREADS="4", LIGHTGBM_PREDICT_THREADS="1")[1:] == (1, "LIGHTGBM_PREDICT_THREADS")
+    with pytest.raises(SettingsError, match="OMP_NUM_THREADS='many'"):
+        resolved(OMP_NUM_THREADS="many")
+    with pytest.raises(SettingsError, match="LIGHTGBM_PREDICT_THREADS=2 with 3 workers"):
+        serving_settings(
+            {"SAGEMAKER_MODEL_SERVER_WORKERS": "3", "LIGHTGBM_PREDICT_THREADS": "2"},
+            cgroup_root=_cgroup(tmp_path / "four", {"cpu.max": "400000 100000"}),
+        )
+
+
+def test_the_omp_num_threads_workers_get_is_the_resolved_one(tmp_path):
+    from lightgbm_container.serving.supervisor import worker_environment
+    from lightgbm_container.settings import Runtime
+
+    settings = serving_settings({"OMP_NUM_THREADS": "3"})
+    assert worker_environment(settings, Runtime())["OMP_NUM_THREADS"] == "3"
+    installed = tmp_path / "python" / "lib" / "python3.11" / "site-packages"
+    assert worker_environment(settings, Runtime(installed_packages=installed))["PYTHONPATH"].startswith(str(installed))
+
+
+def test_the_compile_cache_follows_the_writable_temporary_directory(tmp_path):
+    import tempfile
+
+    assert serving_settings({}).compile_cache_dir == Path(tempfile.gettempdir()) / "lightgbm-container-cache"
+    assert serving_settings({"LIGHTGBM_COMPILE_CACHE": str(tmp_path)}).compile_cache_dir == tmp_path
+
+
+def test_the_compile_jobs_heap_is_bounded():
+    """bound_memory: an allocation past the bound fails in the job (it ends; the workers keep LightGBM)
+    instead of taking the container past its memory."""
+    import subprocess
+    import sys
+
+    script = (
+        "from lightgbm_container.compilation.job import bound_memory\n"
+        "import numpy\n"
+        "bound_memory(64)\n"
+        "small = numpy.ones(16 * 2**20 // 8)\n"
+        "try:\n"
+        "    numpy.ones(256 * 2**20 // 8)\n"
+        "except MemoryError:\n"
+        "    print('bounded')\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], cwd=PROGRAM, capture_output=True, text=True, timeout=60)
+    assert result.stdout.strip() == "bounded", result.stderr

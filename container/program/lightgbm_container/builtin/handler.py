@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import itertools
 import logging
+import tempfile
 import weakref
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -62,7 +63,10 @@ class BuiltinOptions:
     invocations_accept: str | None = None  # SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT as set: transform's, when set
     default_outputs: tuple[str, ...] = ()  # SAGEMAKER_INFERENCE_OUTPUT: kinds when a request chooses none
     style: str = AUTO_STYLE  # LIGHTGBM_RESPONSE_STYLE (styles/): every answer's layout; auto: each model's own
-    derived_dir: Path = Path("/tmp/lightgbm-container-cache/models")  # the LightGBM text of pickled trees
+    #: The LightGBM text of pickled trees (serve gives the compile cache's models/, in the writable temp directory).
+    derived_dir: Path = field(
+        default_factory=lambda: Path(tempfile.gettempdir()) / "lightgbm-container-cache" / "models"
+    )
     allow_pickle: bool = True  # LIGHTGBM_ALLOW_PICKLE
     derived: Derived | None = None  # a pickled model's trees, derived by serve before the workers started
 

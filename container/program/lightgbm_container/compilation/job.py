@@ -20,10 +20,12 @@ workers leave idle. A compiled object that disagrees with LightGBM is never stor
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import fcntl
 import logging
 import os
+import resource
 import shutil
 import signal
 import sys
@@ -190,6 +192,26 @@ def _become_the_first_to_go() -> None:
         pass
 
 
+def bound_memory(memory_mb: int) -> None:
+    """Cap the heap this job may still take at ``memory_mb`` (``RLIMIT_DATA``: private writable
+    memory, which is what LLVM allocates), on top of what it holds now. The estimate in
+    :func:`_too_large` decides whether to start; this makes sure a compile the estimate got wrong
+    fails on its own (a failed allocation ends the job, the workers keep predicting with
+    LightGBM) instead of taking a 1 GB serverless container past its memory."""
+    if memory_mb <= 0:
+        return
+    held = 0
+    with contextlib.suppress(OSError, ValueError):
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmData:"):
+                held = int(line.split()[1]) * 1024
+    limit = held + memory_mb * 1024 * 1024
+    _soft, hard = resource.getrlimit(resource.RLIMIT_DATA)
+    if hard != resource.RLIM_INFINITY:
+        limit = min(limit, hard)
+    resource.setrlimit(resource.RLIMIT_DATA, (limit, hard))
+
+
 def _wait_for_turn(lock_file: Path) -> None:
     """Hold ``lock_file`` until this process exits: compiles queue up instead of sharing the cores."""
     lock_file.parent.mkdir(parents=True, exist_ok=True)
@@ -265,6 +287,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logs = log_settings()  # the same LOG_LEVEL and LOG_FORMAT as the program that started the job
     configure_logging(logs.level, logs.format)
+    bound_memory(args.memory_mb)
     if args.command == "ship":
         started = time.monotonic()
         try:

@@ -55,7 +55,17 @@ from ..model.derived import Derived
 from ..model.files import ModelLoadError, check_model_text, find_model_file
 from ..model.formats import PICKLE, served_format
 from ..observability.logs import JSON, configure_logging, forward_lines, gunicorn_log_config, relay_lines
-from ..settings import Runtime, ServingSettings, SettingsError, child_environment, handoff_json, serving_settings
+from ..settings import (
+    Runtime,
+    ServingSettings,
+    SettingsError,
+    child_environment,
+    handoff_json,
+    inherited_pythonpath,
+    serving_settings,
+)
+from ..settings.resources import available_cores
+from ..settings.scratch import NoWritablePlace, writable_temp_dir
 from ..user_code.setup import prepare_user_code
 from .health import STOPPING, HealthBoard, health_directory
 from .http_front import GRACE_SECONDS, PROGRAM_DIR, gunicorn_command, render_nginx_conf
@@ -76,6 +86,10 @@ def worker_environment(settings: ServingSettings, runtime: Runtime) -> dict[str,
     }
     if runtime.metrics_dir is not None:  # prometheus-client reads it when first imported (metrics.py)
         changes["PROMETHEUS_MULTIPROC_DIR"] = str(runtime.metrics_dir)
+    if runtime.installed_packages is not None:  # requirements.txt, installed beside a read-only image
+        changes["PYTHONPATH"] = os.pathsep.join(
+            part for part in (str(runtime.installed_packages), inherited_pythonpath()) if part
+        )
     return child_environment(**changes)
 
 
@@ -132,9 +146,14 @@ def prepare(
     ``announce`` tells ``/ping`` each long step (installing requirements, reading a pickle, a
     strict compile).
     """
-    code_dir, code = prepare_user_code(settings, run_dir, announce)
+    prepared_code = prepare_user_code(settings, run_dir, announce)
+    code_dir, code = prepared_code.code_dir, prepared_code.code
     # scikit-learn for workers that may meet a pickle or user code (imported by LightGBM when it can: packages.py).
-    runtime = Runtime(code_dir=code_dir, scikit_learn=code_dir is not None or code is not None)
+    runtime = Runtime(
+        code_dir=code_dir,
+        installed_packages=prepared_code.installed_packages,
+        scikit_learn=code_dir is not None or code is not None,
+    )
     if settings.multi_model:
         return Prepared(dataclasses.replace(runtime, scikit_learn=runtime.scikit_learn or settings.allow_pickle))
     try:
@@ -362,6 +381,10 @@ def main() -> int:
         settings = serving_settings()
         check_default_kinds(settings.inference_output)
         check_style(settings.response_style)
+        scratch = writable_temp_dir()
+    except NoWritablePlace as exc:
+        print(f"serve: {exc}", file=sys.stderr)
+        return 2
     except SettingsError as exc:
         print(f"serve: invalid setting: {exc}", file=sys.stderr)
         return 2
@@ -372,7 +395,7 @@ def main() -> int:
     # Until the servers run, a stop signal simply ends serve (compiling can take minutes).
     signal.signal(signal.SIGTERM, _stop_before_start)
     signal.signal(signal.SIGINT, _stop_before_start)
-    run_dir = Path(tempfile.mkdtemp(prefix="lightgbm-serve-"))
+    run_dir = Path(tempfile.mkdtemp(prefix="lightgbm-serve-", dir=scratch))
     run_dir.chmod(0o755)  # nginx workers drop root privileges and must reach the socket
     supervisor = Supervisor(settings, run_dir)
     try:
@@ -389,7 +412,7 @@ def main() -> int:
     signal.signal(signal.SIGINT, supervisor.request_stop)
     mode = "multi-model" if settings.multi_model else "single-model"
     log.info(
-        "starting %s server on %s:%d: %d gunicorn %s workers x %d LightGBM thread(s), timeout %d s, "
+        "starting %s server on %s:%d: %d gunicorn %s workers x %d LightGBM thread(s) (from %s), timeout %d s, "
         "max body %d MB, model dir %s",
         mode,
         settings.listen_address,
@@ -397,9 +420,20 @@ def main() -> int:
         settings.workers,
         "sync" if settings.server_threads == 1 else f"gthread ({settings.server_threads} threads)",
         settings.predict_threads,
+        settings.predict_threads_from,
         settings.timeout_seconds,
         settings.max_payload_mb,
         settings.paths.models if settings.multi_model else settings.paths.model,
     )
+    cores = available_cores()
+    if settings.workers * settings.predict_threads > cores:
+        log.warning(
+            "%d workers x %d threads (%s) oversubscribe the %d core(s) this container may use: "
+            "predictions will be slower than with fewer threads",
+            settings.workers,
+            settings.predict_threads,
+            settings.predict_threads_from,
+            cores,
+        )
     supervisor.start_workers(prepared)
     return supervisor.watch()

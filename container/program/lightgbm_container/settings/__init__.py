@@ -31,12 +31,18 @@ __all__ = [
     "TrainingSettings",
     "child_environment",
     "handoff_json",
+    "inherited_pythonpath",
     "log_settings",
     "ml_paths",
     "read_handoff",
     "serving_settings",
     "training_settings",
 ]
+
+
+def inherited_pythonpath() -> str:
+    """``PYTHONPATH`` as this process got it ("" when unset), for a child's that adds to it."""
+    return os.environ.get("PYTHONPATH", "")
 
 
 def child_environment(**changes: str) -> dict[str, str]:

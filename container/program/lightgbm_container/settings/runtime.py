@@ -20,6 +20,8 @@ from .serving import ServingSettings
 @dataclass(frozen=True)
 class Runtime:
     code_dir: Path | None = None  # the user code, once in place (user_code/setup.py)
+    #: Where requirements.txt was installed when the image's packages are read-only (user_code/setup.py).
+    installed_packages: Path | None = None
     compiled_model: Path | None = None  # compiled before the workers started (LIGHTGBM_PREDICTOR=lleaves)
     compile_status: Path | None = None  # the background compile job the workers switch after (compilation/)
     state_dir: Path | None = None  # multi-model: the registry the workers share (multi_model/registry.py)

@@ -14,7 +14,8 @@ from pathlib import Path
 from .logs import log_settings
 from .parsing import SettingsError, boolean, choice, integer, text
 from .paths import MLPaths, ml_paths
-from .resources import available_cores, memory_limit_bytes
+from .resources import CGROUP_ROOT, available_cores, memory_limit_bytes
+from .scratch import writable_temp_dir
 
 DEFAULT_PORT = 8080
 DEFAULT_TIMEOUT_SECONDS = 60
@@ -39,6 +40,8 @@ class ServingSettings:
     workers: int
     server_threads: int  # request threads per worker: 1 = sync workers, more = gthread
     predict_threads: int
+    #: Which rule chose predict_threads (LIGHTGBM_PREDICT_THREADS, OMP_NUM_THREADS or the cores' share), for the log.
+    predict_threads_from: str
     timeout_seconds: int
     max_payload_mb: int
     batch: bool
@@ -88,30 +91,48 @@ class ServingSettings:
         return self.compile_cache_dir / "models"
 
 
-def default_model_cache_mb(workers: int) -> int:
+def default_model_cache_mb(workers: int, cgroup_root: Path = CGROUP_ROOT) -> int:
     """Each worker holds its own copy of every model it serves: share 75 % of the limit."""
-    usable_mb = memory_limit_bytes() * 3 // 4 // (1024 * 1024)
+    usable_mb = memory_limit_bytes(cgroup_root) * 3 // 4 // (1024 * 1024)
     return max(64, usable_mb // workers - WORKER_OVERHEAD_MB)
 
 
-def _workers_and_threads(env: Mapping[str, str]) -> tuple[int, int]:
-    """(gunicorn workers, LightGBM threads per prediction): workers x threads never exceed the
-    cores, since LightGBM's OpenMP crawls or hangs when oversubscribed."""
-    cores = available_cores()
+def _workers_and_threads(env: Mapping[str, str], cgroup_root: Path) -> tuple[int, int, str]:
+    """(gunicorn workers, LightGBM threads per prediction, which rule chose the threads).
+
+    Workers: ``SAGEMAKER_MODEL_SERVER_WORKERS`` (or ``MODEL_SERVER_WORKERS``), else one per
+    available core. Threads: ``LIGHTGBM_PREDICT_THREADS``, else a user's ``OMP_NUM_THREADS``
+    (Inference Recommender sweeps it; its first level when nested, ``"4,2"``), else the cores
+    shared among the workers (at least 1). Our own setting may not oversubscribe the cores
+    (LightGBM's OpenMP crawls or hangs then); ``OMP_NUM_THREADS`` is honoured as given and
+    ``serve`` warns when it oversubscribes.
+    """
+    cores = available_cores(cgroup_root)
     workers = integer(env, "SAGEMAKER_MODEL_SERVER_WORKERS", "MODEL_SERVER_WORKERS", default=cores, maximum=256)
-    predict_threads = integer(env, "LIGHTGBM_PREDICT_THREADS", default=max(1, cores // workers), maximum=cores)
-    if workers * predict_threads > cores and "LIGHTGBM_PREDICT_THREADS" in env:
-        raise SettingsError(
-            f"LIGHTGBM_PREDICT_THREADS={predict_threads} with {workers} workers would use "
-            f"{workers * predict_threads} threads on {cores} cores; lower one of them"
+    if text(env, "LIGHTGBM_PREDICT_THREADS") is not None:
+        predict_threads = integer(env, "LIGHTGBM_PREDICT_THREADS", default=1, maximum=cores)
+        if workers * predict_threads > cores:
+            raise SettingsError(
+                f"LIGHTGBM_PREDICT_THREADS={predict_threads} with {workers} workers would use "
+                f"{workers * predict_threads} threads on {cores} cores; lower one of them"
+            )
+        return workers, predict_threads, "LIGHTGBM_PREDICT_THREADS"
+    omp = text(env, "OMP_NUM_THREADS")
+    if omp is not None:
+        first_level = omp.split(",")[0].strip()
+        return (
+            workers,
+            integer({"OMP_NUM_THREADS": first_level}, "OMP_NUM_THREADS", default=1, maximum=1024),
+            ("OMP_NUM_THREADS"),
         )
-    return workers, predict_threads
+    return workers, max(1, cores // workers), f"{cores} core(s) / {workers} worker(s)"
 
 
-def serving_settings(env: Mapping[str, str] | None = None) -> ServingSettings:
-    """Read the serving settings; raises SettingsError naming the bad variable."""
+def serving_settings(env: Mapping[str, str] | None = None, cgroup_root: Path = CGROUP_ROOT) -> ServingSettings:
+    """Read the serving settings; raises SettingsError naming the bad variable. ``cgroup_root``:
+    where the container's limits are read (:mod:`.resources`; tests give a fabricated tree)."""
     env = os.environ if env is None else env
-    workers, predict_threads = _workers_and_threads(env)
+    workers, predict_threads, threads_from = _workers_and_threads(env, cgroup_root)
     multi_model = boolean(env, "SAGEMAKER_MULTI_MODEL")
     # Multi-model workers need threads so that one request loading a model never holds up
     # requests for models already loaded; single-model workers are fastest synchronous.
@@ -124,6 +145,7 @@ def serving_settings(env: Mapping[str, str] | None = None) -> ServingSettings:
         workers=workers,
         server_threads=server_threads,
         predict_threads=predict_threads,
+        predict_threads_from=threads_from,
         timeout_seconds=integer(
             env, "SAGEMAKER_MODEL_SERVER_TIMEOUT", "MODEL_SERVER_TIMEOUT", default=DEFAULT_TIMEOUT_SECONDS, maximum=3600
         ),
@@ -137,11 +159,11 @@ def serving_settings(env: Mapping[str, str] | None = None) -> ServingSettings:
         max_concurrent_transforms=integer(env, "SAGEMAKER_MAX_CONCURRENT_TRANSFORMS", default=workers, maximum=256),
         multi_model=multi_model,
         predictor_backend=choice(env, "LIGHTGBM_PREDICTOR", ("auto", "lleaves", "lightgbm"), "auto"),
-        compile_cache_dir=Path(env.get("LIGHTGBM_COMPILE_CACHE", "").strip() or "/tmp/lightgbm-container-cache"),
+        compile_cache_dir=compile_cache_dir(env),
         compile_timeout_seconds=compile_timeout_seconds(env),
-        compile_memory_mb=compile_memory_mb(env),
+        compile_memory_mb=compile_memory_mb(env, cgroup_root),
         model_cache_bytes=integer(
-            env, "LIGHTGBM_MODEL_CACHE_MB", default=default_model_cache_mb(workers), maximum=1024 * 1024
+            env, "LIGHTGBM_MODEL_CACHE_MB", default=default_model_cache_mb(workers, cgroup_root), maximum=1024 * 1024
         )
         * 1024
         * 1024,
@@ -162,13 +184,24 @@ def serving_settings(env: Mapping[str, str] | None = None) -> ServingSettings:
     )
 
 
-def compile_memory_mb(env: Mapping[str, str]) -> int:
+def compile_memory_mb(env: Mapping[str, str], cgroup_root: Path = CGROUP_ROOT) -> int:
     """The memory one compile may take, in ``serve`` and ``train`` alike: ``LIGHTGBM_COMPILE_MAX_MB``,
     by default a quarter of the container's memory (a fully optimised compile of 3 classes x 500
-    trees of 63 leaves took 9.3 GB: compilation/artifact.py; the workers keep the rest)."""
+    trees of 63 leaves took 9.3 GB: compilation/artifact.py; the workers keep the rest). A compile
+    whose estimated peak is above it is not run, and the job runs under that address-space limit,
+    so on a 1 GB serverless endpoint a compile can never take the container past its memory."""
     return integer(
-        env, "LIGHTGBM_COMPILE_MAX_MB", default=memory_limit_bytes() // (4 * 1024 * 1024), maximum=1024 * 1024
+        env,
+        "LIGHTGBM_COMPILE_MAX_MB",
+        default=memory_limit_bytes(cgroup_root) // (4 * 1024 * 1024),
+        maximum=1024 * 1024,
     )
+
+
+def compile_cache_dir(env: Mapping[str, str]) -> Path:
+    """``LIGHTGBM_COMPILE_CACHE``, else ``lightgbm-container-cache`` in the writable temporary
+    directory (:mod:`.scratch`): a read-only root file system leaves no other place."""
+    return Path(text(env, "LIGHTGBM_COMPILE_CACHE") or writable_temp_dir() / "lightgbm-container-cache")
 
 
 def compile_timeout_seconds(env: Mapping[str, str]) -> int:
