@@ -157,3 +157,81 @@ def test_multi_model_api_in_process(tmp_path, trained_root, booster):
     assert client.get("/stats").get_json()["models_loaded"] == 1  # one namespace: the TargetModel "m" is the loaded "m"
     assert client.delete("/models/m").status_code == 200
     json_error(client.post("/models/m/invoke", data=ROW, content_type="text/csv"), 404, "model_not_found")
+
+
+# ------------------------------------------- the direct /invocations path answers exactly as Flask's route
+
+
+def _both_paths(app):
+    """(the app as served, the same app with every request through Flask's route): DirectInvocations
+    sits inside CountedApp; the second WSGI callable skips only it."""
+    from lightgbm_container.serving.app import CountedApp, DirectInvocations
+
+    counted = app.wsgi_app
+    assert isinstance(counted, CountedApp) and isinstance(counted.app, DirectInvocations)
+    return counted, CountedApp(counted.app.app, counted.static_routes)
+
+
+@pytest.mark.parametrize(
+    "body, headers",
+    [
+        (ROW, {"Content-Type": "text/csv"}),
+        (ROW, {"Content-Type": "text/csv", "Accept": "application/json"}),
+        (ROW + "\n" + ROW, {"Content-Type": "text/csv; charset=utf-8", "Accept": "application/jsonlines"}),
+        ('{"instances": [[59, 2, 32.1, 101, 157, 93.2, 38, 4, 4.8598, 87]]}', {"Content-Type": "application/json"}),
+        (ROW, {"Content-Type": "text/csv", "Accept": "application/x-npy"}),
+        (ROW, {"Content-Type": "text/csv", "Accept": "text/html"}),  # 406
+        (ROW, {"Content-Type": "image/png"}),  # 415
+        ("59,2,abc", {"Content-Type": "text/csv"}),  # 400 naming the line and column
+        ("", {"Content-Type": "text/csv"}),  # empty body
+        (ROW, {}),  # no Content-Type
+        (ROW, {"Content-Type": "text/csv", "X-Amzn-SageMaker-Custom-Attributes": "output=predicted_value"}),
+    ],
+)
+def test_the_direct_path_answers_byte_for_byte_as_flasks_route(trained_root, body, headers, caplog):
+    from werkzeug.test import EnvironBuilder, run_wsgi_app
+
+    caplog.set_level("INFO")
+    app = in_process_app(trained_root)
+    direct, through_flask = _both_paths(app)
+    answers = []
+    for wsgi in (direct, through_flask):
+        environ = EnvironBuilder(
+            path="/invocations",
+            method="POST",
+            data=body.encode(),
+            headers={**headers, "X-Amzn-SageMaker-Inference-Id": "req-1"},
+        ).get_environ()
+        if "Content-Type" not in headers:
+            environ.pop("CONTENT_TYPE", None)
+        caplog.clear()
+        answer, status, response_headers = run_wsgi_app(wsgi, environ)
+        answers.append((status, list(response_headers), b"".join(answer), [r.getMessage() for r in caplog.records]))
+        getattr(answer, "close", lambda: None)()
+    assert answers[0] == answers[1]
+    if not answers[0][0].startswith("200"):
+        assert answers[0][3], "an error is logged on both paths"
+
+
+def test_requests_the_direct_path_leaves_to_flask(trained_root):
+    """Other routes, a body without a Content-Length (chunked), and a body above the limit: Flask's."""
+    from werkzeug.test import EnvironBuilder, run_wsgi_app
+
+    from lightgbm_container.serving.app import DirectInvocations
+
+    app = in_process_app(trained_root)
+    direct = app.wsgi_app.app
+    seen = []
+    flask_app = direct.app
+    direct.app = lambda environ, start_response: seen.append(environ["PATH_INFO"]) or flask_app(environ, start_response)
+    assert isinstance(direct, DirectInvocations)
+    too_large = EnvironBuilder(path="/invocations", method="POST", data=b"1" * (7 * 1024 * 1024))
+    chunked = EnvironBuilder(path="/invocations", method="POST", data=ROW.encode(), content_type="text/csv")
+    chunked_environ = chunked.get_environ()
+    chunked_environ.pop("CONTENT_LENGTH")
+    chunked_environ["wsgi.input_terminated"] = True
+    for environ in (EnvironBuilder(path="/ping").get_environ(), too_large.get_environ(), chunked_environ):
+        answer, status, _ = run_wsgi_app(app.wsgi_app, environ)
+        b"".join(answer)
+    assert seen == ["/ping", "/invocations", "/invocations"]
+    assert status.startswith("200")  # the chunked body, read by Werkzeug to its end
