@@ -188,11 +188,12 @@ def _both_paths(app):
         (ROW, {"Content-Type": "text/csv", "X-Amzn-SageMaker-Custom-Attributes": "output=predicted_value"}),
     ],
 )
-def test_the_direct_path_answers_byte_for_byte_as_flasks_route(trained_root, body, headers, caplog):
+@pytest.mark.parametrize("style", ["standard", "builtin-algorithm"])
+def test_the_direct_path_answers_byte_for_byte_as_flasks_route(trained_root, body, headers, style, caplog):
     from werkzeug.test import EnvironBuilder, run_wsgi_app
 
     caplog.set_level("INFO")
-    app = in_process_app(trained_root)
+    app = in_process_app(trained_root, LIGHTGBM_RESPONSE_STYLE=style)
     direct, through_flask = _both_paths(app)
     answers = []
     for wsgi in (direct, through_flask):

@@ -245,3 +245,17 @@ def test_the_compile_jobs_heap_is_bounded():
     )
     result = subprocess.run([sys.executable, "-c", script], cwd=PROGRAM, capture_output=True, text=True, timeout=60)
     assert result.stdout.strip() == "bounded", result.stderr
+
+
+def test_a_run_directory_nginx_workers_cannot_reach_is_named(tmp_path):
+    """serve as root with TMPDIR inside a private directory: nginx's unprivileged workers could not reach it."""
+    from lightgbm_container.settings.scratch import unreachable_by_others
+
+    private = tmp_path / "private"
+    private.mkdir(mode=0o700)
+    inner = private / "run"
+    inner.mkdir(mode=0o755)
+    assert unreachable_by_others(inner) == private
+    private.chmod(0o711)
+    assert unreachable_by_others(inner) in (None, *private.parents)  # pytest's own base may be private too
+    assert unreachable_by_others(Path("/tmp")) is None

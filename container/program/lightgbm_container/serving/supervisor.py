@@ -65,7 +65,7 @@ from ..settings import (
     serving_settings,
 )
 from ..settings.resources import available_cores
-from ..settings.scratch import NoWritablePlace, writable_temp_dir
+from ..settings.scratch import NoWritablePlace, unreachable_by_others, writable_temp_dir
 from ..user_code.setup import prepare_user_code
 from .health import STOPPING, HealthBoard, health_directory
 from .http_front import GRACE_SECONDS, PROGRAM_DIR, gunicorn_command, render_nginx_conf
@@ -376,12 +376,26 @@ def _stop_early(supervisor: Supervisor, code: int) -> int:
     return code
 
 
+def make_run_dir() -> Path:
+    """serve's own directory, in the writable temporary directory (:mod:`..settings.scratch`),
+    reachable by nginx's unprivileged workers when serve runs as root."""
+    run_dir = Path(tempfile.mkdtemp(prefix="lightgbm-serve-", dir=writable_temp_dir()))
+    run_dir.chmod(0o755)  # nginx workers drop root privileges and must reach the socket
+    if os.geteuid() == 0 and (private := unreachable_by_others(run_dir)) is not None:
+        shutil.rmtree(run_dir, ignore_errors=True)
+        raise NoWritablePlace(
+            f"nginx's workers (an unprivileged user) could not reach {run_dir}: {private} is not searchable "
+            "by others; point TMPDIR at a directory they can traverse, such as /tmp"
+        )
+    return run_dir
+
+
 def main() -> int:
     try:
         settings = serving_settings()
         check_default_kinds(settings.inference_output)
         check_style(settings.response_style)
-        scratch = writable_temp_dir()
+        run_dir = make_run_dir()
     except NoWritablePlace as exc:
         print(f"serve: {exc}", file=sys.stderr)
         return 2
@@ -391,12 +405,11 @@ def main() -> int:
     configure_logging(settings.log_level, settings.log_format)
     if shutil.which("nginx") is None:
         log.error("nginx is not installed or not on PATH (apt-get install nginx-light)")
+        shutil.rmtree(run_dir, ignore_errors=True)
         return 1
     # Until the servers run, a stop signal simply ends serve (compiling can take minutes).
     signal.signal(signal.SIGTERM, _stop_before_start)
     signal.signal(signal.SIGINT, _stop_before_start)
-    run_dir = Path(tempfile.mkdtemp(prefix="lightgbm-serve-", dir=scratch))
-    run_dir.chmod(0o755)  # nginx workers drop root privileges and must reach the socket
     supervisor = Supervisor(settings, run_dir)
     try:
         supervisor.health.announce("the model server is starting: checking the model and any user code")

@@ -44,3 +44,18 @@ def no_writable_place() -> str:
         "`docker run --tmpfs /tmp` (SageMaker Serverless Inference has a writable /tmp), or set TMPDIR "
         "to a writable directory"
     )
+
+
+def unreachable_by_others(directory: Path) -> Path | None:
+    """The first directory on the way to ``directory`` that other users cannot traverse, if any.
+
+    Run as root, nginx's workers drop to an unprivileged user and must reach ``serve``'s run
+    directory (its health files, its socket): a ``TMPDIR`` inside a private (0700) directory
+    would leave ``/ping`` failing forever, so ``serve`` says so at start instead."""
+    for part in [directory, *directory.parents]:
+        try:
+            if not part.stat().st_mode & 0o001:
+                return part
+        except OSError:
+            return part
+    return None
