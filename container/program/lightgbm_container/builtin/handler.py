@@ -30,7 +30,6 @@ from ..compilation.predictor import load_compiled
 from ..compilation.switch import switcher
 from ..contract.handler import InferenceRequest, InferenceResponse, StepTimer
 from ..errors import BadRequest, EmptyBody
-from ..heap import release_freed_memory
 from ..model.batch import Batch
 from ..model.derived import Derived
 from ..model.files import ModelLoadError, find_model_file, is_lightgbm_text
@@ -149,7 +148,6 @@ class LightGBMHandler:
                     for batch in prefetched(pieces)  # the next piece decodes while this one predicts
                 ]
             )
-            release_freed_memory()  # the pieces' rows: back to the system, not kept by the worker
             timer.decoded()  # decoding and predicting interleave: their sum is the predict step
         timer.predicted()
         encoded = reply.encode(table)

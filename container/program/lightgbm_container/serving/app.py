@@ -22,6 +22,7 @@ from .. import errors
 from ..codecs import CODECS, base_media_type
 from ..compilation.metrics import CompileJobCollector
 from ..contract.handler import BodyStream, InferenceRequest, InferenceResponse, Served
+from ..heap import TRIM_AFTER_BYTES, release_freed_memory
 from ..multi_model.store import MultiModelStore
 from ..observability import exposition, metrics, request_ids
 from ..settings import Runtime, ServingSettings
@@ -333,16 +334,19 @@ class CountedApp:
     def record(self, environ: dict[str, Any], answered: list[Any], started: float) -> None:
         status, headers = answered
         response_bytes = next((value for name, value in headers if name == "Content-Length"), "0")
+        request_bytes = int(environ.get("CONTENT_LENGTH") or 0)
         metrics.request_answered(
             environ.get("REQUEST_METHOD", ""),
             self.route(environ.get("PATH_INFO", "")),
             int(status[:3]),
             content_type_label(environ.get("CONTENT_TYPE")),
-            int(environ.get("CONTENT_LENGTH") or 0),
+            request_bytes,
             int(response_bytes),
             perf_counter() - started,
             environ.get(STEPS_KEY),
         )
+        if request_bytes >= TRIM_AFTER_BYTES:  # the answer is sent: give the body's memory back (heap.py)
+            release_freed_memory()
 
 
 class RecordedWhenClosed:
