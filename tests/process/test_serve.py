@@ -123,6 +123,21 @@ def test_too_large_body_is_refused_by_nginx_as_json(server):
     json_error(server.post(body), 413, "payload_too_large", "6 MB")
 
 
+def test_answers_sent_before_the_body_is_read_arrive_whole(server):
+    """The workers close a connection at once only when nothing is left unread (serving/sync_worker.py):
+    an answer given without reading a 2 MB body still reaches the client whole, every time."""
+    body = b"1," * (1024 * 1024)
+    with requests.Session() as session:
+        for _ in range(20):
+            response = session.post(server.url + "/no-such-route", data=body, headers={"Content-Type": "text/csv"})
+            json_error(response, 404, "not_found")
+            predicted = session.post(
+                server.url + "/invocations", data=b"1,2,3,4,5,6,7,8,9,10", headers={"Content-Type": "text/csv"}
+            )
+            assert predicted.status_code == 200, predicted.text
+    assert "Using worker: lightgbm_container.serving.sync_worker.SyncWorker" in server.logs()
+
+
 def test_execution_parameters(server):
     response = requests.get(server.url + "/execution-parameters", timeout=5)
     assert response.json() == {"MaxConcurrentTransforms": 2, "BatchStrategy": "MULTI_RECORD", "MaxPayloadInMB": 6}

@@ -115,7 +115,7 @@ def gunicorn_command(
         "--workers",
         str(settings.workers),
         *(
-            ["--worker-class", "sync"]
+            ["--worker-class", "lightgbm_container.serving.sync_worker.SyncWorker"]
             if settings.server_threads == 1
             else ["--worker-class", "gthread", "--threads", str(settings.server_threads)]
         ),
