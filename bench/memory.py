@@ -90,6 +90,41 @@ def workers_pss_mb(server_pid: int) -> list[float]:
     return found
 
 
+def _rollup_mb(pid: int) -> dict[str, float]:
+    """PSS and private (unshared) memory of one process, from /proc/<pid>/smaps_rollup, in MB."""
+    try:
+        text = Path(f"/proc/{pid}/smaps_rollup").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return {"pss": 0.0, "private": 0.0}
+    fields = {line.split(":")[0]: int(line.split()[1]) for line in text.splitlines()[1:] if line.split()[1].isdigit()}
+    private = fields.get("Private_Clean", 0) + fields.get("Private_Dirty", 0)
+    return {"pss": fields.get("Pss", 0) / 1024, "private": private / 1024}
+
+
+def roles_mb(server_pid: int) -> dict[str, dict[str, float]]:
+    """Where a server's memory is: PSS and private MB summed per role (serve's supervisor, nginx's
+    processes, gunicorn's master, its workers), so shared pages and each part's own show."""
+    tree = startup.process_tree(server_pid)
+    masters = {pid for pid in tree if b"gunicorn" in startup.cmdline(pid)}
+    found: dict[str, dict[str, float]] = defaultdict(lambda: {"pss": 0.0, "private": 0.0})
+    for pid in tree:
+        command = startup.cmdline(pid)
+        parent = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1]) if pid != server_pid else 0
+        if pid == server_pid:
+            role = "serve (supervisor)"
+        elif command.startswith(b"nginx"):
+            role = "nginx (master + workers)"
+        elif pid in masters and parent in masters:
+            role = "gunicorn workers"
+        elif pid in masters:
+            role = "gunicorn master"
+        else:
+            role = "other"
+        for key, value in _rollup_mb(pid).items():
+            found[role][key] += value
+    return dict(found)
+
+
 def one_start(
     args: argparse.Namespace, tmp: Path, serve: Path, root: Path, payload: Payload, script: Path, label: str
 ) -> dict:
@@ -102,10 +137,15 @@ def one_start(
         pid = server.processes[0].popen.pid
         whole = startup.pss_mb(pid)  # waits until no compile job runs
         workers = workers_pss_mb(pid)
+        roles = roles_mb(pid)
     finally:
         for process in reversed(server.processes):
             process.stop()
-    return {"whole": whole, "worker": statistics.mean(workers) if workers else float("nan"), "workers": len(workers)}
+    figures = {"whole": whole, "worker": statistics.mean(workers) if workers else float("nan"), "workers": len(workers)}
+    for role, values in roles.items():
+        figures[f"{role} PSS"] = values["pss"]
+        figures[f"{role} private"] = values["private"]
+    return figures
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -140,8 +180,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                     f"per worker {figures['worker']:.1f} MB ({figures['workers']} workers)",
                     flush=True,
                 )
-                for metric in ("whole", "worker"):
-                    samples[(label, kind)][metric].append(figures[metric])
+                for metric, value in figures.items():
+                    if metric != "workers":
+                        samples[(label, kind)][metric].append(value)
         lines = [
             "# Memory: PSS of a warm server, whole and per worker",
             "",
@@ -158,6 +199,23 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"| {label} | {kind} | {statistics.median(values['whole']):.1f} | "
                 f"{statistics.median(values['worker']):.1f} |"
             )
+        lines += [
+            "",
+            "Where it is (medians; PSS splits shared pages between the processes sharing them, private is "
+            "what no other process shares):",
+            "",
+            "| build | model | part | PSS (MB) | private (MB) |",
+            "|---|---|---|---:|---:|",
+        ]
+        for label, kind in cases:
+            values = samples[(label, kind)]
+            for metric in sorted(values):
+                if metric.endswith(" PSS"):
+                    role = metric.removesuffix(" PSS")
+                    lines.append(
+                        f"| {label} | {kind} | {role} | {statistics.median(values[metric]):.1f} | "
+                        f"{statistics.median(values[role + ' private']):.1f} |"
+                    )
         text = "\n".join(lines) + "\n"
         print("\n" + text, flush=True)
         args.output.parent.mkdir(parents=True, exist_ok=True)
