@@ -249,8 +249,9 @@ class DirectInvocations:
     """WSGI: a ``POST /invocations`` whose body has a Content-Length the handler reads whole goes
     straight to :func:`answer_with`, past Flask's request context, URL map and hooks (~60 µs of a
     one-row request's ~140 µs in-process: ``bench/hops.py``). Everything else (other routes, a body
-    in pieces or too large, chunked bodies) goes to Flask. The answer is the same Werkzeug response
-    with the same errors and log lines (a test compares both paths byte for byte)."""
+    in pieces or too large, chunked bodies) goes to Flask. The answer has the same bytes as Flask's
+    route would send (a plain one without building a Werkzeug response), with the same errors and
+    log lines (a test compares both paths byte for byte)."""
 
     def __init__(self, app: Callable[..., Iterable[bytes]], store: ModelStore, settings: ServingSettings) -> None:
         self.app = app
