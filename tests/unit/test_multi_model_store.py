@@ -161,6 +161,47 @@ def test_names_and_archives_cannot_escape(mme, tmp_path):
     assert _predict(client, rows, target="fine").status_code == 200
 
 
+def test_nothing_outside_the_models_directory_is_opened_while_finding_a_model(mme, tmp_path):
+    """Links out of the models directory at every level a model is found through: the ``model``
+    entry (to a directory with user code and an MMS manifest, and to a file), a file inside the
+    model, and a link to a directory inside the root whose own file links out. Each is refused
+    with a 400, and an inotify watch on the outside files sees none of them opened or read."""
+    from inotify_simple import INotify, flags
+
+    root, paths, rows, start = mme
+    outside = tmp_path / "outside"
+    (outside / "code").mkdir(parents=True)
+    (outside / "MAR-INF").mkdir()
+    shutil.copy(paths["small"], outside / "model.txt")
+    (outside / "code" / "inference.py").write_text("raise SystemExit('outside code ran')\n")
+    (outside / "MAR-INF" / "MANIFEST.json").write_text('{"model": {"handler": "inference:handle"}}')
+    models = root / "models"
+    (models / "to-dir").mkdir()
+    (models / "to-dir" / "model").symlink_to(outside)  # served from outside before: its code imported
+    (models / "to-file").mkdir()
+    (models / "to-file" / "model").symlink_to(outside / "model.txt")
+    inner = model_layout(root, "inner-file", paths["small"])
+    (inner / "code").mkdir()
+    (inner / "code" / "inference.py").symlink_to(outside / "code" / "inference.py")
+    shared = model_layout(root, "shared", paths["small"])
+    (shared / "code").mkdir()
+    (shared / "code" / "inference.py").symlink_to(outside / "code" / "inference.py")
+    via = model_layout(root, "via-inside-link", paths["small"])
+    (via / "code").symlink_to(shared / "code")  # inside the root, but what it holds links out
+    watcher = INotify()
+    mask = flags.OPEN | flags.ACCESS
+    for directory in (outside, outside / "code", outside / "MAR-INF"):
+        watcher.add_watch(str(directory), mask)
+    client = start()
+    for target in ("to-dir", "to-file", "inner-file", "via-inside-link"):
+        json_error(_predict(client, rows, target=target), 400, None, "outside the models directory")
+        response = client.post("/models", json={"model_name": f"api-{target}", "url": str(models / target)})
+        json_error(response, 400, None, "outside the models directory")
+    assert watcher.read(timeout=100) == [], "a file outside the models directory was opened or read"
+    model_layout(root, "fine", paths["small"])
+    assert _predict(client, rows, target="fine").status_code == 200
+
+
 def test_eviction_is_least_recently_used_and_within_budget(mme):
     root, paths, rows, start = mme
     size = paths["small"].stat().st_size

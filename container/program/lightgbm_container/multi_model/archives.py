@@ -10,26 +10,24 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ..confinement import is_within, resolve_strictly
+from ..confinement import OutsideRoot, is_within, resolve_inside
 from ..errors import BadRequest, ModelNotFound
 
 
 def _inside(models_dir: Path, candidate: Path, shown: str) -> Path:
     """``candidate`` resolved (links followed), if it is inside ``models_dir``: 404 if absent, else 400."""
-    root = models_dir.resolve()
     try:
-        resolved = resolve_strictly(candidate)
-    except FileNotFoundError:
-        raise ModelNotFound(f"model {shown!r} does not exist in {models_dir}", model=shown) from None
-    except OSError as exc:
-        raise BadRequest(f"model {shown!r} cannot be resolved: {exc}", model=shown) from None
-    if not is_within(resolved, root):
+        return resolve_inside(models_dir, candidate)  # a link out is refused before its target is touched
+    except OutsideRoot:
         raise BadRequest(
             f"model {shown!r} points outside the models directory {models_dir}; "
             "models must be inside it (SageMaker extracts them there)",
             model=shown,
-        )
-    return resolved
+        ) from None
+    except FileNotFoundError:
+        raise ModelNotFound(f"model {shown!r} does not exist in {models_dir}", model=shown) from None
+    except OSError as exc:
+        raise BadRequest(f"model {shown!r} cannot be resolved: {exc}", model=shown) from None
 
 
 def resolve_model_path(models_dir: Path, name: str) -> Path:

@@ -25,6 +25,7 @@ A model's size is its model file's size (LightGBM's in-memory forest is about th
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -33,6 +34,7 @@ from typing import Any
 
 from .. import codecs
 from ..compilation.switch import switcher
+from ..confinement import OutsideRoot, first_link_outside, resolve_inside
 from ..contract.handler import Handler, Served
 from ..errors import BadRequest, Conflict, InsufficientStorage, ModelNotFound, UserCodeSetupError
 from ..model.files import ModelLoadError, file_identity
@@ -186,8 +188,22 @@ class MultiModelStore:
             return extract_archive(path, self.extracted_dir / file_identity(path), self.settings.max_archive_bytes)
         if path.is_dir():
             # SageMaker extracts each model to <models>/<name>/model/: that is the model's directory
-            # (its files, its code/), the one user code gets as model_dir.
-            return path / "model" if (path / "model").is_dir() else path
+            # (its files, its code/), the one user code gets as model_dir. A `model` link is
+            # followed only inside the models directory (confinement.py), like every link below it.
+            entry = path / "model"
+            if not os.path.lexists(entry):
+                return path
+            try:
+                model = resolve_inside(self.models_dir, entry)
+            except OutsideRoot:
+                raise BadRequest(
+                    f"model {name!r}: its model entry points outside the models directory {self.models_dir}; "
+                    "every file of a model must be inside it",
+                    model=name,
+                ) from None
+            except OSError as exc:
+                raise BadRequest(f"model {name!r}: its model entry cannot be resolved: {exc}", model=name) from None
+            return model if model.is_dir() else path
         raise BadRequest(f"model {name!r}: {path.name} is neither a directory nor a .tar.gz archive", model=name)
 
     def _read(self, name: str, model_dir: Path) -> tuple[Served, Path, int]:
@@ -196,6 +212,13 @@ class MultiModelStore:
         Its files must all lie inside the models directory, or inside the archive they were
         extracted from (every member of which was checked)."""
         root = self.extracted_dir if model_dir.is_relative_to(self.extracted_dir) else self.models_dir
+        outside = first_link_outside(model_dir, root)
+        if outside is not None:  # refused before any of the model's files is opened or its code imported
+            raise BadRequest(
+                f"model {name!r}: {outside.link.relative_to(root.resolve())} points outside the models "
+                f"directory {root}; every file of a model must be inside it",
+                model=name,
+            )
         try:
             handler = self.handler_for(model_dir, self.settings, self.runtime, root, name)
             model = handler.load(model_dir)
