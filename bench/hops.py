@@ -150,8 +150,8 @@ def through_servers(serve: Path, model_root: Path, body: bytes, count: int, run_
     """Hops 4-5 on a real serve with one worker (compiled trees, as served)."""
     run_dir.mkdir(parents=True)
     before = set(Path(tempfile.gettempdir()).glob("lightgbm-serve-*/gunicorn.sock"))
-    server = servers.start_ours(serve, model_root, run_dir, 1, 120.0, {}, name="hops")
     try:
+        server = servers.start_ours(serve, model_root, run_dir, 1, 120.0, {}, name="hops")
         (gunicorn_socket,) = set(Path(tempfile.gettempdir()).glob("lightgbm-serve-*/gunicorn.sock")) - before
         unix_request = http_request(body, keep_alive=False)
 
