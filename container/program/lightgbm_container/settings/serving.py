@@ -119,12 +119,8 @@ def _workers_and_threads(env: Mapping[str, str], cgroup_root: Path) -> tuple[int
         return workers, predict_threads, "LIGHTGBM_PREDICT_THREADS"
     omp = text(env, "OMP_NUM_THREADS")
     if omp is not None:
-        first_level = omp.split(",")[0].strip()
-        return (
-            workers,
-            integer({"OMP_NUM_THREADS": first_level}, "OMP_NUM_THREADS", default=1, maximum=1024),
-            ("OMP_NUM_THREADS"),
-        )
+        first_level = {"OMP_NUM_THREADS": omp.split(",")[0].strip()}  # "4,2": nested levels, ours is the first
+        return workers, integer(first_level, "OMP_NUM_THREADS", default=1, maximum=1024), "OMP_NUM_THREADS"
     return workers, max(1, cores // workers), f"{cores} core(s) / {workers} worker(s)"
 
 
@@ -188,8 +184,8 @@ def compile_memory_mb(env: Mapping[str, str], cgroup_root: Path = CGROUP_ROOT) -
     """The memory one compile may take, in ``serve`` and ``train`` alike: ``LIGHTGBM_COMPILE_MAX_MB``,
     by default a quarter of the container's memory (a fully optimised compile of 3 classes x 500
     trees of 63 leaves took 9.3 GB: compilation/artifact.py; the workers keep the rest). A compile
-    whose estimated peak is above it is not run, and the job runs under that address-space limit,
-    so on a 1 GB serverless endpoint a compile can never take the container past its memory."""
+    whose estimated peak is above it is not run, and the job's heap is capped at it (RLIMIT_DATA:
+    compilation/job.py), so on a 1 GB serverless endpoint a compile cannot take the container past its memory."""
     return integer(
         env,
         "LIGHTGBM_COMPILE_MAX_MB",
