@@ -33,7 +33,6 @@ import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from collections import defaultdict
 from collections.abc import Sequence
@@ -44,6 +43,7 @@ import lightgbm as lgb
 import numpy as np
 import requests
 
+import harness
 import measure
 import processes
 import report
@@ -270,44 +270,35 @@ def render(args: argparse.Namespace, compared: int, medians: dict, trained: dict
     return "\n".join(lines) + "\n"
 
 
+def measured_report(args: argparse.Namespace, tmp: Path) -> str:
+    """Everything this benchmark measures, in ``tmp``, as its report."""
+    bin_dir = user_code.ensure_mms()
+    compared, found = 0, []
+    for objective in ("regression", "multiclass", "binary"):  # binary last: it stays up to be measured
+        started = start_pair(args, tmp, objective, bin_dir)
+        bodies = [payload(tmp, objective, 1), payload(tmp, objective, 1_000)]
+        found += differences(objective, started, bodies)
+        compared += len(bodies) * len(ACCEPTS)
+        if objective != "binary":
+            for server in started.values():
+                for process in reversed(server.processes):
+                    process.stop()
+    if found:
+        raise measure.BenchmarkError("answers differ:\n  " + "\n  ".join(found))
+    log(f"differential: {compared} answers compared, none differs")
+    single = payload(tmp, "binary", 1)
+    script = measure.write_wrk_script(single, tmp, name="binary-1.lua")
+    for server in started.values():  # warm every worker
+        measure.run_wrk(server.invocations_url, script, connections=8, threads=2, duration_s=1)
+    medians = measure_rounds(args, started, script, payload(tmp, "binary", 1_000))
+    processes.stop_all()
+    trained = None if args.skip_training else training(args, tmp)
+    return render(args, compared, medians, trained)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    processes.install_cleanup()
-    servers.ensure_tools()
-    tmp = Path(tempfile.mkdtemp(prefix="lgbm-bench-builtin-"))
-    try:
-        bin_dir = user_code.ensure_mms()
-        compared, found = 0, []
-        for objective in ("regression", "multiclass", "binary"):  # binary last: it stays up to be measured
-            started = start_pair(args, tmp, objective, bin_dir)
-            bodies = [payload(tmp, objective, 1), payload(tmp, objective, 1_000)]
-            found += differences(objective, started, bodies)
-            compared += len(bodies) * len(ACCEPTS)
-            if objective != "binary":
-                for server in started.values():
-                    for process in reversed(server.processes):
-                        process.stop()
-        if found:
-            raise measure.BenchmarkError("answers differ:\n  " + "\n  ".join(found))
-        log(f"differential: {compared} answers compared, none differs")
-        single = payload(tmp, "binary", 1)
-        script = measure.write_wrk_script(single, tmp, name="binary-1.lua")
-        for server in started.values():  # warm every worker
-            measure.run_wrk(server.invocations_url, script, connections=8, threads=2, duration_s=1)
-        medians = measure_rounds(args, started, script, payload(tmp, "binary", 1_000))
-        processes.stop_all()
-        trained = None if args.skip_training else training(args, tmp)
-        text = render(args, compared, medians, trained)
-        print("\n" + text, flush=True)
-        args.output.parent.mkdir(parents=True, exist_ok=True)
-        args.output.write_text(text)
-        return 0
-    except (measure.BenchmarkError, processes.ServerNotReady) as error:
-        print(f"[bench] FAILED: {error}", file=sys.stderr, flush=True)
-        return 1
-    finally:
-        processes.stop_all()
-        shutil.rmtree(tmp, ignore_errors=True)
+    return harness.run("lgbm-bench-builtin-", args.output, lambda tmp: measured_report(args, tmp))
 
 
 if __name__ == "__main__":

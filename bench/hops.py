@@ -27,29 +27,19 @@ import socket
 import statistics
 import sys
 import tempfile
-import time
-from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 
+import measure
 import processes
 import servers
 import workload
 
 PROGRAM_DIR = servers.REPO_DIR / "container" / "program"
-
-
-def timed(call: Callable[[], object], count: int) -> float:
-    """Median seconds of ``count`` calls (after 50 unmeasured ones)."""
-    for _ in range(50):
-        call()
-    samples = []
-    for _ in range(count):
-        started = time.perf_counter()
-        call()
-        samples.append(time.perf_counter() - started)
-    return statistics.median(samples)
+#: Median seconds of ``count`` calls, after 50 unmeasured ones (caches, branch predictors, the first import).
+timed = partial(measure.median_call_seconds, warm_up=50)
 
 
 def http_request(body: bytes, keep_alive: bool) -> bytes:

@@ -21,10 +21,8 @@ the 100,000-row request's. The report goes to stdout and bench/results/large_bod
 from __future__ import annotations
 
 import argparse
-import shutil
 import statistics
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Sequence
@@ -33,8 +31,8 @@ from pathlib import Path
 import numpy as np
 import requests
 
+import harness
 import measure
-import processes
 import report
 import servers
 import startup
@@ -111,87 +109,77 @@ def timed_request(server: Server, path: Path, rows: int) -> dict[str, float]:
     return {"seconds": elapsed, "rows_per_s": rows / elapsed, "peak_mb": peak[0], "idle_mb": idle}
 
 
+def measured_report(args: argparse.Namespace, tmp: Path) -> str:
+    """Everything this benchmark measures, in ``tmp``, as its report."""
+    rng = np.random.default_rng(workload.SEED)
+    root = tmp / "ml"
+    workload.train_model(root / "model", rng)
+    payloads = workload.write_payloads(tmp / "payloads", rng, (BLOCK_ROWS, 100_000))
+    block = payloads[BLOCK_ROWS].body
+    sizes = [float(size) for size in args.sizes_mb.split(",") if size]
+    bodies = {"100,000 rows": (payloads[100_000].path, 100_000), "99 MB": body_file(tmp, block, 99)}
+    for size in sizes:
+        bodies[f"{size:g} MB"] = body_file(tmp, block, size)
+    env = {"SAGEMAKER_MAX_PAYLOAD_IN_MB": "1024", "SAGEMAKER_MODEL_SERVER_TIMEOUT": "3600"}
+    started = {"ours": servers.start_ours(servers.DEFAULT_SERVE, root, tmp, 2, 600, env, name="ours")}
+    if args.before is not None:
+        before_env = {"SAGEMAKER_MAX_PAYLOAD_IN_MB": "100", "SAGEMAKER_MODEL_SERVER_TIMEOUT": "3600"}
+        started["before"] = servers.start_ours(args.before, root, tmp, 2, 600, before_env, name="before")
+    cases = [(name, body) for name in started for body in bodies if name == "ours" or body in ("100,000 rows", "99 MB")]
+    samples: dict[tuple[str, str], list[dict[str, float]]] = {case: [] for case in cases}
+    for round_index in range(args.repeat):
+        for name, body in cases:
+            path, rows = bodies[body]
+            figures = timed_request(started[name], path, rows)
+            samples[(name, body)].append(figures)
+            log(
+                f"round {round_index + 1}: {name}, {body} ({rows:,} rows, {path.stat().st_size / 2**20:,.0f} MB): "
+                f"{figures['seconds']:.2f} s, {figures['rows_per_s']:,.0f} rows/s, peak {figures['peak_mb']:,.0f} MB "
+                f"(idle {figures['idle_mb']:,.0f} MB)"
+            )
+    medians = {
+        case: {key: statistics.median(sample[key] for sample in values) for key in values[0]}
+        for case, values in samples.items()
+    }
+    lines = [
+        "# Large bodies: wall time and the whole server's peak memory",
+        "",
+        f"- machine: {report.machine_summary()}",
+        f"- model: {workload.N_FEATURES} features, {workload.N_TREES} trees, compiled; 2 workers; CSV `%.6g`; "
+        f"median of {args.repeat}; peak = the server's processes' RSS summed, sampled every 20 ms",
+        "",
+        "| build | body | rows | wall (s) | rows/s | peak RSS, whole server (MB) | idle (MB) |",
+        "|---|---|---:|---:|---:|---:|---:|",
+    ]
+    for (name, body), figures in medians.items():
+        lines.append(
+            f"| {name} | {body} | {bodies[body][1]:,} | {figures['seconds']:.2f} | {figures['rows_per_s']:,.0f} "
+            f"| {figures['peak_mb']:,.0f} | {figures['idle_mb']:,.0f} |"
+        )
+    largest = f"{max(sizes):g} MB"
+    if ("ours", largest) in medians:
+        big, small = medians[("ours", largest)], medians[("ours", "100,000 rows")]
+        lines += [
+            "",
+            f"ours, {largest}: peak {big['peak_mb']:,.0f} MB for the whole server (target ≤ 1,536 MB); "
+            f"{big['rows_per_s']:,.0f} rows/s against {small['rows_per_s']:,.0f} for 100,000 rows "
+            f"({big['rows_per_s'] / small['rows_per_s']:.2f}×, target ≥ 1×).",
+        ]
+    if ("before", "99 MB") in medians:
+        before = medians[("before", "99 MB")]
+        scale = bodies[largest][1] / bodies["99 MB"][1]
+        lines.append(
+            f"before (whole bodies), 99 MB: peak {before['peak_mb']:,.0f} MB, {before['seconds']:.2f} s; "
+            f"scaled to {largest} ({scale:.1f}×): ~{before['idle_mb'] + (before['peak_mb'] - before['idle_mb']) * scale:,.0f} MB, "
+            f"~{before['seconds'] * scale:.1f} s (it refuses bodies over 100 MB)."
+        )
+    text = "\n".join(lines) + "\n"
+    return text
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    processes.install_cleanup()
-    servers.ensure_tools()
-    tmp = Path(tempfile.mkdtemp(prefix="lgbm-bench-large-"))
-    try:
-        rng = np.random.default_rng(workload.SEED)
-        root = tmp / "ml"
-        workload.train_model(root / "model", rng)
-        payloads = workload.write_payloads(tmp / "payloads", rng, (BLOCK_ROWS, 100_000))
-        block = payloads[BLOCK_ROWS].body
-        sizes = [float(size) for size in args.sizes_mb.split(",") if size]
-        bodies = {"100,000 rows": (payloads[100_000].path, 100_000), "99 MB": body_file(tmp, block, 99)}
-        for size in sizes:
-            bodies[f"{size:g} MB"] = body_file(tmp, block, size)
-        env = {"SAGEMAKER_MAX_PAYLOAD_IN_MB": "1024", "SAGEMAKER_MODEL_SERVER_TIMEOUT": "3600"}
-        started = {"ours": servers.start_ours(servers.DEFAULT_SERVE, root, tmp, 2, 600, env, name="ours")}
-        if args.before is not None:
-            before_env = {"SAGEMAKER_MAX_PAYLOAD_IN_MB": "100", "SAGEMAKER_MODEL_SERVER_TIMEOUT": "3600"}
-            started["before"] = servers.start_ours(args.before, root, tmp, 2, 600, before_env, name="before")
-        cases = [
-            (name, body) for name in started for body in bodies if name == "ours" or body in ("100,000 rows", "99 MB")
-        ]
-        samples: dict[tuple[str, str], list[dict[str, float]]] = {case: [] for case in cases}
-        for round_index in range(args.repeat):
-            for name, body in cases:
-                path, rows = bodies[body]
-                figures = timed_request(started[name], path, rows)
-                samples[(name, body)].append(figures)
-                log(
-                    f"round {round_index + 1}: {name}, {body} ({rows:,} rows, {path.stat().st_size / 2**20:,.0f} MB): "
-                    f"{figures['seconds']:.2f} s, {figures['rows_per_s']:,.0f} rows/s, peak {figures['peak_mb']:,.0f} MB "
-                    f"(idle {figures['idle_mb']:,.0f} MB)"
-                )
-        medians = {
-            case: {key: statistics.median(sample[key] for sample in values) for key in values[0]}
-            for case, values in samples.items()
-        }
-        lines = [
-            "# Large bodies: wall time and the whole server's peak memory",
-            "",
-            f"- machine: {report.machine_summary()}",
-            f"- model: {workload.N_FEATURES} features, {workload.N_TREES} trees, compiled; 2 workers; CSV `%.6g`; "
-            f"median of {args.repeat}; peak = the server's processes' RSS summed, sampled every 20 ms",
-            "",
-            "| build | body | rows | wall (s) | rows/s | peak RSS, whole server (MB) | idle (MB) |",
-            "|---|---|---:|---:|---:|---:|---:|",
-        ]
-        for (name, body), figures in medians.items():
-            lines.append(
-                f"| {name} | {body} | {bodies[body][1]:,} | {figures['seconds']:.2f} | {figures['rows_per_s']:,.0f} "
-                f"| {figures['peak_mb']:,.0f} | {figures['idle_mb']:,.0f} |"
-            )
-        largest = f"{max(sizes):g} MB"
-        if ("ours", largest) in medians:
-            big, small = medians[("ours", largest)], medians[("ours", "100,000 rows")]
-            lines += [
-                "",
-                f"ours, {largest}: peak {big['peak_mb']:,.0f} MB for the whole server (target ≤ 1,536 MB); "
-                f"{big['rows_per_s']:,.0f} rows/s against {small['rows_per_s']:,.0f} for 100,000 rows "
-                f"({big['rows_per_s'] / small['rows_per_s']:.2f}×, target ≥ 1×).",
-            ]
-        if ("before", "99 MB") in medians:
-            before = medians[("before", "99 MB")]
-            scale = bodies[largest][1] / bodies["99 MB"][1]
-            lines.append(
-                f"before (whole bodies), 99 MB: peak {before['peak_mb']:,.0f} MB, {before['seconds']:.2f} s; "
-                f"scaled to {largest} ({scale:.1f}×): ~{before['idle_mb'] + (before['peak_mb'] - before['idle_mb']) * scale:,.0f} MB, "
-                f"~{before['seconds'] * scale:.1f} s (it refuses bodies over 100 MB)."
-            )
-        text = "\n".join(lines) + "\n"
-        print("\n" + text, flush=True)
-        args.output.parent.mkdir(parents=True, exist_ok=True)
-        args.output.write_text(text)
-        return 0
-    except (measure.BenchmarkError, processes.ServerNotReady) as error:
-        print(f"[bench] FAILED: {error}", file=sys.stderr, flush=True)
-        return 1
-    finally:
-        processes.stop_all()
-        shutil.rmtree(tmp, ignore_errors=True)
+    return harness.run("lgbm-bench-large-", args.output, lambda tmp: measured_report(args, tmp))
 
 
 if __name__ == "__main__":

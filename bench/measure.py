@@ -138,6 +138,18 @@ def post_checked(
     return response
 
 
+def median_call_seconds(call: Callable[[], object], count: int, warm_up: int = 1) -> float:
+    """Median wall time of ``count`` sequential calls, after ``warm_up`` unmeasured ones."""
+    for _ in range(warm_up):
+        call()
+    timings = []
+    for _ in range(count):
+        started = time.perf_counter()
+        call()
+        timings.append(time.perf_counter() - started)
+    return statistics.median(timings)
+
+
 def median_latency_s(
     url: str,
     payload: Payload,
@@ -147,13 +159,7 @@ def median_latency_s(
 ) -> float:
     """Median wall time of `count` sequential checked requests, after one warm-up request."""
     with requests.Session() as session:
-        post_checked(session, url, payload, headers, answers)
-        timings = []
-        for _ in range(count):
-            started = time.perf_counter()
-            post_checked(session, url, payload, headers, answers)
-            timings.append(time.perf_counter() - started)
-    return statistics.median(timings)
+        return median_call_seconds(lambda: post_checked(session, url, payload, headers, answers), count)
 
 
 def prediction_error(

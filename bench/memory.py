@@ -18,10 +18,8 @@ The report goes to stdout and bench/results/memory.md.
 from __future__ import annotations
 
 import argparse
-import shutil
 import statistics
 import sys
-import tempfile
 from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
@@ -31,9 +29,9 @@ from lightgbm_container.packages import use_pickle_packages
 
 use_pickle_packages()  # scikit-learn before LightGBM (lightgbm_container/packages.py)
 
+import harness  # noqa: E402
 import measure  # noqa: E402
 import pickles  # noqa: E402
-import processes  # noqa: E402
 import report  # noqa: E402
 import servers  # noqa: E402
 import startup  # noqa: E402
@@ -148,85 +146,76 @@ def one_start(
     return figures
 
 
+def measured_report(args: argparse.Namespace, tmp: Path) -> str:
+    """Everything this benchmark measures, in ``tmp``, as its report."""
+    built = pickles.build(tmp)
+    model_roots = roots(tmp, built)
+    scripts = {
+        key: measure.write_wrk_script(built["payloads"][key][1], tmp, name=f"{key}.lua") for key in built["payloads"]
+    }
+    cases = [(label, kind) for kind in args.models for label in args.builds]
+    samples: dict[tuple[str, str], dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    for round_index in range(args.repeat):
+        shift = round_index % len(cases)
+        for label, kind in cases[shift:] + cases[:shift]:
+            root, key = model_roots[kind]
+            figures = one_start(
+                args,
+                tmp,
+                args.builds[label],
+                root,
+                built["payloads"][key][1_000],
+                scripts[key],
+                f"{label} {kind}",
+            )
+            print(
+                f"[bench] round {round_index + 1}: {label} {kind}: whole {figures['whole']:.1f} MB, "
+                f"per worker {figures['worker']:.1f} MB ({figures['workers']} workers)",
+                flush=True,
+            )
+            for metric, value in figures.items():
+                if metric != "workers":
+                    samples[(label, kind)][metric].append(value)
+    lines = [
+        "# Memory: PSS of a warm server, whole and per worker",
+        "",
+        f"- machine: {report.machine_summary()}",
+        f"- method: {args.repeat} fresh start(s) per server, medians; {args.workers} workers; warmed by 2 s of "
+        "single-row requests at 8 connections and ten 1,000-row requests",
+        "",
+        "| build | model | whole server PSS (MB) | per worker PSS (MB) |",
+        "|---|---|---:|---:|",
+    ]
+    for label, kind in cases:
+        values = samples[(label, kind)]
+        lines.append(
+            f"| {label} | {kind} | {statistics.median(values['whole']):.1f} | "
+            f"{statistics.median(values['worker']):.1f} |"
+        )
+    lines += [
+        "",
+        "Where it is (medians; PSS splits shared pages between the processes sharing them, private is "
+        "what no other process shares):",
+        "",
+        "| build | model | part | PSS (MB) | private (MB) |",
+        "|---|---|---|---:|---:|",
+    ]
+    for label, kind in cases:
+        values = samples[(label, kind)]
+        for metric in sorted(values):
+            if metric.endswith(" PSS"):
+                role = metric.removesuffix(" PSS")
+                lines.append(
+                    f"| {label} | {kind} | {role} | {statistics.median(values[metric]):.1f} | "
+                    f"{statistics.median(values[role + ' private']):.1f} |"
+                )
+    text = "\n".join(lines) + "\n"
+    return text
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    processes.install_cleanup()
-    servers.ensure_tools()
-    tmp = Path(tempfile.mkdtemp(prefix="lgbm-bench-memory-"))
-    try:
-        built = pickles.build(tmp)
-        model_roots = roots(tmp, built)
-        scripts = {
-            key: measure.write_wrk_script(built["payloads"][key][1], tmp, name=f"{key}.lua")
-            for key in built["payloads"]
-        }
-        cases = [(label, kind) for kind in args.models for label in args.builds]
-        samples: dict[tuple[str, str], dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
-        for round_index in range(args.repeat):
-            shift = round_index % len(cases)
-            for label, kind in cases[shift:] + cases[:shift]:
-                root, key = model_roots[kind]
-                figures = one_start(
-                    args,
-                    tmp,
-                    args.builds[label],
-                    root,
-                    built["payloads"][key][1_000],
-                    scripts[key],
-                    f"{label} {kind}",
-                )
-                print(
-                    f"[bench] round {round_index + 1}: {label} {kind}: whole {figures['whole']:.1f} MB, "
-                    f"per worker {figures['worker']:.1f} MB ({figures['workers']} workers)",
-                    flush=True,
-                )
-                for metric, value in figures.items():
-                    if metric != "workers":
-                        samples[(label, kind)][metric].append(value)
-        lines = [
-            "# Memory: PSS of a warm server, whole and per worker",
-            "",
-            f"- machine: {report.machine_summary()}",
-            f"- method: {args.repeat} fresh start(s) per server, medians; {args.workers} workers; warmed by 2 s of "
-            "single-row requests at 8 connections and ten 1,000-row requests",
-            "",
-            "| build | model | whole server PSS (MB) | per worker PSS (MB) |",
-            "|---|---|---:|---:|",
-        ]
-        for label, kind in cases:
-            values = samples[(label, kind)]
-            lines.append(
-                f"| {label} | {kind} | {statistics.median(values['whole']):.1f} | "
-                f"{statistics.median(values['worker']):.1f} |"
-            )
-        lines += [
-            "",
-            "Where it is (medians; PSS splits shared pages between the processes sharing them, private is "
-            "what no other process shares):",
-            "",
-            "| build | model | part | PSS (MB) | private (MB) |",
-            "|---|---|---|---:|---:|",
-        ]
-        for label, kind in cases:
-            values = samples[(label, kind)]
-            for metric in sorted(values):
-                if metric.endswith(" PSS"):
-                    role = metric.removesuffix(" PSS")
-                    lines.append(
-                        f"| {label} | {kind} | {role} | {statistics.median(values[metric]):.1f} | "
-                        f"{statistics.median(values[role + ' private']):.1f} |"
-                    )
-        text = "\n".join(lines) + "\n"
-        print("\n" + text, flush=True)
-        args.output.parent.mkdir(parents=True, exist_ok=True)
-        args.output.write_text(text)
-        return 0
-    except (measure.BenchmarkError, processes.ServerNotReady) as error:
-        print(f"[bench] FAILED: {error}", file=sys.stderr, flush=True)
-        return 1
-    finally:
-        processes.stop_all()
-        shutil.rmtree(tmp, ignore_errors=True)
+    return harness.run("lgbm-bench-memory-", args.output, lambda tmp: measured_report(args, tmp))
 
 
 if __name__ == "__main__":

@@ -32,7 +32,6 @@ import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
@@ -42,6 +41,7 @@ from pathlib import Path
 import numpy as np
 import requests
 
+import harness
 import measure
 import processes
 import servers
@@ -206,33 +206,36 @@ def start_everything(args: argparse.Namespace, tmp: Path, work: workload.Workloa
     return started
 
 
-def post(session: requests.Session, peer: Peer, rows: int) -> bytes:
-    payload = peer.bodies[rows]
-    response = session.post(peer.url, data=payload.body, headers={"Content-Type": peer.content_type}, timeout=120)
-    if response.status_code != 200:
-        raise measure.BenchmarkError(f"{peer.name}: HTTP {response.status_code} for {rows} rows: {response.text[:300]}")
-    return response.content
+def post_checked(session: requests.Session, peer: Peer, rows: int) -> requests.Response:
+    """One request of ``rows`` rows to ``peer``: 2xx and one answer per row, or BenchmarkError."""
+    return measure.post_checked(
+        session,
+        peer.url,
+        peer.bodies[rows],
+        {"Content-Type": peer.content_type},
+        lambda response: peer.answers_of(response.content).size,
+    )
 
 
 def check(peer: Peer, work: workload.Workload) -> None:
     """Every size's answer against Booster.predict on the values sent."""
     with requests.Session() as session:
         for rows, payload in work.payloads.items():
-            got = peer.answers_of(post(session, peer, rows)).ravel()
+            got = peer.answers_of(post_checked(session, peer, rows).content).ravel()
             expected = work.booster.predict(np.asarray(_values(payload)))
             if got.shape != expected.shape or np.max(np.abs(got - expected)) > 1e-9:
                 raise measure.BenchmarkError(f"{peer.name}: {rows} rows answered differently from Booster.predict")
 
 
 def median_seconds(peer: Peer, rows: int, count: int) -> float:
-    with requests.Session() as session:
-        post(session, peer, rows)
-        timings = []
-        for _ in range(count):
-            started = time.perf_counter()
-            post(session, peer, rows)
-            timings.append(time.perf_counter() - started)
-    return statistics.median(timings)
+    """Median wall time of ``count`` sequential checked requests of ``rows`` rows (after one warm-up)."""
+    return measure.median_latency_s(
+        peer.url,
+        peer.bodies[rows],
+        count,
+        {"Content-Type": peer.content_type},
+        lambda response: peer.answers_of(response.content).size,
+    )
 
 
 def one_round(peer: Peer, args: argparse.Namespace, tmp: Path) -> dict[str, float]:
@@ -305,42 +308,36 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return args
 
 
+def measured_report(args: argparse.Namespace, tmp: Path) -> str:
+    """Every server started, checked and measured in interleaved rounds, in ``tmp``; the report."""
+    work = workload.build_workload(tmp / "ml", tmp / "payloads")
+    peers = start_everything(args, tmp, work)
+    warm: dict[str, float] = {}
+    for peer in peers:  # warm: every worker has answered, no large body yet
+        script = measure.write_wrk_script(peer.bodies[1], tmp, {"Content-Type": peer.content_type}, name="warm.lua")
+        measure.run_wrk(peer.url, script, 8, 2, 2.0)
+        warm[peer.name] = startup.pss_mb(peer.process.popen.pid)
+    for peer in peers:
+        check(peer, work)
+    log(f"answers checked against Booster.predict: {', '.join(peer.name for peer in peers)}")
+    rounds: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    for number in range(args.repeat):
+        order = peers[number % len(peers) :] + peers[: number % len(peers)]
+        for peer in order:
+            figures = one_round(peer, args, tmp)
+            log(f"round {number + 1}: {peer.name}: " + ", ".join(f"{k} {v:,.3f}" for k, v in figures.items()))
+            for key, value in figures.items():
+                rounds[peer.name][key].append(value)
+    medians = {
+        name: {"pss_warm_mb": warm[name], **{key: statistics.median(values) for key, values in figures.items()}}
+        for name, figures in rounds.items()
+    }
+    return render(medians, args)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    servers.ensure_tools()
-    processes.install_cleanup()
-    tmp = Path(tempfile.mkdtemp(prefix="bench-peers-"))
-    try:
-        work = workload.build_workload(tmp / "ml", tmp / "payloads")
-        peers = start_everything(args, tmp, work)
-        warm: dict[str, float] = {}
-        for peer in peers:  # warm: every worker has answered, no large body yet
-            script = measure.write_wrk_script(peer.bodies[1], tmp, {"Content-Type": peer.content_type}, name="warm.lua")
-            measure.run_wrk(peer.url, script, 8, 2, 2.0)
-            warm[peer.name] = startup.pss_mb(peer.process.popen.pid)
-        for peer in peers:
-            check(peer, work)
-        log(f"answers checked against Booster.predict: {', '.join(peer.name for peer in peers)}")
-        rounds: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
-        for number in range(args.repeat):
-            order = peers[number % len(peers) :] + peers[: number % len(peers)]
-            for peer in order:
-                figures = one_round(peer, args, tmp)
-                log(f"round {number + 1}: {peer.name}: " + ", ".join(f"{k} {v:,.3f}" for k, v in figures.items()))
-                for key, value in figures.items():
-                    rounds[peer.name][key].append(value)
-        medians = {
-            name: {"pss_warm_mb": warm[name], **{key: statistics.median(values) for key, values in figures.items()}}
-            for name, figures in rounds.items()
-        }
-        report = render(medians, args)
-        print("\n" + report)
-        args.output.parent.mkdir(parents=True, exist_ok=True)
-        args.output.write_text(report)
-        return 0
-    finally:
-        processes.stop_all()
-        shutil.rmtree(tmp, ignore_errors=True)
+    return harness.run("bench-peers-", args.output, lambda tmp: measured_report(args, tmp))
 
 
 if __name__ == "__main__":

@@ -21,10 +21,8 @@ report goes to stdout and bench/results/pickles.md.
 from __future__ import annotations
 
 import argparse
-import shutil
 import statistics
 import sys
-import tempfile
 import timeit
 from collections import defaultdict
 from collections.abc import Sequence
@@ -45,8 +43,8 @@ from sklearn.impute import SimpleImputer  # noqa: E402
 from sklearn.pipeline import Pipeline  # noqa: E402
 from sklearn.preprocessing import OneHotEncoder  # noqa: E402
 
+import harness  # noqa: E402
 import measure  # noqa: E402
-import processes  # noqa: E402
 import report  # noqa: E402
 import servers  # noqa: E402
 import startup  # noqa: E402
@@ -292,38 +290,29 @@ def in_process_us(tmp: Path, built: dict) -> dict[str, float]:
     return best
 
 
+def measured_report(args: argparse.Namespace, tmp: Path) -> str:
+    """Everything this benchmark measures, in ``tmp``, as its report."""
+    built = build(tmp)
+    payloads = built["payloads"]
+    scripts = {key: measure.write_wrk_script(payloads[key][1], tmp, name=f"{key}.lua") for key in payloads}
+    started = start_all(args, tmp, built)
+    errors = {
+        name: measure.prediction_error(server.invocations_url, payloads[key][1_000], built["expected"][key])
+        for name, (server, key) in started.items()
+    }
+    if max(errors.values()) > 1e-9:
+        raise measure.BenchmarkError(f"answers differ from predict_proba: {errors}")
+    for server, key in started.values():  # warm every worker
+        measure.run_wrk(server.invocations_url, scripts[key], connections=8, threads=2, duration_s=1)
+    medians = measure_rounds(args, started, scripts, payloads)
+    for name, (server, _) in started.items():  # warm, after every round: what each holds while serving
+        medians[name]["pss_mb"] = startup.pss_mb(server.processes[0].popen.pid)
+    return render(medians, errors, args, in_process_us(tmp, built))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    processes.install_cleanup()
-    servers.ensure_tools()
-    tmp = Path(tempfile.mkdtemp(prefix="lgbm-bench-pickles-"))
-    try:
-        built = build(tmp)
-        payloads = built["payloads"]
-        scripts = {key: measure.write_wrk_script(payloads[key][1], tmp, name=f"{key}.lua") for key in payloads}
-        started = start_all(args, tmp, built)
-        errors = {
-            name: measure.prediction_error(server.invocations_url, payloads[key][1_000], built["expected"][key])
-            for name, (server, key) in started.items()
-        }
-        if max(errors.values()) > 1e-9:
-            raise measure.BenchmarkError(f"answers differ from predict_proba: {errors}")
-        for server, key in started.values():  # warm every worker
-            measure.run_wrk(server.invocations_url, scripts[key], connections=8, threads=2, duration_s=1)
-        medians = measure_rounds(args, started, scripts, payloads)
-        for name, (server, _) in started.items():  # warm, after every round: what each holds while serving
-            medians[name]["pss_mb"] = startup.pss_mb(server.processes[0].popen.pid)
-        text = render(medians, errors, args, in_process_us(tmp, built))
-        print("\n" + text, flush=True)
-        args.output.parent.mkdir(parents=True, exist_ok=True)
-        args.output.write_text(text)
-        return 0
-    except (measure.BenchmarkError, processes.ServerNotReady) as error:
-        print(f"[bench] FAILED: {error}", file=sys.stderr, flush=True)
-        return 1
-    finally:
-        processes.stop_all()
-        shutil.rmtree(tmp, ignore_errors=True)
+    return harness.run("lgbm-bench-pickles-", args.output, lambda tmp: measured_report(args, tmp))
 
 
 if __name__ == "__main__":

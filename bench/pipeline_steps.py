@@ -15,10 +15,8 @@ bench/results/pipeline_steps.md.
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import tempfile
-import time
 from collections.abc import Callable, Sequence
 from functools import partial
 from pathlib import Path
@@ -38,6 +36,7 @@ from sklearn.impute import SimpleImputer  # noqa: E402
 from sklearn.pipeline import Pipeline  # noqa: E402
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, OrdinalEncoder, StandardScaler  # noqa: E402
 
+import measure  # noqa: E402
 import report  # noqa: E402
 from lightgbm_container.codecs import codec_for  # noqa: E402
 from lightgbm_container.model.loading import LoadOptions, load_model  # noqa: E402
@@ -61,19 +60,11 @@ def frame(rng: np.random.Generator, rows: int) -> pd.DataFrame:
     return numbers
 
 
-def median_seconds(call: Callable[[], object], repeat: int) -> float:
-    call()  # warm: first-call imports and caches
-    samples = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        call()
-        samples.append(time.perf_counter() - start)
-    return statistics.median(samples)
-
-
 def per_request_and_1k(call: Callable[[int], object], repeat: int) -> tuple[float, float]:
     """Median seconds of ``call(1)`` and of ``call(1_000)`` (the rows to work on)."""
-    return median_seconds(lambda: call(1), repeat), median_seconds(lambda: call(1_000), repeat)
+    return measure.median_call_seconds(lambda: call(1), repeat), measure.median_call_seconds(
+        lambda: call(1_000), repeat
+    )
 
 
 def transformers() -> dict[str, tuple[object, list[str]]]:
