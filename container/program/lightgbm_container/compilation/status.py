@@ -8,10 +8,10 @@ supervisor and the request path can afford it.
 from __future__ import annotations
 
 import json
-import os
-import threading
 from dataclasses import asdict, dataclass
 from pathlib import Path
+
+from ..atomic_files import write_atomically
 
 COMPILING, READY, FAILED = "compiling", "ready", "failed"
 
@@ -42,9 +42,9 @@ class CompileStatus:
 
 def write_status(path: Path, status: CompileStatus) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    staged = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    staged.write_text(json.dumps({key: value for key, value in asdict(status).items() if value is not None}))
-    os.replace(staged, path)
+    write_atomically(
+        path, json.dumps({key: value for key, value in asdict(status).items() if value is not None}).encode()
+    )
 
 
 def read_status(path: Path) -> CompileStatus | None:

@@ -13,14 +13,13 @@ scikit-learn code, is unpickled by the workers (classes that JSON cannot carry e
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..atomic_files import write_once
 from ..packages import use_pickle_packages
 from .files import ModelLoadError
 
@@ -55,7 +54,7 @@ def derive(source: Path, directory: Path) -> Derived:
     classes = list(unpickled.classes) if unpickled.classes is not None else None
     metadata_file = None
     if unpickled.preprocess is None and _carried_exactly(classes):
-        metadata_file = _write_once(directory, "metadata", json.dumps({"classes": classes}).encode())
+        metadata_file = write_once(directory, "metadata", ".json", json.dumps({"classes": classes}).encode())
     return Derived(source, model_file, metadata_file, unpickled.what)
 
 
@@ -68,17 +67,6 @@ def _carried_exactly(classes: list[Any] | None) -> bool:
     except (TypeError, ValueError):
         return False
     return back == classes and [type(value) for value in back] == [type(value) for value in classes]
-
-
-def _write_once(directory: Path, prefix: str, data: bytes) -> Path:
-    """``data`` under its SHA-256 in ``directory``, atomically (a restart finds the same file)."""
-    directory.mkdir(parents=True, exist_ok=True)
-    path = directory / f"{prefix}-{hashlib.sha256(data).hexdigest()[:32]}.json"
-    if not path.is_file():
-        staged = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        staged.write_bytes(data)
-        os.replace(staged, path)
-    return path
 
 
 def main(argv: list[str]) -> int:

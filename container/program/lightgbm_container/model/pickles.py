@@ -15,14 +15,13 @@ text model never pays for them.
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..atomic_files import write_once
 from . import pickle_versions as versions
 from .files import ModelLoadError
 
@@ -137,11 +136,4 @@ def model_text(booster: Any) -> str:
 def text_file(text: str, directory: Path) -> Path:
     """``text`` in ``directory`` under its SHA-256, written once, atomically: every worker (and the
     compile job) of a model derives the same file, which the compile job and lleaves read."""
-    directory.mkdir(parents=True, exist_ok=True)
-    data = text.encode()
-    path = directory / f"model-{hashlib.sha256(data).hexdigest()[:32]}.txt"
-    if not path.is_file():
-        staged = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        staged.write_bytes(data)
-        os.replace(staged, path)
-    return path
+    return write_once(directory, "model", ".txt", text.encode())

@@ -27,6 +27,8 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from ..atomic_files import write_atomically
+
 _HOT_PATHS_KEPT = 10_000  # names whose file paths a worker remembers (then it starts over)
 
 
@@ -92,10 +94,8 @@ class ModelRegistry:
         """Register a model (caller holds the lock)."""
         entry = Entry(name, url, str(model_dir), size_bytes, time.time())
         path = self._path(name)
-        staged = path.with_suffix(f".{os.getpid()}.tmp")
-        staged.write_text(json.dumps(asdict(entry)))
         path.with_suffix(".used").touch()
-        os.replace(staged, path)
+        write_atomically(path, json.dumps(asdict(entry)).encode())
         return entry
 
     def remove(self, name: str) -> bool:

@@ -28,6 +28,7 @@ import logging
 import os
 from pathlib import Path
 
+from ..atomic_files import write_atomically
 from ..errors import ModelUnavailable, error_body
 
 log = logging.getLogger("serve")
@@ -46,15 +47,9 @@ def health_directory(run_dir: Path) -> Path:
     return run_dir / "health"
 
 
-def _write_atomically(path: Path, data: bytes) -> None:
-    staged = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    staged.write_bytes(data)
-    os.replace(staged, path)
-
-
 def publish_worker(health_dir: Path, problem: str | None) -> None:
     """In a worker, once it can answer (``problem`` None) or knows it cannot (the reason)."""
-    _write_atomically(health_dir / WORKERS_DIR / f"{os.getpid()}.json", json.dumps({"problem": problem}).encode())
+    write_atomically(health_dir / WORKERS_DIR / f"{os.getpid()}.json", json.dumps({"problem": problem}).encode())
 
 
 def _alive_child(pid: int, parent: int) -> bool:
@@ -122,7 +117,7 @@ class HealthBoard:
             healthy.touch()
             log.info("healthy: /ping answers 200")
         else:
-            _write_atomically(self.directory / PROBLEM_FILE, error_body(ModelUnavailable(problem)))
+            write_atomically(self.directory / PROBLEM_FILE, error_body(ModelUnavailable(problem)))
             healthy.unlink(missing_ok=True)
             if logged:
                 log.info("not healthy: /ping answers 503: %s", problem)
