@@ -122,20 +122,7 @@ def predict_with(served: Served, piece_bytes: int) -> Response:
     if length > piece_bytes and served.reads_in_pieces:
         stream = BodyStream(current.stream.read, length, piece_bytes)
     body = b"" if stream is not None else current.get_data(cache=False)
-    return answer_with(served, body, current.headers, current.query_string, current.environ, stream)
-
-
-def answer_with(
-    served: Served,
-    body: bytes,
-    headers: EnvironHeaders,
-    query_string: bytes,
-    environ: dict[str, Any],
-    stream: BodyStream | None = None,
-) -> Response:
-    """The one answer path: ``served``'s handler answers the request, as a response (its step
-    times left in ``environ`` for :class:`CountedApp`). Flask's route and :class:`DirectInvocations` both end here."""
-    return as_response(handler_answer(served, body, headers, query_string, environ, stream))
+    return as_response(handler_answer(served, body, current.headers, current.query_string, current.environ, stream))
 
 
 def handler_answer(
@@ -146,7 +133,8 @@ def handler_answer(
     environ: dict[str, Any],
     stream: BodyStream | None = None,
 ) -> InferenceResponse:
-    """``served``'s handler's answer to the request (its step times left in ``environ``)."""
+    """The one answer path: ``served``'s handler answers the request (its step times left in
+    ``environ`` for :class:`CountedApp`). Flask's route and :class:`DirectInvocations` both end here."""
     answer = served.transform(
         InferenceRequest(
             body=body,
@@ -247,7 +235,7 @@ def _add_error_handlers(app: Flask, settings: ServingSettings) -> None:
 
 class DirectInvocations:
     """WSGI: a ``POST /invocations`` whose body has a Content-Length the handler reads whole goes
-    straight to :func:`answer_with`, past Flask's request context, URL map and hooks (~60 µs of a
+    straight to :func:`handler_answer`, past Flask's request context, URL map and hooks (~60 µs of a
     one-row request's ~140 µs in-process: ``bench/hops.py``). Everything else (other routes, a body
     in pieces or too large, chunked bodies) goes to Flask. The answer has the same bytes as Flask's
     route would send (a plain one without building a Werkzeug response), with the same errors and
