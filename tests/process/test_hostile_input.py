@@ -203,6 +203,8 @@ def broken_models(tmp_path, trained_root):
     (models / "sneaky" / "model").mkdir(parents=True)
     (models / "sneaky" / "model" / "model.txt").symlink_to(outside / "model.txt")
     (models / "loop").symlink_to(models / "loop")
+    (models / "elsewhere").mkdir()
+    (models / "elsewhere" / "model").symlink_to(outside)  # a model entry linking to a directory outside
     (models / "truncated" / "model").mkdir(parents=True)
     (models / "truncated" / "model" / "model.txt").write_bytes(model_text[: len(model_text) // 3])
     with tarfile.open(models / "truncated.tar.gz", "w:gz") as tar:
@@ -246,6 +248,11 @@ def test_multi_model_refuses_models_outside_the_root_and_damaged_models_without_
             requests.post(server.url + "/invocations", data=ROW, headers={**headers, TARGET: "loop"}, timeout=10),
             400,
             "cannot be resolved",
+        ),
+        (
+            requests.post(server.url + "/invocations", data=ROW, headers={**headers, TARGET: "elsewhere"}, timeout=10),
+            400,
+            "points outside the models directory",
         ),
     ]
     for _ in range(2):  # both workers, whichever answers

@@ -14,7 +14,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ..confinement import is_within, resolve_strictly
+from ..confinement import OutsideRoot, resolve_inside
 from .formats import LIGHTGBM_TEXT, served_format, unservable
 
 MODEL_FILE = "model.txt"
@@ -87,16 +87,17 @@ def is_lightgbm_model_file(path: Path) -> bool:
 
 
 def _confine(path: Path, root: Path) -> None:
-    """Refuse a file that resolves (through symbolic links) outside ``root``."""
+    """Refuse a file that resolves (through symbolic links) outside ``root``, without looking at
+    what an outside link points to (:func:`..confinement.resolve_inside`)."""
     try:
-        resolved = resolve_strictly(path)
-    except OSError as exc:
-        raise ModelLoadError(f"{path.name} cannot be resolved ({exc})") from None
-    if not is_within(resolved, root):
+        resolve_inside(root, path)
+    except OutsideRoot:
         raise ModelLoadError(
             f"{path.relative_to(path.parent)} points outside the models directory {root}; "
             "every file of a model must be inside it"
-        )
+        ) from None
+    except OSError as exc:
+        raise ModelLoadError(f"{path.name} cannot be resolved ({exc})") from None
 
 
 def find_model_file(model_dir: Path, root: Path | None = None) -> tuple[Path, Path | None]:
@@ -108,22 +109,21 @@ def find_model_file(model_dir: Path, root: Path | None = None) -> tuple[Path, Pa
     """
     if not model_dir.is_dir():
         raise ModelLoadError(f"model directory {model_dir} does not exist; train first or mount a model there")
-    confined = root.resolve() if root is not None else None
     metadata = model_dir / METADATA_FILE
     ours = model_dir / MODEL_FILE
     if ours.is_file() and metadata.is_file():
-        if confined is not None:
-            _confine(ours, confined)
-            _confine(metadata, confined)
+        if root is not None:
+            _confine(ours, root)
+            _confine(metadata, root)
         return ours, metadata
     files = sorted(
         p
         for p in model_dir.rglob("*")
         if not any(part.startswith(".") for part in p.relative_to(model_dir).parts) and (p.is_file() or p.is_symlink())
     )
-    if confined is not None:
+    if root is not None:
         for path in files:
-            _confine(path, confined)
+            _confine(path, root)
     files = [p for p in files if p.is_file()]
     candidates = [p for p in files if served_format(p) is not None]
     if len(candidates) == 1:  # e.g. a bare CLI model, a model.joblib, or SageMaker's models/<name>/model/model.txt
