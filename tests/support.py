@@ -794,3 +794,13 @@ def write_probe_wheel(directory: Path) -> Path:
 
 def _digest(data: bytes) -> str:
     return base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+
+
+def failed_start(root: Path, tmp_path: Path, **env: str) -> str:
+    """``serve`` on ``root`` that must stop at start (exit code not 0): its log, for the reason."""
+    server = Server(root, tmp_path / "failed.log", **env)
+    try:
+        assert server.process.wait(timeout=60) != 0
+        return server.logs()
+    finally:
+        server.stop()

@@ -82,11 +82,18 @@ class Response:
 
 
 def http(
-    method: str, url: str, body: bytes | None = None, content_type: str | None = None, timeout: float = 30.0
+    method: str,
+    url: str,
+    body: bytes | None = None,
+    content_type: str | None = None,
+    timeout: float = 30.0,
+    headers: dict[str, str] | None = None,
 ) -> Response:
     request = urllib.request.Request(url, data=body, method=method)
     if content_type:
         request.add_header("Content-Type", content_type)
+    for name, value in (headers or {}).items():
+        request.add_header(name, value)
     try:
         with urllib.request.urlopen(request, timeout=timeout) as answer:
             return Response(answer.status, answer.headers.get("Content-Type", ""), answer.read())
@@ -481,11 +488,16 @@ def test_multi_model_mode_in_the_image(engine: str, image: str, model_root: Path
             tar.add(model_root / "model" / name, arcname=name)
     body = predict_rows(make_rows(3, seed=11))
     with serving(engine, image, root, tmp_path, env={"SAGEMAKER_MULTI_MODEL": "true"}) as running:
-        request = urllib.request.Request(running.url + "/invocations", data=body, method="POST")
-        request.add_header("Content-Type", "text/csv")
-        request.add_header("X-Amzn-SageMaker-Target-Model", "archive.tar.gz")
-        with urllib.request.urlopen(request, timeout=60) as answer:
-            lazy = answer.read().decode().split()
+        lazy_answer = http(
+            "POST",
+            running.url + "/invocations",
+            body,
+            "text/csv",
+            60,
+            {"X-Amzn-SageMaker-Target-Model": "archive.tar.gz"},
+        )
+        assert lazy_answer.status == 200, lazy_answer.body
+        lazy = lazy_answer.body.decode().split()
         assert len(lazy) == 3
         load = http(
             "POST",
@@ -518,12 +530,7 @@ def open_to_anyone(root: Path) -> Path:
 
 def first_answer(running: Server, body: bytes, headers: dict[str, str] | None = None) -> tuple[Response, float]:
     """The first /invocations answer, and the seconds from `run` to it."""
-    request = urllib.request.Request(running.url + "/invocations", data=body, method="POST")
-    request.add_header("Content-Type", "text/csv")
-    for name, value in (headers or {}).items():
-        request.add_header(name, value)
-    with urllib.request.urlopen(request, timeout=60) as answer:
-        response = Response(answer.status, answer.headers.get("Content-Type", ""), answer.read())
+    response = http("POST", running.url + "/invocations", body, "text/csv", timeout=60, headers=headers)
     return response, time.monotonic() - running.started
 
 

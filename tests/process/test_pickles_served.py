@@ -16,7 +16,7 @@ import numpy as np
 import psutil
 import pytest
 
-from support import Server, csv_body, model_layout, pickled_root
+from support import Server, csv_body, failed_start, model_layout, pickled_root
 
 TARGET = "X-Amzn-SageMaker-Target-Model"
 
@@ -91,15 +91,6 @@ def test_a_script_that_imports_scikit_learn_and_joblib_loads_its_model_runs_unch
     np.testing.assert_allclose(answer.json(), model.predict_proba(inputs[:10])[:, 1], atol=1e-9)
 
 
-def _failed_start(root, tmp_path, **env) -> str:
-    server = Server(root, tmp_path / "failed.log", **env)
-    try:
-        assert server.process.wait(timeout=60) != 0
-        return server.logs()
-    finally:
-        server.stop()
-
-
 @pytest.mark.parametrize(
     "content, fragment",
     [
@@ -110,12 +101,12 @@ def _failed_start(root, tmp_path, **env) -> str:
 def test_serve_stops_at_start_saying_what_the_file_is(tmp_path, content, fragment):
     model_file = tmp_path / ("model.pkl" if content.startswith(b"\x80") else "model.onnx")
     model_file.write_bytes(content)
-    logs = _failed_start(pickled_root(tmp_path, model_file), tmp_path)
+    logs = failed_start(pickled_root(tmp_path, model_file), tmp_path)
     assert "cannot serve" in logs and fragment in logs
 
 
 def test_pickles_are_refused_at_start_when_not_allowed(tmp_path, pickles):
-    logs = _failed_start(pickled_root(tmp_path, pickles["regressor"][0]), tmp_path, LIGHTGBM_ALLOW_PICKLE="false")
+    logs = failed_start(pickled_root(tmp_path, pickles["regressor"][0]), tmp_path, LIGHTGBM_ALLOW_PICKLE="false")
     assert "LIGHTGBM_ALLOW_PICKLE=false refuses pickles" in logs
 
 

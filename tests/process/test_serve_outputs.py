@@ -17,6 +17,7 @@ from support import (
     Server,
     assert_outputs_equal,
     expected_outputs,
+    failed_start,
     json_error,
     lightgbm_frame,
     output_widths,
@@ -84,12 +85,9 @@ def test_unknown_kind_is_a_json_400_through_nginx(served):
 
 def test_serve_refuses_an_unknown_default_kind_at_start(categorical_model, tmp_path):
     objective, root = categorical_model
-    server = Server(root, tmp_path / "serve.log", SAGEMAKER_INFERENCE_OUTPUT="predicted_label,probabilites")
-    try:
-        assert server.process.wait(timeout=60) != 0
-        assert "did you mean 'probabilities'" in server.logs()
-    finally:
-        server.stop()
+    assert "did you mean 'probabilities'" in failed_start(
+        root, tmp_path, SAGEMAKER_INFERENCE_OUTPUT="predicted_label,probabilites"
+    )
 
 
 @pytest.mark.parametrize("categorical_model", ["binary"], indirect=True)

@@ -28,6 +28,7 @@ from support import (
     Server,
     csv_body,
     example,
+    failed_start,
     json_error,
     root_with_code,
     write_probe_wheel,
@@ -39,15 +40,6 @@ CSV = csv_body(ROWS)
 def _values(response):
     assert response.status_code == 200, response.text
     return np.array([float(v) for v in response.text.replace(",", "\n").split()])
-
-
-def _failed_start(root, tmp_path, **env) -> str:
-    server = Server(root, tmp_path / "failed.log", **env)
-    try:
-        assert server.process.wait(timeout=60) != 0
-        return server.logs()
-    finally:
-        server.stop()
 
 
 # ------------------------------------------------------------------ toolkit script mode
@@ -75,12 +67,12 @@ def test_a_model_fn_booster_predicts_with_the_compiled_trees(tmp_path, trained_r
 
 def test_a_function_with_the_wrong_number_of_parameters_is_refused_at_start(tmp_path, trained_root):
     root = root_with_code(tmp_path, trained_root, {"inference.py": "def predict_fn(data):\n    return data\n"})
-    assert "predict_fn takes 1 arguments but 2 were given" in _failed_start(root, tmp_path)
+    assert "predict_fn takes 1 arguments but 2 were given" in failed_start(root, tmp_path)
 
 
 def test_a_named_program_that_is_missing_stops_serve(tmp_path, trained_root):
     root = root_with_code(tmp_path, trained_root, {"other.py": "x = 1\n"})
-    logs = _failed_start(root, tmp_path, SAGEMAKER_PROGRAM="serve_me.py")
+    logs = failed_start(root, tmp_path, SAGEMAKER_PROGRAM="serve_me.py")
     assert "SAGEMAKER_PROGRAM=serve_me.py but no such file" in logs
 
 
@@ -154,7 +146,7 @@ def test_submit_directory_from_s3(tmp_path, trained_root, start_server, expected
     )
     np.testing.assert_allclose(_values(server.post(CSV)), expected_rows, atol=1e-9)
     assert "downloaded s3://code-bucket/job/source/sourcedir.tar.gz" in server.logs()
-    logs = _failed_start(
+    logs = failed_start(
         root,
         tmp_path,
         SAGEMAKER_PROGRAM="inference.py",
@@ -196,7 +188,7 @@ def test_a_failed_install_stops_serve_with_pips_error(tmp_path, trained_root, pr
     )
     (root / "model" / "code" / "lib").mkdir()
     shutil.copy(probe_wheel, root / "model" / "code" / "lib")
-    logs = _failed_start(root, tmp_path)
+    logs = failed_start(root, tmp_path)
     assert "pip: " in logs and "no-such-package-anywhere" in logs and "pip could not install" in logs
     assert logs.count("installing ") == 1  # no retry loop
 
