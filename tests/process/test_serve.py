@@ -2,6 +2,7 @@
 
 import io
 import json
+import os
 import signal
 import socket
 import time
@@ -11,7 +12,7 @@ import numpy as np
 import pytest
 import requests
 
-from support import DATA, Server, json_error
+from support import DATA, Server, failed_start, json_error
 
 VALIDATION_CSV = "input/data/validation/diabetes_validation.csv"
 
@@ -136,6 +137,17 @@ def test_answers_sent_before_the_body_is_read_arrive_whole(server):
             )
             assert predicted.status_code == 200, predicted.text
     assert "Using worker: lightgbm_container.serving.sync_worker.SyncWorker" in server.logs()
+
+
+def test_a_run_directory_nginx_could_not_reach_stops_serve_naming_it(trained_root, tmp_path):
+    """As root, with TMPDIR inside a private directory, nginx's unprivileged workers could not
+    reach serve's run directory (/ping answered 500 forever): serve stops at start and says why."""
+    if os.geteuid() != 0:
+        pytest.skip("only root's nginx drops to another user")
+    private = tmp_path / "private"
+    private.mkdir(mode=0o700)
+    logs = failed_start(trained_root, tmp_path, TMPDIR=str(private))
+    assert f"{private} is not searchable by others" in logs and "point TMPDIR at" in logs, logs
 
 
 def test_execution_parameters(server):
