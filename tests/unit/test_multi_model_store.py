@@ -54,8 +54,15 @@ def test_models_api(mme):
     first = client.get("/models", query_string={"limit": 2}).get_json()
     assert [m["modelName"] for m in first["models"]] == ["a", "b"] and first["nextPageToken"] == "2"
     second = client.get("/models", query_string={"limit": 2, "next_page_token": first["nextPageToken"]}).get_json()
-    assert second == {"models": [{"modelName": "c", "modelUrl": urls["c"]}]}
-    assert client.get("/models/b").get_json() == {"modelName": "b", "modelUrl": urls["b"]}
+    assert [(m["modelName"], m["modelUrl"]) for m in second["models"]] == [("c", urls["c"])]
+    assert "nextPageToken" not in second
+    described = client.get("/models/b").get_json()
+    assert (described["modelName"], described["modelUrl"]) == ("b", urls["b"])
+    # Beyond SageMaker's two keys: what the model costs, measured, and how it is used.
+    file_size = paths["other"].stat().st_size
+    assert 0.5 * file_size < described["memoryBytes"] == described["memoryBytesAllWorkers"] < 3 * file_size
+    assert described["workerCopies"] == 1 and described["requests"] == 1 and 0 < described["loadSeconds"] < 5
+    assert described["lastUsed"].endswith("Z") and described["loadedAt"] <= described["lastUsed"]
     json_error(client.get("/models/zzz"), 404)
 
     expected = {
@@ -203,20 +210,25 @@ def test_nothing_outside_the_models_directory_is_opened_while_finding_a_model(mm
 
 
 def test_eviction_is_least_recently_used_and_within_budget(mme):
+    """The budget holds models by what they measured in memory at load, not by their files' size."""
     root, paths, rows, start = mme
-    size = paths["small"].stat().st_size
-    budget_mb = 1
-    assert 3 * size <= budget_mb * 1024 * 1024 < 4 * size, "fixture model size no longer fits this test"
-    for name in "abcd":
+    for name in "abcdefgh":
         model_layout(root, name, paths["small"])
+    probe = start()
+    assert _predict(probe, rows, target="a").status_code == 200
+    size = probe.get("/models/a").get_json()["memoryBytes"]
+    budget_mb = 1
+    fit = budget_mb * 1024 * 1024 // size
+    assert 2 <= fit <= 6, f"a model measured {size} bytes: the fixture no longer suits this test"
     client = start(LIGHTGBM_MODEL_CACHE_MB=str(budget_mb))
-    for name in "abc":
+    names = "abcdefgh"[: fit + 1]
+    for name in names[:fit]:
         assert _predict(client, rows, target=name).status_code == 200
     assert _predict(client, rows, target="a").status_code == 200  # a is now more recent than b
-    assert _predict(client, rows, target="d").status_code == 200  # evicts b, the least recently used
-    assert {m["modelName"] for m in client.get("/models").get_json()["models"]} == {"a", "c", "d"}
+    assert _predict(client, rows, target=names[fit]).status_code == 200  # evicts b, the least recently used
+    assert {m["modelName"] for m in client.get("/models").get_json()["models"]} == set(names) - {"b"}
     stats = client.get("/stats").get_json()
-    assert stats["bytes_in_use"] <= budget_mb * 1024 * 1024 and stats["evictions"] >= 1
+    assert stats["bytes_in_use"] <= budget_mb * 1024 * 1024 and stats["evictions"] == 1
     assert stats["local_bytes"] <= budget_mb * 1024 * 1024
 
 

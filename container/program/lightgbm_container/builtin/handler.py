@@ -17,6 +17,7 @@ import itertools
 import logging
 import tempfile
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -30,6 +31,7 @@ from ..compilation.predictor import load_compiled
 from ..compilation.switch import switcher
 from ..contract.handler import InferenceRequest, InferenceResponse, StepTimer
 from ..errors import BadRequest, EmptyBody
+from ..heap import heap_in_use
 from ..model.batch import Batch
 from ..model.derived import Derived
 from ..model.files import ModelLoadError, find_model_file, is_lightgbm_text
@@ -91,15 +93,29 @@ class LightGBMHandler:
             self.switch_when_compiled(model, self.options.compile_status)
         return model
 
-    def switch_when_compiled(self, model: ServedModel, status_file: Path, check: Any = None) -> int:
+    def switch_when_compiled(
+        self,
+        model: ServedModel,
+        status_file: Path,
+        check: Any = None,
+        measured: Callable[[int], None] | None = None,
+    ) -> int:
         """Predict with the compiled trees once the job behind ``status_file`` has them
-        (:mod:`..compilation.switch`); ``check``: a Booster they must also agree with."""
+        (:mod:`..compilation.switch`); ``check``: a Booster they must also agree with;
+        ``measured``: told the bytes the compiled trees took in this process at each switch."""
+        install = partial(self._install_compiled, model, check=check, measured=measured)
+        return switcher().watch(status_file, install, str(model.model_file))
 
-        return switcher().watch(status_file, partial(self._install_compiled, model, check=check), str(model.model_file))
-
-    def _install_compiled(self, model: ServedModel, object_file: Path, check: Any = None) -> str | None:
+    def _install_compiled(
+        self,
+        model: ServedModel,
+        object_file: Path,
+        check: Any = None,
+        measured: Callable[[int], None] | None = None,
+    ) -> str | None:
         """Predict ``model`` with the compiled ``object_file``; returns why not (None: it does).
         ``check``: a Booster the compiled trees must also agree with (a user's ``model_fn``'s)."""
+        before = heap_in_use()
         compiled = load_compiled(model.model_file, object_file, self.options.predict_threads)
         if compiled is None:
             return f"the compiled object {object_file} could not be loaded"
@@ -109,7 +125,12 @@ class LightGBMHandler:
                 f"(max difference {difference:.3g})"
             )
         compiled.predict(np.zeros((1, compiled.compiled.num_feature())))  # first-call costs paid here, not by a request
+        # Before the predictor it replaces is freed: LLVM's engine (malloc'd) and the object's
+        # sections it maps outside malloc, about the object's size (2,000 trees: 11.3 + 5.7 MB).
+        size = max(0, heap_in_use() - before) + object_file.stat().st_size
         model.predictor = compiled
+        if measured is not None:
+            measured(size)
         return None
 
     def transform(self, model: Any, request: InferenceRequest) -> InferenceResponse:

@@ -3,13 +3,15 @@ the ``POST /models`` body and ``GET /models`` paging. No state here."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import datetime as dt
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import orjson
 
 from ..errors import BadRequest
-from .registry import Entry
+from .registry import Registered
+from .usage import ModelUsage
 
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1000
@@ -31,7 +33,31 @@ def parse_load_request(body: bytes) -> tuple[str, str]:
     return name, url
 
 
-def page(entries: Sequence[Entry], token: str | None, limit: str | None) -> dict[str, Any]:
+def described(registered: Registered, usage: ModelUsage | None) -> dict[str, Any]:
+    """SageMaker's model description (``modelName``, ``modelUrl``) and, beyond it, what the model
+    costs and how it is used: its measured size in one worker and over all of them, its load
+    time, its requests, and its last use (SageMaker's own callers read only the first two)."""
+    usage = usage or ModelUsage()
+    return {
+        **registered.entry.public(),
+        "memoryBytes": registered.bytes,
+        "memoryBytesAllWorkers": usage.bytes,
+        "workerCopies": usage.copies,
+        "compiledCopies": usage.compiled_copies,
+        "loadSeconds": round(registered.entry.load_seconds, 6),
+        "requests": usage.hits,
+        "loadedAt": _timestamp(registered.entry.loaded_at),
+        "lastUsed": _timestamp(max(registered.last_used, registered.entry.loaded_at)),  # mtimes lag a clock tick
+    }
+
+
+def _timestamp(seconds: float) -> str:
+    return dt.datetime.fromtimestamp(seconds, dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def page(
+    registered: Sequence[Registered], usage: Mapping[str, ModelUsage], token: str | None, limit: str | None
+) -> dict[str, Any]:
     """``GET /models``: sorted by name; ``nextPageToken`` is the offset of the next page."""
     try:
         size = int(limit) if limit else DEFAULT_PAGE_SIZE
@@ -40,8 +66,9 @@ def page(entries: Sequence[Entry], token: str | None, limit: str | None) -> dict
         raise BadRequest("limit and next_page_token must be whole numbers") from None
     if not 1 <= size <= MAX_PAGE_SIZE or start < 0:
         raise BadRequest(f"limit must be between 1 and {MAX_PAGE_SIZE} and next_page_token >= 0")
-    ordered = sorted(entries, key=lambda e: e.name)
-    body: dict[str, Any] = {"models": [entry.public() for entry in ordered[start : start + size]]}
+    ordered = sorted(registered, key=lambda item: item.entry.name)
+    shown = ordered[start : start + size]
+    body: dict[str, Any] = {"models": [described(item, usage.get(item.entry.name)) for item in shown]}
     if start + size < len(ordered):
         body["nextPageToken"] = str(start + size)
     return body

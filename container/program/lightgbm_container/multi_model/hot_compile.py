@@ -19,6 +19,8 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 from ..builtin.handler import LightGBMHandler
@@ -37,13 +39,26 @@ HOT_AFTER_REQUESTS = 100
 
 
 class HotCompiler:
-    def __init__(self, state_dir: Path, cache_dir: Path, timeout_seconds: int, memory_mb: int) -> None:
+    def __init__(
+        self,
+        state_dir: Path,
+        cache_dir: Path,
+        timeout_seconds: int,
+        memory_mb: int,
+        switched: Callable[[str, Served, int], None],
+    ) -> None:
+        """``switched(name, served, bytes)``: a copy now predicts with compiled trees that took ``bytes``."""
         self.status_dir = state_dir / "compiles"
         self.status_dir.mkdir(parents=True, exist_ok=True)
         self.queue_lock = state_dir / "compile.lock"
         self.cache_dir = cache_dir
         self.timeout_seconds = timeout_seconds
         self.memory_mb = memory_mb
+        self.switched = switched
+        # LLVM's import takes ~10 MB of anonymous memory once per worker: paid at start, so the
+        # first model to switch is not charged with it (its compiled size is measured).
+        import lleaves  # noqa: F401, PLC0415
+
         self._hits: dict[str, int] = {}
         self._watching: dict[str, int] = {}  # model name -> the switcher's handle
         self._lock = threading.Lock()
@@ -141,5 +156,7 @@ class HotCompiler:
             if name in self._watching:
                 return
             assert isinstance(served.handler, LightGBMHandler)  # _status_file said so
-            handle = served.handler.switch_when_compiled(served.model, status_file)
+            handle = served.handler.switch_when_compiled(
+                served.model, status_file, measured=partial(self.switched, name, served)
+            )
             self._watching[name] = handle

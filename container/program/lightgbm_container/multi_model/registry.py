@@ -10,9 +10,12 @@ either there, whole, or not.
 
 An entry file never changes after it is written, so ``(inode, ctime)`` from one ``stat``
 identifies a version of a model: workers check that (a few microseconds) on every request
-instead of reading the file. "Last used" lives in a separate empty ``.used`` file whose
-modification time is touched on every hit, which gives all workers one least-recently-used
-order for eviction.
+instead of reading the file, and a worker parses each version's file once
+(:meth:`ModelRegistry.entries` then costs one directory listing and a ``stat`` per model).
+"Last used" lives in a separate ``.used`` file whose modification time is touched on every
+hit, which gives all workers one least-recently-used order for eviction. Its *length* is
+what a compiled copy of the model adds to a worker's memory (measured by the worker that
+switched to it; a sparse file, so no disk): the same ``stat`` that reads the order reads it.
 """
 
 from __future__ import annotations
@@ -37,12 +40,27 @@ class Entry:
     name: str
     url: str
     model_dir: str  # where the model files are (an extracted archive lives in the private cache)
-    size_bytes: int
+    size_bytes: int  # what the loading worker's copy took in memory (measured: multi_model/footprint.py)
     loaded_at: float
+    load_seconds: float = 0.0
 
     def public(self) -> dict[str, str]:
         """SageMaker's model description."""
         return {"modelName": self.name, "modelUrl": self.url}
+
+
+@dataclass(frozen=True)
+class Registered:
+    """An entry as the registry holds it now: when it was last used and what its compiled copies add."""
+
+    entry: Entry
+    last_used: float
+    compiled_bytes: int
+
+    @property
+    def bytes(self) -> int:
+        """What one worker's copy takes: the loaded model, and its compiled trees once switched."""
+        return self.entry.size_bytes + self.compiled_bytes
 
 
 class ModelRegistry:
@@ -51,6 +69,7 @@ class ModelRegistry:
         self.entries_dir.mkdir(parents=True, exist_ok=True)
         self.lock_path = state_dir / "registry.lock"
         self._hot_paths: dict[str, tuple[str, str]] = {}  # name -> (entry file, .used file), as str
+        self._parsed: dict[str, tuple[tuple[int, int], Entry]] = {}  # entry file name -> (version, entry)
 
     def _path(self, name: str) -> Path:
         return self.entries_dir / (hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest() + ".json")
@@ -90,11 +109,13 @@ class ModelRegistry:
         except FileNotFoundError:
             return None
 
-    def add(self, name: str, url: str, model_dir: Path, size_bytes: int) -> Entry:
+    def add(self, name: str, url: str, model_dir: Path, size_bytes: int, load_seconds: float) -> Entry:
         """Register a model (caller holds the lock)."""
-        entry = Entry(name, url, str(model_dir), size_bytes, time.time())
+        entry = Entry(name, url, str(model_dir), size_bytes, time.time(), load_seconds)
         path = self._path(name)
-        path.with_suffix(".used").touch()
+        used = path.with_suffix(".used")
+        used.touch()
+        os.truncate(used, 0)  # a compiled copy of an earlier version of this name is gone
         write_atomically(path, json.dumps(asdict(entry)).encode())
         return entry
 
@@ -107,6 +128,13 @@ class ModelRegistry:
         except FileNotFoundError:
             return False
 
+    def note_compiled_bytes(self, name: str, size: int) -> None:
+        """A worker switched its copy of ``name`` to compiled trees that take ``size`` bytes more."""
+        try:
+            os.truncate(self._hot(name)[1], max(0, size))
+        except FileNotFoundError:
+            pass  # unloaded meanwhile
+
     def touch(self, name: str) -> None:
         """Mark as just used (the shared LRU order)."""
         try:
@@ -114,27 +142,42 @@ class ModelRegistry:
         except FileNotFoundError:
             pass
 
-    def _last_used(self, path: Path) -> float:
-        try:
-            return path.with_suffix(".used").stat().st_mtime
-        except FileNotFoundError:
-            return path.stat().st_mtime
-
-    def entries(self) -> list[tuple[float, Entry]]:
-        """(last used, entry) for every loaded model."""
+    def entries(self) -> list[Registered]:
+        """Every loaded model, with its last use and its compiled copies' extra bytes."""
         found = []
-        for path in self.entries_dir.glob("*.json"):
+        with os.scandir(self.entries_dir) as listing:
+            files = [item.name for item in listing if item.name.endswith(".json")]
+        for file_name in files:
+            path = self.entries_dir / file_name
             try:
-                found.append((self._last_used(path), Entry(**json.loads(path.read_bytes()))))
+                stat = os.stat(path)
+                entry = self._parse(file_name, path, (stat.st_ino, stat.st_ctime_ns))
+                try:
+                    used = os.stat(path.with_suffix(".used"))
+                    found.append(Registered(entry, used.st_mtime, used.st_size))
+                except FileNotFoundError:
+                    found.append(Registered(entry, stat.st_mtime, 0))
             except (FileNotFoundError, ValueError):
                 continue  # removed (or being replaced) while we looked
+        if len(self._parsed) > 2 * len(files) + 100:  # forget versions no longer registered
+            listed = set(files)
+            self._parsed = {key: value for key, value in self._parsed.items() if key in listed}
         return found
 
+    def _parse(self, file_name: str, path: Path, version: tuple[int, int]) -> Entry:
+        cached = self._parsed.get(file_name)
+        if cached is not None and cached[0] == version:
+            return cached[1]
+        entry = Entry(**json.loads(path.read_bytes()))
+        self._parsed[file_name] = (version, entry)
+        return entry
+
     def names(self) -> list[str]:
-        return sorted(entry.name for _, entry in self.entries())
+        return sorted(registered.entry.name for registered in self.entries())
 
     def bytes_in_use(self) -> int:
-        return sum(entry.size_bytes for _, entry in self.entries())
+        """What the registered models take in one worker holding them all (the budget's measure)."""
+        return sum(registered.bytes for registered in self.entries())
 
-    def least_recently_used(self) -> list[Entry]:
-        return [entry for _, entry in sorted(self.entries(), key=lambda pair: pair[0])]
+    def least_recently_used(self) -> list[Registered]:
+        return sorted(self.entries(), key=lambda registered: registered.last_used)

@@ -13,30 +13,42 @@ The parts, each in its own module:
 This module decides: what to load, what to evict (least recently used, within the memory
 budget), and which handler serves each model (the built-in one, or the model's own code).
 A background sweeper frees, within half a second, the copies of models that another worker
-unloaded or evicted, and refreshes this worker's gauges (:mod:`..observability.metrics`;
-``GET /stats`` is a view of the same numbers).
+unloaded or evicted, gives their memory back to the system (``malloc_trim``; a compiled
+copy's LLVM engine unmaps its code when it is dropped), and refreshes this worker's gauges
+and per-model figures (:mod:`..observability.metrics`, :mod:`.usage`; ``GET /stats`` is a
+view of the same numbers).
 
 Memory: every worker may hold every registered model, so the budget
-(``LIGHTGBM_MODEL_CACHE_MB``, default from the container's memory limit and the number of
-workers) bounds the registry's total, and each worker holds a subset of the registry.
-A model's size is its model file's size (LightGBM's in-memory forest is about that size).
+(``LIGHTGBM_MODEL_CACHE_MB``, per worker; default from the container's memory limit and the
+number of workers) bounds the registry's total, and each worker holds a subset of the
+registry. A model's size is *measured*: what the worker that loaded it took in memory while
+loading (:func:`..heap.heap_in_use`: a Booster, its categories, a user's ``model_fn``
+objects), plus what its compiled trees took once a worker switched to them (an LLVM engine
+and its code: about three times the object file). So the budget means the memory the models
+take in each worker, not their files' size.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import shutil
+import tempfile
 import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from prometheus_client.registry import Collector
+
 from .. import codecs
+from ..builtin.handler import BuiltinOptions, LightGBMHandler
 from ..compilation.switch import switcher
 from ..confinement import OutsideRoot, first_link_outside, resolve_inside
 from ..contract.handler import Handler, Served
 from ..errors import BadRequest, Conflict, InsufficientStorage, ModelNotFound, UserCodeSetupError
+from ..heap import heap_in_use, release_freed_memory
 from ..model.files import ModelLoadError, file_identity
 from ..observability import metrics
 from ..observability.exposition import totals
@@ -46,11 +58,14 @@ from . import api
 from .archives import resolve_model_path, resolve_model_url
 from .hot_compile import HotCompiler
 from .registry import Entry, ModelRegistry
+from .usage import ModelUsageCollector, UsageFiles
 from .worker_copies import WorkerCopies
 
 log = logging.getLogger(__name__)
 
 SWEEP_SECONDS = 0.5
+#: A load measured below this (another thread freed memory meanwhile) counts as this much.
+SMALLEST_MODEL_BYTES = 64 * 1024
 #: ``(model directory, settings, runtime, root, model name) -> handler``.
 HandlerFor = Callable[[Path, ServingSettings, Runtime, Path | None, str], Handler]
 
@@ -64,6 +79,7 @@ STATS_METRICS = {
     "unloads": "lightgbm_model_unloads_total",
     "local_models": "lightgbm_model_copies",
     "local_bytes": "lightgbm_model_copies_bytes",
+    "worker_heap_bytes": "lightgbm_worker_heap_bytes",
     "compiles_started": "lightgbm_model_compiles_started_total",
     "compiled_models": "lightgbm_model_copies_compiled",
     "final_compiled_models": "lightgbm_model_copies_final_compiled",
@@ -88,7 +104,10 @@ class MultiModelStore:
         self.registry = ModelRegistry(runtime.state_dir)
         self.extracted_dir = runtime.state_dir / "extracted"
         self.copies = WorkerCopies()
+        self.usage = UsageFiles(runtime.state_dir)
+        self.collectors: list[Collector] = [ModelUsageCollector(self.usage, self._last_used)]
         self.metrics_dir = runtime.metrics_dir
+        self._freed = threading.Event()  # copies were dropped: the sweeper gives their memory back
         metrics.BUDGET_BYTES.set(self.budget)
         self.hot = None
         if settings.predictor_backend != "lightgbm":
@@ -97,11 +116,11 @@ class MultiModelStore:
                 settings.compile_cache_dir,
                 settings.compile_timeout_seconds,
                 settings.compile_memory_mb,
+                self._switched,
             )
         switcher().listeners.append(lambda _counts: self._publish_gauges())
-        import lightgbm  # noqa: F401, PLC0415  # paid at start, not by the first cold load
-
         codecs.warm_up()
+        self._warm_up_loading()
         log.info(
             "multi-model store: models under %s, budget %s per worker, shared state in %s",
             self.models_dir,
@@ -134,14 +153,15 @@ class MultiModelStore:
         self._publish_gauges()
         log.info("model unloaded: %s (registry in use %s)", name, _mb(self.registry.bytes_in_use()))
 
-    def describe(self, name: str) -> dict[str, str]:
-        entry = self.registry.get(name)
-        if entry is None:
+    def describe(self, name: str) -> dict[str, Any]:
+        """``GET /models/<name>``: SageMaker's description, and what the model costs and does."""
+        registered = next((item for item in self.registry.entries() if item.entry.name == name), None)
+        if registered is None:
             raise ModelNotFound(f"model {name!r} is not loaded", model=name)
-        return entry.public()
+        return api.described(registered, self.usage.read().get(name))
 
     def page(self, token: str | None, limit: str | None) -> dict[str, Any]:
-        return api.page([entry for _, entry in self.registry.entries()], token, limit)
+        return api.page(self.registry.entries(), self.usage.read(), token, limit)
 
     def get(self, name: str) -> Served:
         """A model loaded through ``POST /models`` (``/models/<name>/invoke``)."""
@@ -173,15 +193,36 @@ class MultiModelStore:
         """The registry's view, and the workers' metrics summed (``GET /metrics`` has them all)."""
         self._publish_gauges()
         values = totals(self.metrics_dir)
+        registered = self.registry.entries()
         return {
-            "models_loaded": len(self.registry.names()),
-            "bytes_in_use": self.registry.bytes_in_use(),
+            "models_loaded": len(registered),
+            "bytes_in_use": sum(item.bytes for item in registered),
             "budget_bytes_per_worker": self.budget,
             **{key: int(values.get(name, 0)) for key, name in STATS_METRICS.items()},
             "load_seconds": values.get("lightgbm_model_load_seconds_sum", 0.0),
         }
 
     # ------------------------------------------------------------------ loading
+
+    def _warm_up_loading(self) -> None:
+        """Load a one-tree model once, at start: the first load in a worker pays one-time costs
+        (modules imported on first use, LightGBM's first Booster: 0.2-0.8 MB measured), which
+        would otherwise be charged to the first real model's measured size, and its time to
+        the first caller's cold load."""
+        import lightgbm  # noqa: PLC0415 - the store's own dependency, like the handler's
+
+        directory = Path(tempfile.mkdtemp(prefix="warm-up-", dir=self.runtime.state_dir))
+        try:
+            rows = [[float(i % 3), float(i % 5)] for i in range(20)]
+            data = lightgbm.Dataset(rows, label=[row[0] for row in rows], params={"verbosity": -1})
+            lightgbm.train({"verbosity": -1, "min_data_in_leaf": 1}, data, 1).save_model(directory / "model.txt")
+            # The built-in handler itself, never handler_for: a user's model_fn must not see this model.
+            options = BuiltinOptions(self.settings.predict_threads, max_values=1, derived_dir=directory, root=directory)
+            LightGBMHandler(options).load(directory)
+        except Exception:  # only a head start: a real load reports its own problems
+            log.debug("warming up model loading failed", exc_info=True)
+        finally:
+            shutil.rmtree(directory, ignore_errors=True)
 
     def _model_dir(self, name: str, path: Path) -> Path:
         if is_archive(path):  # same archive -> same directory, whichever worker extracts it
@@ -219,6 +260,7 @@ class MultiModelStore:
                 f"directory {root}; every file of a model must be inside it",
                 model=name,
             )
+        before = heap_in_use()
         try:
             handler = self.handler_for(model_dir, self.settings, self.runtime, root, name)
             model = handler.load(model_dir)
@@ -226,11 +268,11 @@ class MultiModelStore:
             raise BadRequest(f"model {name!r} cannot be loaded: {exc}", model=name) from None
         except MemoryError:
             raise InsufficientStorage(f"model {name!r} does not fit in this worker's memory", model=name) from None
+        size = max(heap_in_use() - before, SMALLEST_MODEL_BYTES)
         model_file = getattr(model, "source_file", None)  # a pickle's, not the text derived from it
         if isinstance(model_file, Path) and model_file.is_file():
-            return Served(handler, model), model_file.parent, model_file.stat().st_size
-        files = [path for path in model_dir.rglob("*") if path.is_file()]
-        return Served(handler, model), model_dir, sum(path.stat().st_size for path in files)
+            return Served(handler, model), model_file.parent, size
+        return Served(handler, model), model_dir, size
 
     def _load_locked(self, name: str, url: str, path: Path) -> tuple[Entry, Served]:
         """Load, make room (evicting least recently used), register. Caller holds the registry lock."""
@@ -238,24 +280,16 @@ class MultiModelStore:
         served, files_dir, size = self._read(name, self._model_dir(name, path))
         if size > self.budget:
             raise InsufficientStorage(
-                f"model {name!r} needs {_mb(size)} but the budget is {_mb(self.budget)} per worker "
-                "(LIGHTGBM_MODEL_CACHE_MB)",
+                f"model {name!r} takes {_mb(size)} in memory once loaded but the budget is {_mb(self.budget)} "
+                "per worker (LIGHTGBM_MODEL_CACHE_MB)",
                 model=name,
             )
-        in_use = self.registry.bytes_in_use()
-        for victim in self.registry.least_recently_used():
-            if in_use + size <= self.budget:
-                break
-            self.registry.remove(victim.name)
-            self._drop_copy(victim.name)
-            in_use -= victim.size_bytes
-            metrics.MODEL_EVICTIONS.inc()
-            log.info("model evicted (least recently used): %s, freed %s", victim.name, _mb(victim.size_bytes))
-        entry = self.registry.add(name, url, files_dir, size)
+        in_use = self._make_room(name, size)
         elapsed = time.monotonic() - started
-        self._keep(entry, served, elapsed)
+        entry = self.registry.add(name, url, files_dir, size, elapsed)
+        self._keep(entry, served, size, elapsed)
         log.info(
-            "model loaded: %s from %s (%s, %.1f ms, %s); registry in use %s of %s",
+            "model loaded: %s from %s (%s in memory, %.1f ms, %s); registry in use %s of %s",
             name,
             url,
             _mb(size),
@@ -266,6 +300,32 @@ class MultiModelStore:
         )
         self._publish_gauges()
         return entry, served
+
+    def _make_room(self, name: str, size: int) -> int:
+        """Evict the least recently used models until ``size`` more bytes fit; returns the bytes
+        the registry holds then. Caller holds the registry lock."""
+        registered = self.registry.least_recently_used()
+        in_use = sum(item.bytes for item in registered)
+        now = time.time()
+        for victim in registered:
+            if in_use + size <= self.budget:
+                break
+            self.registry.remove(victim.entry.name)
+            self._drop_copy(victim.entry.name)
+            metrics.MODEL_EVICTIONS.inc()
+            log.info(
+                "model evicted: %s (least recently used, idle %.1f s; %s freed for %s, which needs %s: "
+                "in use %s of the %s budget)",
+                victim.entry.name,
+                now - victim.last_used,
+                _mb(victim.bytes),
+                name,
+                _mb(size),
+                _mb(in_use),
+                _mb(self.budget),
+            )
+            in_use -= victim.bytes
+        return in_use
 
     def _local_copy(self, name: str) -> Served | None:
         """This worker's copy of a registered model (loaded on first use); None if not registered."""
@@ -291,16 +351,17 @@ class MultiModelStore:
                 return None
             self._prune()
             started = time.monotonic()
-            served = self._read(name, Path(entry.model_dir))[0]
-            self._keep(entry, served, time.monotonic() - started)
+            served, _, size = self._read(name, Path(entry.model_dir))
+            self._keep(entry, served, size, time.monotonic() - started)
         self.registry.touch(name)
         return served
 
-    def _keep(self, entry: Entry, served: Served, seconds: float) -> None:
+    def _keep(self, entry: Entry, served: Served, size: int, seconds: float) -> None:
         version = self.registry.version(entry.name)
         if version is None:  # unloaded while we were loading: do not keep it
             return
-        self.copies.keep(entry.name, version, served, entry.size_bytes)
+        self.copies.keep(entry.name, version, served, size, seconds)
+        self.usage.publish(self.copies.usage())  # a new copy is in GET /models at once, not a sweep later
         if self.hot is not None:
             self.hot.loaded(entry.name, served)
         metrics.MODEL_MISSES.inc()
@@ -309,13 +370,23 @@ class MultiModelStore:
 
     # ------------------------------------------------------------------ background
 
+    def _switched(self, name: str, served: Served, size: int) -> None:
+        """This worker's copy of ``name`` switched to compiled trees that took ``size`` bytes."""
+        if self.copies.compiled(name, served, size):
+            self.registry.note_compiled_bytes(name, size)
+
+    def _last_used(self) -> dict[str, float]:
+        return {item.entry.name: item.last_used for item in self.registry.entries()}
+
     def _drop_copy(self, name: str) -> None:
-        self.copies.drop(name)
+        if self.copies.drop(name):
+            self._freed.set()
         if self.hot is not None:
             self.hot.dropped(name)
 
     def _prune(self) -> None:
         for name in self.copies.prune(self.registry.version):
+            self._freed.set()
             if self.hot is not None:
                 self.hot.dropped(name)
 
@@ -324,8 +395,10 @@ class MultiModelStore:
         copies, copy_bytes = self.copies.footprint()
         metrics.MODEL_COPIES.set(copies)
         metrics.MODEL_COPY_BYTES.set(copy_bytes)
-        metrics.MODELS_REGISTERED.set(len(self.registry.names()))
-        metrics.REGISTRY_BYTES.set(self.registry.bytes_in_use())
+        registered = self.registry.entries()
+        metrics.MODELS_REGISTERED.set(len(registered))
+        metrics.REGISTRY_BYTES.set(sum(item.bytes for item in registered))
+        metrics.WORKER_HEAP_BYTES.set(heap_in_use())
         if self.hot is not None:
             compiled, final = self.hot.compiled_copies([served for _, served in self.copies.items()])
             metrics.MODELS_COMPILED.set(compiled)
@@ -336,8 +409,12 @@ class MultiModelStore:
             time.sleep(SWEEP_SECONDS)
             try:
                 self._prune()
+                if self._freed.is_set():  # after the copies' last references went with the requests using them
+                    self._freed.clear()
+                    release_freed_memory()
                 if self.hot is not None:
                     self.hot.sweep(self.copies.items())
                 self._publish_gauges()
+                self.usage.publish(self.copies.usage())
             except Exception:  # the sweeper must never die; the request path re-checks anyway
                 log.exception("model sweeper failed")

@@ -123,9 +123,20 @@ MODEL_MISSES = _counter("lightgbm_model_cache_misses_total", "Requests that had 
 MODEL_EVICTIONS = _counter("lightgbm_model_evictions_total", "Models evicted, least recently used, to make room.")
 MODEL_UNLOADS = _counter("lightgbm_model_unloads_total", "Models unloaded with DELETE /models/<name>.")
 MODEL_COPIES = _gauge("lightgbm_model_copies", "Model copies the workers hold.", "livesum")
-MODEL_COPY_BYTES = _gauge("lightgbm_model_copies_bytes", "Model file bytes of the copies the workers hold.", "livesum")
+MODEL_COPY_BYTES = _gauge(
+    "lightgbm_model_copies_bytes", "Memory the workers' model copies take, as measured at their loads.", "livesum"
+)
+WORKER_HEAP_BYTES = _gauge(
+    "lightgbm_worker_heap_bytes",
+    "Bytes malloc has handed out in the workers (multi-model): the copies' measured sizes plus each worker's own.",
+    "livesum",
+)
 MODELS_REGISTERED = _gauge("lightgbm_models_loaded", "Models loaded in the shared registry.", "mostrecent")
-REGISTRY_BYTES = _gauge("lightgbm_model_registry_bytes", "Model file bytes in the shared registry.", "mostrecent")
+REGISTRY_BYTES = _gauge(
+    "lightgbm_model_registry_bytes",
+    "Memory the registered models take in one worker holding them all (the budget's measure).",
+    "mostrecent",
+)
 BUDGET_BYTES = _gauge(
     "lightgbm_model_budget_bytes", "Memory budget for models per worker (LIGHTGBM_MODEL_CACHE_MB).", "max"
 )

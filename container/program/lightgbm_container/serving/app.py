@@ -176,6 +176,8 @@ def _add_routes(app: Flask, settings: ServingSettings, runtime: Runtime, store: 
     """SageMaker's routes, and the operators' (``/stats``, ``/metrics``)."""
     batch_parameters = orjson.dumps(execution_parameters(settings))
     compile_job = [CompileJobCollector(runtime.compile_status)] if runtime.compile_status is not None else []
+    # Collectors read at scrape time: the compile job's state, and in multi-model mode each loaded model's figures.
+    collectors = [*compile_job, *store.collectors]
 
     @app.get("/ping")
     def ping() -> Response:
@@ -199,7 +201,7 @@ def _add_routes(app: Flask, settings: ServingSettings, runtime: Runtime, store: 
 
     @app.get("/metrics")
     def prometheus_metrics() -> Response:
-        text = exposition.metrics_text(runtime.metrics_dir, compile_job)
+        text = exposition.metrics_text(runtime.metrics_dir, collectors)
         return Response(text, status=200, content_type=exposition.CONTENT_TYPE)
 
 

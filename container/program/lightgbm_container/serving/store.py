@@ -12,6 +12,8 @@ import logging
 from dataclasses import asdict
 from typing import Any, Protocol
 
+from prometheus_client.registry import Collector
+
 from .. import codecs
 from ..compilation.status import read_status
 from ..compilation.switch import SwitchCounts, switcher
@@ -28,6 +30,9 @@ log = logging.getLogger(__name__)
 
 class ModelStore(Protocol):
     """What the HTTP layer needs from a store, in either mode."""
+
+    #: ``/metrics`` collectors read at scrape time (multi-model: each loaded model's figures).
+    collectors: list[Collector]
 
     def ready(self) -> str | None:
         """None when ready, else why not (``/ping`` answers 503 with it)."""
@@ -46,6 +51,7 @@ class SingleModelStore:
         handler = handler_for(model_dir, settings, runtime)
         self.served: Served | None = None
         self.problem: str | None = None
+        self.collectors: list[Collector] = []
         try:
             self.served = Served(handler, handler.load(model_dir))
         except Exception as exc:
