@@ -108,7 +108,7 @@ def test_a_slow_load_does_not_hold_up_loaded_models(mme):
     model_layout(root, "loaded", paths["small"])
     model_layout(root, "slow", paths["other"])
     server = start(SAGEMAKER_MODEL_SERVER_WORKERS="1")
-    assert "1 gunicorn gthread (4 threads) workers" in server.logs()
+    assert "1 gunicorn sync (4 threads) workers" in server.logs()
     assert _predict(server, rows, target="loaded").status_code == 200
     state_dir = re.search(r"shared state in (\S+)", server.logs()).group(1)
     with open(f"{state_dir}/registry.lock", "a+") as lock:
@@ -158,9 +158,14 @@ def test_hot_models_are_compiled_once_shared_and_switch_again_after_eviction(mme
     assert stats["compiles_started"] == 1, stats  # one job, whichever worker got hot first
     assert "model a is hot" in server.logs()
     # quick object first, then the optimised one: every compiled copy ends on the job's last object
-    _wait_stats(server, lambda s: 1 <= s["final_compiled_models"] == s["compiled_models"])
+    stats = _wait_stats(server, lambda s: 1 <= s["final_compiled_models"] == s["compiled_models"])
     with ThreadPoolExecutor(2) as pool:
         list(pool.map(answer_right, range(50)))
+    # A compiled copy's trees are measured too, and count in the budget's registry.
+    time.sleep(1.0)  # the workers publish their copies every half second
+    described = requests.get(server.url + "/models/a", timeout=5).json()
+    assert described["compiledCopies"] == stats["compiled_models"]
+    assert described["memoryBytes"] > paths["small"].stat().st_size * 1.5, described
     for name in "bcd":  # a is the least recently used: evicted
         assert _predict(server, rows, target=name).status_code == 200
     assert "a" not in {m["modelName"] for m in requests.get(server.url + "/models", timeout=5).json()["models"]}

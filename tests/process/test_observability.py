@@ -143,6 +143,16 @@ def test_metrics_and_stats_show_the_same_multi_model_numbers(tmp_path, trained_r
     assert value(families, "lightgbm_models_loaded") == stats["models_loaded"] == 1
     assert value(families, "lightgbm_model_registry_bytes") == stats["bytes_in_use"] > 0
     assert value(families, "lightgbm_model_load_seconds_count") == loads
+    # Per model (a series per model held, gone once it is unloaded), agreeing with GET /models/m
+    # (the workers publish them every half second).
+    families = scrape_until(server, lambda f: value(f, "lightgbm_model_requests_total", model="m") >= 6, "m's requests")
+    described = requests.get(server.url + "/models/m", timeout=5).json()
+    assert value(families, "lightgbm_model_worker_copies", model="m") == described["workerCopies"] == loads
+    assert value(families, "lightgbm_model_bytes", model="m") == described["memoryBytesAllWorkers"] > 0
+    assert value(families, "lightgbm_model_requests_total", model="m") == described["requests"] >= 6
+    assert value(families, "lightgbm_model_last_used_timestamp_seconds", model="m") > time.time() - 60
+    assert requests.delete(server.url + "/models/m", timeout=5).status_code == 200
+    scrape_until(server, lambda f: "lightgbm_model_bytes" not in f or not f["lightgbm_model_bytes"], "m's series gone")
 
 
 def test_json_logs_parse_line_by_line_and_carry_the_request_id(tmp_path, trained_root, start_server):

@@ -87,9 +87,6 @@ def render_nginx_conf(settings: ServingSettings, run_dir: Path, socket: Path, ac
         "GRACE": str(GRACE_SECONDS),
         "ACCESS_LOG": access_log,
         "ACCESS_FORMAT": "sagemaker_json" if settings.log_format == "json" else "sagemaker",
-        "UPSTREAM_KEEPALIVE": ""
-        if settings.server_threads == 1
-        else f"keepalive {settings.workers * settings.server_threads};",
         "ERROR_PAGES": nginx_error_pages(settings),
     }
     text = NGINX_TEMPLATE.read_text()
@@ -114,11 +111,10 @@ def gunicorn_command(
         f"unix:{socket}",
         "--workers",
         str(settings.workers),
-        *(
-            ["--worker-class", "lightgbm_container.serving.sync_worker.SyncWorker"]
-            if settings.server_threads == 1
-            else ["--worker-class", "gthread", "--threads", str(settings.server_threads)]
-        ),
+        "--worker-class",
+        "lightgbm_container.serving.sync_worker.SyncWorker",
+        "--threads",
+        str(settings.server_threads),
         "--timeout",
         str(settings.timeout_seconds),
         "--graceful-timeout",

@@ -431,7 +431,7 @@ def main() -> int:
         settings.listen_address,
         settings.port,
         settings.workers,
-        "sync" if settings.server_threads == 1 else f"gthread ({settings.server_threads} threads)",
+        "sync" if settings.server_threads == 1 else f"sync ({settings.server_threads} threads)",
         settings.predict_threads,
         settings.predict_threads_from,
         settings.timeout_seconds,

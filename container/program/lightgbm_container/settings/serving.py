@@ -38,7 +38,7 @@ class ServingSettings:
     port: int
     listen_address: str
     workers: int
-    server_threads: int  # request threads per worker: 1 = sync workers, more = gthread
+    server_threads: int  # request threads per worker, each answering one connection at a time (serving/sync_worker.py)
     predict_threads: int
     #: Which rule chose predict_threads (LIGHTGBM_PREDICT_THREADS, OMP_NUM_THREADS or the cores' share), for the log.
     predict_threads_from: str
