@@ -42,7 +42,7 @@ from typing import Any
 
 from prometheus_client.registry import Collector
 
-from .. import codecs
+from .. import codecs, slow_work
 from ..builtin.handler import BuiltinOptions, LightGBMHandler
 from ..compilation.switch import switcher
 from ..confinement import OutsideRoot, first_link_outside, resolve_inside
@@ -138,6 +138,7 @@ class MultiModelStore:
         """``POST /models``: 409 if loaded, 404/400 for a bad url, 507 if it can never fit."""
         name, url = api.parse_load_request(body)
         path = resolve_model_url(self.models_dir, url)
+        slow_work.starting()
         with self.registry.locked():
             if self.registry.get(name) is not None:
                 raise Conflict(f"model {name!r} is already loaded; unload it first (DELETE /models/{name})", model=name)
@@ -181,6 +182,7 @@ class MultiModelStore:
         if served is not None:
             return served
         path = resolve_model_path(self.models_dir, target)
+        slow_work.starting()  # loaded models keep answering on another thread meanwhile
         with self.registry.locked():
             if self.registry.get(target) is None:  # another worker may have loaded it meanwhile
                 return self._load_locked(target, str(path), path)[1]
@@ -341,6 +343,7 @@ class MultiModelStore:
                 self.hot.hit(name, served)
             return served
         # First use in this worker (or the model was reloaded): load our own copy, once.
+        slow_work.starting()
         with self.copies.load_lock(name):
             current = self.registry.version(name)
             served = self.copies.get(name, current) if current is not None else None

@@ -16,14 +16,16 @@ Measured with ``bench/run.py --compare-serve`` (2 workers, 3 interleaved rounds)
 at one connection 0.426 -> 0.249 ms, requests/s at 1 connection 2,596 -> 3,560 and at 8
 connections 4,757 -> 5,611; large bodies unchanged.
 
-3. **Threads, each a sync worker of its own** (``--threads N``, multi-model mode's default
-   4). gunicorn's threaded worker (gthread) accepts in one thread, queues each connection to a
-   pool and keeps connections alive: a hand-off per request that cost multi-model's hot path
-   13-19 % over single-model. Here every thread waits on the socket itself (its own epoll set,
-   ``EPOLLEXCLUSIVE``), accepts, answers and closes, exactly as the single thread does; so one
-   request's slow work (a cold model load: LightGBM parses with the GIL released) holds one
-   thread while the others keep answering. The main thread also keeps gunicorn's heartbeat;
-   on a graceful stop it waits for the other threads' requests to end.
+3. **Threads that take turns** (``--threads N``, multi-model mode's default 4). gunicorn's
+   threaded worker (gthread) accepts in one thread and queues each connection to a pool: a
+   hand-off per request that cost multi-model's hot path 13-19 % over single-model. Letting
+   every thread wait on the socket was no better (0.60 against 0.39 ms: the threads woken for
+   nothing take the GIL from the one answering). Here one thread at a time, the leader, runs
+   the loop above; the others sleep. A request about to be slow, a multi-model cold load,
+   says so (:mod:`..slow_work`) and the leader hands the loop to an idle thread before the
+   slow work begins, so loaded models keep answering while it runs, on a path as quick as
+   the single thread's. Once done, the slow thread goes back to sleep. Idle threads keep
+   gunicorn's heartbeat; on a graceful stop the worker waits for their requests to end.
 
 Everything else is gunicorn's own sync worker: one request at a time per thread, no keep-alive.
 """
@@ -41,6 +43,8 @@ from typing import Any
 from gunicorn.workers.sync import StopWaiting
 from gunicorn.workers.sync import SyncWorker as GunicornSyncWorker
 
+from .. import slow_work
+
 #: How much of an unread request body is read (and dropped) at a time after the answer.
 BODY_CHUNK = 1024 * 1024
 
@@ -51,43 +55,75 @@ class SyncWorker(GunicornSyncWorker):
     poller: select.epoll | None = None
 
     def run(self) -> None:
-        """gunicorn's sync loop in this thread and in ``--threads`` - 1 more, each accepting for itself."""
+        """gunicorn's sync loop, run by one thread of ``--threads`` at a time (the leader); a
+        request that hands off (:mod:`..slow_work`) passes the loop on to an idle thread."""
         for listener in self.sockets:
             listener.setblocking(False)
-        timeout = self.timeout or 0.5
+        self._turn = threading.Condition()
+        self._leader: int | None = threading.get_ident()
         others = [
-            threading.Thread(target=self._serve, args=(timeout,), name=f"request-{index}", daemon=True)
+            threading.Thread(target=self._follow, name=f"request-{index}", daemon=True)
             for index in range(1, max(1, self.cfg.threads))
         ]
+        if others:
+            slow_work.set_hand_off(self._hand_off)
         for thread in others:
             thread.start()
         try:
-            super().run()
+            self._follow()
         finally:
             self.alive = False
+            with self._turn:
+                self._turn.notify_all()
             deadline = time.monotonic() + self.cfg.graceful_timeout
             for thread in others:  # the requests they are answering end before the process does
                 thread.join(max(0.0, deadline - time.monotonic()))
 
-    def _serve(self, timeout: float) -> None:
-        """One more thread answering connections, one at a time, until the worker stops."""
-        poller = select.epoll()
-        for listener in self.sockets:
-            poller.register(listener.fileno(), select.EPOLLIN | select.EPOLLEXCLUSIVE)
-        try:
-            while self.alive:
-                for listener in self.sockets:
-                    try:
-                        self.accept(listener)
-                    except OSError as error:
-                        if error.errno not in (errno.EAGAIN, errno.ECONNABORTED, errno.EWOULDBLOCK):
-                            self.log.exception("accepting a connection failed")
-                try:
-                    poller.poll(timeout)
-                except OSError:
-                    return  # the listeners were closed: the worker is stopping
-        finally:
-            poller.close()
+    def _follow(self) -> None:
+        """Wait for the turn to lead, then run gunicorn's accept loop until this thread hands off."""
+        me = threading.get_ident()
+        timeout = self.timeout or 0.5
+        while self.alive:
+            with self._turn:
+                while self._leader not in (None, me):
+                    if self._stopping():
+                        return
+                    self._turn.wait(timeout)
+                    self.notify()  # the heartbeat, whichever thread is idle (gunicorn's --timeout)
+                self._leader = me
+            self._lead(timeout)
+
+    def _stopping(self) -> bool:
+        """gunicorn's signal handlers clear ``alive`` from the main thread at any time."""
+        return not self.alive
+
+    def _lead(self, timeout: float) -> None:
+        """gunicorn's ``run_for_one`` while this thread leads."""
+        me = threading.get_ident()
+        listener = self.sockets[0]
+        while self.alive and self._leader == me:
+            self.notify()
+            try:
+                self.accept(listener)
+                continue
+            except OSError as error:
+                if error.errno not in (errno.EAGAIN, errno.ECONNABORTED, errno.EWOULDBLOCK):
+                    raise
+            if not self.is_parent_alive():
+                self.alive = False
+                return
+            try:
+                self.wait(timeout)
+            except StopWaiting:
+                self.alive = False
+                return
+
+    def _hand_off(self) -> None:
+        """The leader is about to be slow: an idle thread (if any) leads from now on."""
+        with self._turn:
+            if self._leader == threading.get_ident():
+                self._leader = None
+                self._turn.notify()
 
     def wait(self, timeout: float) -> list[Any] | None:
         """As gunicorn's ``wait``: the ready listeners (or None), a signal's wake-up byte consumed."""
