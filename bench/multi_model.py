@@ -3,7 +3,7 @@
     .venv/bin/python bench/multi_model.py [--quick] [--repeat K] [--copies N] ...
 
 Trains a small (100 trees) and a large (~3.5 MB) model, starts `serve` in multi-model mode
-twice (gthread workers, the default, and sync workers: LIGHTGBM_SERVER_THREADS=1) and, for
+twice (4 request threads per worker, the default, and one: LIGHTGBM_SERVER_THREADS=1) and, for
 each model, in single-model mode (default predictor: compiled trees), then measures:
 
 - cold load: the first request for each of N fresh copies (distinct names) through
@@ -12,7 +12,7 @@ each model, in single-model mode (default predictor: compiled trees), then measu
   hot models are compiled (/stats final_compiled_models), next to the single-model server;
 - hot invoke while loads run: the same, while as many clients as there are workers keep
   loading (and unloading) copies of the large model: what a slow load costs loaded models,
-  the property gthread workers were chosen for.
+  the property the default threads are for.
 
 The report is printed and written to bench/results/multi_model.md. See bench/README.md.
 """
@@ -58,7 +58,7 @@ HOT_GOAL_RATIO = 1.10  # hot multi-model p50 at most 10 % above single-model p50
 KINDS = ("mme", "mme-sync", "single")
 SWEEP_WAIT_S = 0.6  # a worker publishes its counters for /stats every 0.5 s (multi_model/store.py)
 MME_KINDS = {"mme": {}, "mme-sync": {"LIGHTGBM_SERVER_THREADS": "1"}}
-MME_LABELS = {"mme": "multi-model (gthread, default)", "mme-sync": "multi-model (sync)"}
+MME_LABELS = {"mme": "multi-model (4 threads, default)", "mme-sync": "multi-model (1 thread)"}
 
 
 def log(message: str) -> None:
@@ -253,7 +253,7 @@ def predictors_in_log(server: Server) -> str:
 def start_all(
     args: argparse.Namespace, tmp: Path, models: dict[str, BenchModel], payload: Payload
 ) -> tuple[dict[str, Server], dict[str, dict[str, Endpoint]]]:
-    """Two multi-model servers (gthread, sync) on one models root; per size, a single-model server."""
+    """Two multi-model servers (4 threads, 1 thread) on one models root; per size, a single-model server."""
     mme_root = tmp / "ml-multi"
     lay_out_multi_model_root(mme_root, models, args.copies)
     compile_env = {"LIGHTGBM_COMPILE_TIMEOUT": str(args.compile_timeout)}
@@ -559,8 +559,8 @@ def render(
         "Latencies in ms. Hot = 1 row at 1 connection (wrk) to a model every worker holds, compiled; "
         "single = the single-model server on the same model, compiled.",
         "",
-        "| model | MME gthread p50 | MME gthread p99 | MME sync p50 | MME sync p99 | single p50 | single p99 "
-        "| gthread ÷ single (p50) | sync ÷ single (p50) |",
+        "| model | MME 4-thread p50 | MME 4-thread p99 | MME 1-thread p50 | MME 1-thread p99 | single p50 | single p99 "
+        "| 4-thread ÷ single (p50) | 1-thread ÷ single (p50) |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for label, model in models.items():
@@ -672,8 +672,8 @@ def context_lines(
         "models": f"LightGBM {lightgbm.__version__} regression, {N_FEATURES} features, {NUM_LEAVES} leaves, seed "
         f"{SEED}: {described}",
         "servers": f"{args.serve.name} with {args.workers} gunicorn workers each: multi-model twice "
-        f"(SAGEMAKER_MULTI_MODEL=true, models under <root>/models/<name>/model/; gthread workers with "
-        f"the default LIGHTGBM_SERVER_THREADS=4, and sync workers with LIGHTGBM_SERVER_THREADS=1); "
+        f"(SAGEMAKER_MULTI_MODEL=true, models under <root>/models/<name>/model/; 4 request threads per "
+        f"worker, the default LIGHTGBM_SERVER_THREADS=4, and one with LIGHTGBM_SERVER_THREADS=1); "
         f"{single}",
         "cold load": f"{args.copies} copies per size and way per round, {args.repeat} round(s): median and max over "
         f"all {pooled} first requests (1 row, text/csv, timed by a keep-alive Python client). It "

@@ -37,6 +37,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -86,6 +87,16 @@ STATS_METRICS = {
 }
 
 
+@dataclass(frozen=True)
+class Loaded:
+    """A model just loaded by this worker, and what that took."""
+
+    served: Served
+    files_dir: Path  # where its files are (an extracted archive's directory, a pickle's own)
+    size: int  # bytes it took in this worker's memory (measured)
+    seconds: float
+
+
 def _mb(size: int) -> str:
     return f"{size / (1024 * 1024):.1f} MB"
 
@@ -108,6 +119,7 @@ class MultiModelStore:
         self.collectors: list[Collector] = [ModelUsageCollector(self.usage, self._last_used)]
         self.metrics_dir = runtime.metrics_dir
         self._freed = threading.Event()  # copies were dropped: the sweeper gives their memory back
+        self._loading = threading.Lock()  # one load at a time in this worker: each measures its own memory
         metrics.BUDGET_BYTES.set(self.budget)
         self.hot = None
         if settings.predictor_backend != "lightgbm":
@@ -138,11 +150,14 @@ class MultiModelStore:
         """``POST /models``: 409 if loaded, 404/400 for a bad url, 507 if it can never fit."""
         name, url = api.parse_load_request(body)
         path = resolve_model_url(self.models_dir, url)
+        if self.registry.get(name) is not None:
+            raise Conflict(f"model {name!r} is already loaded; unload it first (DELETE /models/{name})", model=name)
         slow_work.starting()
+        loaded = self._read_alone(name, path)
         with self.registry.locked():
-            if self.registry.get(name) is not None:
+            if self.registry.get(name) is not None:  # loaded through another worker meanwhile
                 raise Conflict(f"model {name!r} is already loaded; unload it first (DELETE /models/{name})", model=name)
-            return self._load_locked(name, url, path)[0]
+            return self._register_locked(name, url, loaded)
 
     def unload(self, name: str) -> None:
         """``DELETE /models/<name>``: frees this worker's copy now, the others' within a sweep."""
@@ -183,9 +198,17 @@ class MultiModelStore:
             return served
         path = resolve_model_path(self.models_dir, target)
         slow_work.starting()  # loaded models keep answering on another thread meanwhile
-        with self.registry.locked():
-            if self.registry.get(target) is None:  # another worker may have loaded it meanwhile
-                return self._load_locked(target, str(path), path)[1]
+        with self.copies.load_lock(target):  # one load of a name per worker, however many threads ask
+            if self.registry.version(target) is None:  # nor did another worker register it meanwhile
+                loaded = self._read_alone(target, path)
+                with self.registry.locked():
+                    if self.registry.get(target) is None:
+                        self._register_locked(target, str(path), loaded)
+                        return loaded.served
+                entry = self.registry.get(target)  # registered by another worker while we read it
+                if entry is not None and entry.url == str(path):  # the same files: ours is a copy of it
+                    self._keep(entry, loaded)
+                    return loaded.served
         served = self._local_copy(target)
         if served is None:  # unloaded again in the meantime
             raise ModelNotFound(f"model {target!r} was unloaded while loading; retry", model=target)
@@ -249,8 +272,17 @@ class MultiModelStore:
             return model if model.is_dir() else path
         raise BadRequest(f"model {name!r}: {path.name} is neither a directory nor a .tar.gz archive", model=name)
 
-    def _read(self, name: str, model_dir: Path) -> tuple[Served, Path, int]:
-        """Load a model with its handler: (served, the directory its files are in, its size).
+    def _read_alone(self, name: str, path: Path) -> Loaded:
+        """:meth:`_read` the model at ``path`` while no other thread of this worker loads one.
+
+        Outside the registry lock, so workers load in parallel and hot requests never wait
+        for a load's parsing; one at a time within a worker, so each load's measured memory is
+        its own (concurrent requests' allocations are short-lived)."""
+        with self._loading:
+            return self._read(name, self._model_dir(name, path))
+
+    def _read(self, name: str, model_dir: Path) -> Loaded:
+        """Load a model with its handler, measuring what it took in this worker's memory.
 
         Its files must all lie inside the models directory, or inside the archive they were
         extracted from (every member of which was checked)."""
@@ -262,6 +294,7 @@ class MultiModelStore:
                 f"directory {root}; every file of a model must be inside it",
                 model=name,
             )
+        started = time.monotonic()
         before = heap_in_use()
         try:
             handler = self.handler_for(model_dir, self.settings, self.runtime, root, name)
@@ -271,37 +304,35 @@ class MultiModelStore:
         except MemoryError:
             raise InsufficientStorage(f"model {name!r} does not fit in this worker's memory", model=name) from None
         size = max(heap_in_use() - before, SMALLEST_MODEL_BYTES)
+        seconds = time.monotonic() - started
         model_file = getattr(model, "source_file", None)  # a pickle's, not the text derived from it
         if isinstance(model_file, Path) and model_file.is_file():
-            return Served(handler, model), model_file.parent, size
-        return Served(handler, model), model_dir, size
+            return Loaded(Served(handler, model), model_file.parent, size, seconds)
+        return Loaded(Served(handler, model), model_dir, size, seconds)
 
-    def _load_locked(self, name: str, url: str, path: Path) -> tuple[Entry, Served]:
-        """Load, make room (evicting least recently used), register. Caller holds the registry lock."""
-        started = time.monotonic()
-        served, files_dir, size = self._read(name, self._model_dir(name, path))
-        if size > self.budget:
+    def _register_locked(self, name: str, url: str, loaded: Loaded) -> Entry:
+        """Make room (evicting least recently used), register, keep as this worker's copy.
+        Caller holds the registry lock."""
+        if loaded.size > self.budget:
             raise InsufficientStorage(
-                f"model {name!r} takes {_mb(size)} in memory once loaded but the budget is {_mb(self.budget)} "
-                "per worker (LIGHTGBM_MODEL_CACHE_MB)",
+                f"model {name!r} takes {_mb(loaded.size)} in memory once loaded but the budget is "
+                f"{_mb(self.budget)} per worker (LIGHTGBM_MODEL_CACHE_MB)",
                 model=name,
             )
-        in_use = self._make_room(name, size)
-        elapsed = time.monotonic() - started
-        entry = self.registry.add(name, url, files_dir, size, elapsed)
-        self._keep(entry, served, size, elapsed)
+        in_use = self._make_room(name, loaded.size)
+        entry = self.registry.add(name, url, loaded.files_dir, loaded.size, loaded.seconds)
+        self._keep(entry, loaded)
         log.info(
             "model loaded: %s from %s (%s in memory, %.1f ms, %s); registry in use %s of %s",
             name,
             url,
-            _mb(size),
-            elapsed * 1000,
-            served.handler.description,
-            _mb(in_use + size),
+            _mb(loaded.size),
+            loaded.seconds * 1000,
+            loaded.served.handler.description,
+            _mb(in_use + loaded.size),
             _mb(self.budget),
         )
-        self._publish_gauges()
-        return entry, served
+        return entry
 
     def _make_room(self, name: str, size: int) -> int:
         """Evict the least recently used models until ``size`` more bytes fit; returns the bytes
@@ -353,23 +384,23 @@ class MultiModelStore:
             if entry is None:
                 return None
             self._prune()
-            started = time.monotonic()
-            served, _, size = self._read(name, Path(entry.model_dir))
-            self._keep(entry, served, size, time.monotonic() - started)
+            with self._loading:
+                loaded = self._read(name, Path(entry.model_dir))
+            self._keep(entry, loaded)
         self.registry.touch(name)
-        return served
+        return loaded.served
 
-    def _keep(self, entry: Entry, served: Served, size: int, seconds: float) -> None:
+    def _keep(self, entry: Entry, loaded: Loaded) -> None:
         version = self.registry.version(entry.name)
         if version is None:  # unloaded while we were loading: do not keep it
             return
-        self.copies.keep(entry.name, version, served, size, seconds)
+        self.copies.keep(entry.name, version, loaded.served, loaded.size, loaded.seconds)
         self.usage.publish(self.copies.usage())  # a new copy is in GET /models at once, not a sweep later
         if self.hot is not None:
-            self.hot.loaded(entry.name, served)
+            self.hot.loaded(entry.name, loaded.served)
         metrics.MODEL_MISSES.inc()
         metrics.MODEL_LOADS.inc()
-        metrics.MODEL_LOAD_SECONDS.observe(seconds)
+        metrics.MODEL_LOAD_SECONDS.observe(loaded.seconds)
 
     # ------------------------------------------------------------------ background
 
