@@ -45,9 +45,7 @@ def test_thousands_of_models_load_evict_page_and_answer(tmp_path, start_server, 
     assert missing.status_code == 404, missing.text
 
     stats = session.get(f"{url}/stats", timeout=10).json()
-    one_model = session.get(f"{url}/models/m{LOADED_THROUGH_THE_API - 1}", timeout=10).json()["memoryBytes"]
-    assert stats["bytes_in_use"] <= BUDGET_MB * 1024 * 1024
-    assert stats["models_loaded"] >= BUDGET_MB * 1024 * 1024 // one_model - 1  # the budget is used, not left idle
+    assert 0.95 * BUDGET_MB * 1024 * 1024 < stats["bytes_in_use"] <= BUDGET_MB * 1024 * 1024  # used, never exceeded
     assert stats["evictions"] == LOADED_THROUGH_THE_API - stats["models_loaded"]
 
     listed, token = [], None

@@ -136,7 +136,7 @@ def test_answers_sent_before_the_body_is_read_arrive_whole(server):
                 server.url + "/invocations", data=b"1,2,3,4,5,6,7,8,9,10", headers={"Content-Type": "text/csv"}
             )
             assert predicted.status_code == 200, predicted.text
-    assert "Using worker: lightgbm_container.serving.sync_worker.SyncWorker" in server.logs()
+    assert "Using worker: lightgbm_container.serving.sync_worker.Worker" in server.logs()
 
 
 def test_a_run_directory_nginx_could_not_reach_stops_serve_naming_it(trained_root, tmp_path):

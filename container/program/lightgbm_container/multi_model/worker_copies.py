@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from ..contract.handler import Served
 
 Version = tuple[int, int]
+LOAD_LOCKS = 64
 
 
 @dataclass
@@ -49,7 +50,10 @@ class WorkerCopies:
     def __init__(self) -> None:
         self._copies: OrderedDict[str, Copy] = OrderedDict()
         self._lock = threading.Lock()
-        self._load_locks: dict[str, threading.Lock] = {}  # one load per model per worker, however many threads ask
+        # One load of a name per worker, however many threads ask: a lock per name would grow
+        # with every name ever asked for (thousands), and removing one in use lets a second
+        # load start; names share a fixed set instead (loads are one at a time anyway: store.py).
+        self._load_locks = [threading.Lock() for _ in range(LOAD_LOCKS)]
 
     def get(self, name: str, version: Version) -> Served | None:
         """The copy of ``name`` loaded from ``version`` (now the most recently used, one more
@@ -63,8 +67,7 @@ class WorkerCopies:
             return copy.served
 
     def load_lock(self, name: str) -> threading.Lock:
-        with self._lock:
-            return self._load_locks.setdefault(name, threading.Lock())
+        return self._load_locks[hash(name) % LOAD_LOCKS]
 
     def keep(self, name: str, version: Version, served: Served, size: int, load_seconds: float) -> None:
         with self._lock:
@@ -84,7 +87,6 @@ class WorkerCopies:
     def drop(self, name: str) -> bool:
         """Forget the copy of ``name``; True if there was one."""
         with self._lock:
-            self._load_locks.pop(name, None)
             return self._copies.pop(name, None) is not None
 
     def prune(self, current: Callable[[str], Version | None]) -> list[str]:
@@ -96,7 +98,6 @@ class WorkerCopies:
         with self._lock:
             for name in stale:
                 self._copies.pop(name, None)
-                self._load_locks.pop(name, None)
         return stale
 
     def items(self) -> list[tuple[str, Served]]:

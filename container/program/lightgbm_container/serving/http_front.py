@@ -112,7 +112,7 @@ def gunicorn_command(
         "--workers",
         str(settings.workers),
         "--worker-class",
-        "lightgbm_container.serving.sync_worker.SyncWorker",
+        "lightgbm_container.serving.sync_worker.Worker",
         "--threads",
         str(settings.server_threads),
         "--timeout",

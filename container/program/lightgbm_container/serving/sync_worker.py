@@ -18,13 +18,12 @@ connections 4,757 -> 5,611; large bodies unchanged.
 
 3. **Threads that take turns** (``--threads N``, multi-model mode's default 4). gunicorn's
    threaded worker (gthread) accepts in one thread and queues each connection to a pool: a
-   hand-off per request that cost multi-model's hot path 13-19 % over single-model. Letting
-   every thread wait on the socket was no better (0.60 against 0.39 ms: the threads woken for
-   nothing take the GIL from the one answering). Here one thread at a time, the leader, runs
-   the loop above; the others sleep. A request about to be slow, a multi-model cold load,
-   says so (:mod:`..slow_work`) and the leader hands the loop to an idle thread before the
-   slow work begins, so loaded models keep answering while it runs, on a path as quick as
-   the single thread's. Once done, the slow thread goes back to sleep. Idle threads keep
+   hand-off per request that put multi-model's hot path at 1.2-2.2 times single-model's
+   (``bench/multi_model.py``). Here one thread at a time, the leader, runs the loop above;
+   the others sleep, so a quick request takes exactly the single thread's path. A request
+   about to be slow, a multi-model cold load, says so (:mod:`..slow_work`) and the leader
+   hands the loop to an idle thread before the slow work begins, so loaded models keep
+   answering while it runs; once done, the slow thread goes back to sleep. Idle threads keep
    gunicorn's heartbeat; on a graceful stop the worker waits for their requests to end.
 
 Everything else is gunicorn's own sync worker: one request at a time per thread, no keep-alive.
@@ -49,8 +48,11 @@ from .. import slow_work
 BODY_CHUNK = 1024 * 1024
 
 
-class SyncWorker(GunicornSyncWorker):
-    """``--worker-class lightgbm_container.serving.sync_worker.SyncWorker`` (:mod:`.http_front`)."""
+class Worker(GunicornSyncWorker):
+    """``--worker-class lightgbm_container.serving.sync_worker.Worker`` (:mod:`.http_front`).
+
+    Not named ``...SyncWorker``: gunicorn replaces a worker class whose name ends so with its
+    gthread worker whenever ``--threads`` is above 1 (``Config.worker_class_str``)."""
 
     poller: select.epoll | None = None
 
