@@ -16,7 +16,7 @@ Toolkit in multi-model mode, on 1,000 LightGBM models, in one interleaved run.
    examples/toolkit/pandas_inference.py (model_fn, input_fn, predict_fn, output_fn: the SageMaker
    documentation's pattern) as the toolkit's container-wide code, `<root>/models/code/`.
 2. Budget: a first server of ours loads one model of each size and says what each costs against
-   its budget (`GET /models/<name>` sizeBytes, else the growth of /stats bytes_in_use);
+   its budget (`GET /models/<name>`'s measured memoryBytes);
    LIGHTGBM_MODEL_CACHE_MB (per worker) is set so that a fifth of the N models fit. MMS gets the
    same total, 2 x the per-worker budget (each of our 2 workers may hold a copy of every model):
    its cost per loaded model is measured once (whole-server PSS after loading one model of each
@@ -644,7 +644,7 @@ def stats_of(server: Server) -> dict:
 
 def descendants(pid: int) -> list[int]:
     """``pid`` and every process below it, children of any of its threads: MMS's java starts its
-    Python workers, and our gthread workers their compile jobs, from threads other than the main
+    Python workers, and our workers their compile jobs, from threads other than the main
     one, whose children startup.process_tree (the main thread's /proc children list) does not see."""
     found = [pid]
     for task in Path(f"/proc/{pid}/task").glob("*"):
@@ -777,21 +777,21 @@ def stop(server: Server) -> None:
 
 
 def measured_sizes(args: argparse.Namespace, setup: Setup, run_dir: Path) -> dict[str, int]:
-    """What one model of each size costs against our budget, as a server of ours reports it:
-    `GET /models/<name>` sizeBytes where the server says so, else the growth of /stats bytes_in_use."""
+    """What one model of each size costs against our budget, as a server of ours measured it at
+    load (`GET /models/<name>` memoryBytes). Before compiling: a hot model's compiled trees add
+    to it later, which the budget then also counts, so somewhat fewer than a fifth stay resident."""
     server = start_multi(args, setup.ours_root, run_dir, 64 * 1024, "ours (sizing)")
     sizes = {}
     try:
         connection = Connection(server.base_url)
         for size in TREES:
             spec = next(spec for spec in setup.specs if spec.size == size)
-            in_use = stats_of(server)["bytes_in_use"]
             headers = {**CSV, multi_model.TARGET_HEADER: spec.archive}
             status, answer = connection.send("POST", "/invocations", setup.requests.bodies[0], headers)
             if status != 200:
                 raise BenchmarkError(f"ours (sizing): {spec.archive}: HTTP {status}: {answer[:300]!r}")
             described = requests.get(f"{server.base_url}/models/{spec.archive}", timeout=10).json()
-            sizes[size] = int(described.get("sizeBytes") or stats_of(server)["bytes_in_use"] - in_use)
+            sizes[size] = int(described["memoryBytes"])
         connection.close()
     finally:
         stop(server)
@@ -1024,7 +1024,7 @@ def context_lines(
         "each a model.tar.gz holding model.txt, tree 0's leaves shifted by 1e-3 × its index",
         "budget": budget_text,
         "servers": f"{args.workers} workers each: ours `{args.serve.name}` (SAGEMAKER_MULTI_MODEL=true, defaults "
-        "otherwise: gthread workers, hot models compiled in the background into the run's own cache); "
+        "otherwise: 4 request threads per worker, hot models compiled in the background into the run's own cache); "
         f"{MMS}: multi-model-server {mms_version()} with sagemaker-inference in multi-model mode "
         "(mme-mms.properties, default_workers_per_model from SAGEMAKER_MODEL_SERVER_WORKERS, the toolkit's "
         f"default handler service, {MMS_SCRIPT.relative_to(servers.REPO_DIR)} as the container-wide code)",

@@ -174,3 +174,20 @@ def test_hot_models_are_compiled_once_shared_and_switch_again_after_eviction(mme
     stats = _wait_stats(server, lambda s: s["compiled_models"] >= 1)
     assert stats["compiles_started"] == 1, stats
     answer_right(None)
+
+
+def test_sigterm_stops_promptly_once_loads_handed_the_socket_around(mme):
+    """Loads hand the socket from thread to thread (serving/sync_worker.py): a stop still ends
+    every thread at once, not after an idle thread's timeout (gunicorn's would be 30 s here)."""
+    import signal
+
+    root, paths, rows, start = mme
+    for name in "abcdef":
+        model_layout(root, name, paths["other"])
+    server = start(SAGEMAKER_MODEL_SERVER_TIMEOUT="60")
+    with ThreadPoolExecutor(4) as pool:
+        assert all(r.status_code == 200 for r in pool.map(lambda name: _predict(server, rows, target=name), "abcdef"))
+    started = time.monotonic()
+    server.process.send_signal(signal.SIGTERM)
+    assert server.process.wait(timeout=30) == 0
+    assert time.monotonic() - started < 8, f"serve took {time.monotonic() - started:.1f} s to stop"

@@ -46,6 +46,8 @@ from .. import slow_work
 
 #: How much of an unread request body is read (and dropped) at a time after the answer.
 BODY_CHUNK = 1024 * 1024
+#: How often an idle thread looks whether the worker is stopping.
+IDLE_CHECK_SECONDS = 1.0
 
 
 class Worker(GunicornSyncWorker):
@@ -84,13 +86,18 @@ class Worker(GunicornSyncWorker):
     def _follow(self) -> None:
         """Wait for the turn to lead, then run gunicorn's accept loop until this thread hands off."""
         me = threading.get_ident()
-        timeout = self.timeout or 0.5
+        # With several threads, the leader may not be the main thread, and a stop's wake-up
+        # byte (gunicorn's signal pipe) did not reach its wait in every run: it looks again
+        # within a second, as the idle ones do.
+        timeout = min(self.timeout or 0.5, IDLE_CHECK_SECONDS) if self.cfg.threads > 1 else self.timeout or 0.5
         while self.alive:
             with self._turn:
                 while self._leader not in (None, me):
                     if self._stopping():
                         return
-                    self._turn.wait(timeout)
+                    # Short waits: a stop only clears ``alive`` (a signal handler cannot take
+                    # this lock), so an idle thread notices it within a second.
+                    self._turn.wait(IDLE_CHECK_SECONDS)
                     self.notify()  # the heartbeat, whichever thread is idle (gunicorn's --timeout)
                 self._leader = me
             self._lead(timeout)
