@@ -49,3 +49,22 @@ def test_usage_sums_live_workers_and_forgets_the_dead(tmp_path):
     files.publish({})  # this worker's next publication removes the dead worker's file
     assert not dead_file.exists() and (files.directory / f"{os.getpid()}.json").exists()
     assert set(files.read()) == {"a"}
+
+
+def test_the_sorted_names_follow_every_change_however_quick(tmp_path):
+    """GET /models pages through a listing kept between requests: it must never miss a change,
+    even two within one tick of the directory's modification time."""
+    import time
+
+    registry = ModelRegistry(tmp_path)
+    for name in ("b", "a"):
+        registry.add(name, f"/models/{name}", tmp_path, 1000, 0.01)
+        assert registry.names() == sorted(registry.names()) and name in registry.names()
+    time.sleep(0.2)  # old enough to be trusted: served from the listing kept
+    assert registry.names() is registry.names() and registry.names() == ["a", "b"]
+    registry.remove("a")
+    assert registry.names() == ["b"]
+    registry.add("c", "/models/c", tmp_path, 1000, 0.01)
+    registry.remove("b")
+    assert registry.names() == ["c"]
+    assert registry.registered("c").entry.url == "/models/c" and registry.registered("b") is None

@@ -4,7 +4,7 @@ the ``POST /models`` body and ``GET /models`` paging. No state here."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import orjson
@@ -56,9 +56,14 @@ def _timestamp(seconds: float) -> str:
 
 
 def page(
-    registered: Sequence[Registered], usage: Mapping[str, ModelUsage], token: str | None, limit: str | None
+    names: Sequence[str],
+    registered: Callable[[str], Registered | None],
+    usage: Mapping[str, ModelUsage],
+    token: str | None,
+    limit: str | None,
 ) -> dict[str, Any]:
-    """``GET /models``: sorted by name; ``nextPageToken`` is the offset of the next page."""
+    """``GET /models``: ``names`` sorted; ``nextPageToken`` is the offset of the next page. Only
+    the page's models are looked up (``registered``); one unloaded meanwhile is left out."""
     try:
         size = int(limit) if limit else DEFAULT_PAGE_SIZE
         start = int(token) if token else 0
@@ -66,9 +71,8 @@ def page(
         raise BadRequest("limit and next_page_token must be whole numbers") from None
     if not 1 <= size <= MAX_PAGE_SIZE or start < 0:
         raise BadRequest(f"limit must be between 1 and {MAX_PAGE_SIZE} and next_page_token >= 0")
-    ordered = sorted(registered, key=lambda item: item.entry.name)
-    shown = ordered[start : start + size]
+    shown = [item for name in names[start : start + size] if (item := registered(name)) is not None]
     body: dict[str, Any] = {"models": [described(item, usage.get(item.entry.name)) for item in shown]}
-    if start + size < len(ordered):
+    if start + size < len(names):
         body["nextPageToken"] = str(start + size)
     return body

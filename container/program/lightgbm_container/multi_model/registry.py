@@ -33,6 +33,7 @@ from pathlib import Path
 from ..atomic_files import write_atomically
 
 _HOT_PATHS_KEPT = 10_000  # names whose file paths a worker remembers (then it starts over)
+_RECENT_NS = 100_000_000  # a directory changed this recently may change again within its mtime's tick
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,7 @@ class ModelRegistry:
         self.lock_path = state_dir / "registry.lock"
         self._hot_paths: dict[str, tuple[str, str]] = {}  # name -> (entry file, .used file), as str
         self._parsed: dict[str, tuple[tuple[int, int], Entry]] = {}  # entry file name -> (version, entry)
+        self._listing: tuple[int, list[str]] | None = None  # (directory mtime, names sorted)
 
     def _path(self, name: str) -> Path:
         return self.entries_dir / (hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest() + ".json")
@@ -172,8 +174,34 @@ class ModelRegistry:
         self._parsed[file_name] = (version, entry)
         return entry
 
+    def registered(self, name: str) -> Registered | None:
+        """One model as :meth:`entries` gives it, with two ``stat``s (None: not loaded)."""
+        path = Path(self._hot(name)[0])
+        try:
+            stat = os.stat(path)
+            entry = self._parse(path.name, path, (stat.st_ino, stat.st_ctime_ns))
+        except (FileNotFoundError, ValueError):
+            return None
+        try:
+            used = os.stat(self._hot(name)[1])
+        except FileNotFoundError:
+            return Registered(entry, stat.st_mtime, 0)
+        return Registered(entry, used.st_mtime, used.st_size)
+
     def names(self) -> list[str]:
-        return sorted(registered.entry.name for registered in self.entries())
+        """The loaded models' names, sorted; listed again only when the set changed.
+
+        ``GET /models`` pages through this: a page then costs a ``stat`` of the directory and two
+        per model shown, not a pass over every loaded model (1,000 loaded: 15 ms a page before).
+        The directory's modification time says whether an entry was added or removed since; one
+        that is too recent to tell two changes apart (the clock's tick) is not trusted."""
+        changed = os.stat(self.entries_dir).st_mtime_ns
+        listing = self._listing
+        if listing is not None and listing[0] == changed and time.time_ns() - changed > _RECENT_NS:
+            return listing[1]
+        names = sorted(registered.entry.name for registered in self.entries())
+        self._listing = (changed, names)
+        return names
 
     def bytes_in_use(self) -> int:
         """What the registered models take in one worker holding them all (the budget's measure)."""

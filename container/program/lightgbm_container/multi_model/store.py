@@ -171,13 +171,13 @@ class MultiModelStore:
 
     def describe(self, name: str) -> dict[str, Any]:
         """``GET /models/<name>``: SageMaker's description, and what the model costs and does."""
-        registered = next((item for item in self.registry.entries() if item.entry.name == name), None)
+        registered = self.registry.registered(name)
         if registered is None:
             raise ModelNotFound(f"model {name!r} is not loaded", model=name)
         return api.described(registered, self.usage.read().get(name))
 
     def page(self, token: str | None, limit: str | None) -> dict[str, Any]:
-        return api.page(self.registry.entries(), self.usage.read(), token, limit)
+        return api.page(self.registry.names(), self.registry.registered, self.usage.read(), token, limit)
 
     def get(self, name: str) -> Served:
         """A model loaded through ``POST /models`` (``/models/<name>/invoke``)."""

@@ -51,6 +51,7 @@ class UsageFiles:
         self.directory = state_dir / "usage"
         self.directory.mkdir(parents=True, exist_ok=True)
         self._published: bytes | None = None
+        self._summed: tuple[tuple[tuple[int, int, int], ...], dict[str, ModelUsage]] | None = None
 
     def publish(self, copies: Mapping[str, Mapping[str, float]]) -> None:
         """This worker's copies, as :meth:`.WorkerCopies.usage` gives them (written when changed)."""
@@ -64,17 +65,30 @@ class UsageFiles:
                 path.unlink(missing_ok=True)
 
     def read(self) -> dict[str, ModelUsage]:
-        """Every live worker's copies, summed by model name."""
-        models: dict[str, ModelUsage] = {}
+        """Every live worker's copies, summed by model name (summed again only when a worker
+        published since: a file is replaced, never rewritten, so its inode, time and size say
+        which version it is)."""
+        files = []
         for pid, path in self._files():
             if not _alive(pid):
                 continue
+            try:
+                stat = os.stat(path)
+            except FileNotFoundError:
+                continue
+            files.append(((stat.st_ino, stat.st_mtime_ns, stat.st_size), path))
+        key = tuple(sorted(identity for identity, _ in files))
+        if self._summed is not None and self._summed[0] == key:
+            return self._summed[1]
+        models: dict[str, ModelUsage] = {}
+        for _, path in files:
             try:
                 copies = orjson.loads(path.read_bytes())
             except (FileNotFoundError, orjson.JSONDecodeError):
                 continue  # replaced while we read, or its worker is gone
             for name, copy in copies.items():
                 models.setdefault(name, ModelUsage()).add(copy)
+        self._summed = (key, models)
         return models
 
     def _files(self) -> Iterator[tuple[int, Path]]:
