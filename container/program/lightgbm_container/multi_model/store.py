@@ -319,9 +319,11 @@ class MultiModelStore:
                 f"{_mb(self.budget)} per worker (LIGHTGBM_MODEL_CACHE_MB)",
                 model=name,
             )
-        in_use = self._make_room(name, loaded.size)
+        in_use, held = self._make_room(name, loaded.size)
         entry = self.registry.add(name, url, loaded.files_dir, loaded.size, loaded.seconds)
         self._keep(entry, loaded)
+        metrics.MODELS_REGISTERED.set(held + 1)  # at once, from what making room counted (the sweeper recounts)
+        metrics.REGISTRY_BYTES.set(in_use + loaded.size)
         log.info(
             "model loaded: %s from %s (%s in memory, %.1f ms, %s); registry in use %s of %s",
             name,
@@ -334,12 +336,13 @@ class MultiModelStore:
         )
         return entry
 
-    def _make_room(self, name: str, size: int) -> int:
+    def _make_room(self, name: str, size: int) -> tuple[int, int]:
         """Evict the least recently used models until ``size`` more bytes fit; returns the bytes
-        the registry holds then. Caller holds the registry lock."""
+        and the models the registry holds then. Caller holds the registry lock."""
         registered = self.registry.least_recently_used()
         in_use = sum(item.bytes for item in registered)
         now = time.time()
+        evicted = 0
         for victim in registered:
             if in_use + size <= self.budget:
                 break
@@ -358,7 +361,8 @@ class MultiModelStore:
                 _mb(self.budget),
             )
             in_use -= victim.bytes
-        return in_use
+            evicted += 1
+        return in_use, len(registered) - evicted
 
     def _local_copy(self, name: str) -> Served | None:
         """This worker's copy of a registered model (loaded on first use); None if not registered."""
