@@ -259,3 +259,12 @@ def test_a_run_directory_nginx_workers_cannot_reach_is_named(tmp_path):
     private.chmod(0o711)
     assert unreachable_by_others(inner) in (None, *private.parents)  # pytest's own base may be private too
     assert unreachable_by_others(Path("/tmp")) is None
+
+
+def test_multi_model_workers_get_malloc_tuning_unless_the_user_chose_their_own():
+    from lightgbm_container.settings.serving import MULTI_MODEL_MALLOC
+
+    assert serving_settings({}).malloc_tuning == {}
+    assert serving_settings({"SAGEMAKER_MULTI_MODEL": "true"}).malloc_tuning == MULTI_MODEL_MALLOC
+    own = serving_settings({"SAGEMAKER_MULTI_MODEL": "true", "MALLOC_ARENA_MAX": "8"}).malloc_tuning
+    assert "MALLOC_ARENA_MAX" not in own and own["MALLOC_MMAP_THRESHOLD_"] == "131072"

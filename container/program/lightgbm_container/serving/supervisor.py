@@ -83,6 +83,7 @@ def worker_environment(settings: ServingSettings, runtime: Runtime) -> dict[str,
         # Belt and braces with the per-call thread count: OpenMP in each worker uses its share only.
         "OMP_NUM_THREADS": str(settings.predict_threads),
         "PYTHONUNBUFFERED": "1",
+        **settings.malloc_tuning,
     }
     if runtime.metrics_dir is not None:  # prometheus-client reads it when first imported (metrics.py)
         changes["PROMETHEUS_MULTIPROC_DIR"] = str(runtime.metrics_dir)

@@ -48,6 +48,8 @@ class ServingSettings:
     batch_strategy: str
     max_concurrent_transforms: int
     multi_model: bool
+    #: glibc malloc's tuning for the workers, where the user set none (multi-model: see MULTI_MODEL_MALLOC).
+    malloc_tuning: dict[str, str]
     predictor_backend: str  # "auto" (lleaves when it compiles and agrees), "lleaves", "lightgbm"
     compile_cache_dir: Path
     compile_timeout_seconds: int
@@ -124,6 +126,15 @@ def _workers_and_threads(env: Mapping[str, str], cgroup_root: Path) -> tuple[int
     return workers, max(1, cores // workers), f"{cores} core(s) / {workers} worker(s)"
 
 
+#: Multi-model workers load and drop models all the time. glibc's defaults let that memory
+#: fragment: an arena per thread (LightGBM's OpenMP threads and the request threads each get one,
+#: up to 8 per core), and a model file's large read buffers moved into the heap once the
+#: mmap threshold adjusts itself upwards after the first ones are freed. Two arenas, and
+#: buffers of 128 KB or more always mapped (so given back when freed), keep a worker's memory
+#: near what its models measure (bench/mme_vs_mms.py --soak).
+MULTI_MODEL_MALLOC = {"MALLOC_ARENA_MAX": "2", "MALLOC_MMAP_THRESHOLD_": "131072"}
+
+
 def serving_settings(env: Mapping[str, str] | None = None, cgroup_root: Path = CGROUP_ROOT) -> ServingSettings:
     """Read the serving settings; raises SettingsError naming the bad variable. ``cgroup_root``:
     where the container's limits are read (:mod:`.resources`; tests give a fabricated tree)."""
@@ -154,6 +165,9 @@ def serving_settings(env: Mapping[str, str] | None = None, cgroup_root: Path = C
         ).upper(),
         max_concurrent_transforms=integer(env, "SAGEMAKER_MAX_CONCURRENT_TRANSFORMS", default=workers, maximum=256),
         multi_model=multi_model,
+        malloc_tuning={key: value for key, value in MULTI_MODEL_MALLOC.items() if key not in env}
+        if multi_model
+        else {},
         predictor_backend=choice(env, "LIGHTGBM_PREDICTOR", ("auto", "lleaves", "lightgbm"), "auto"),
         compile_cache_dir=compile_cache_dir(env),
         compile_timeout_seconds=compile_timeout_seconds(env),
