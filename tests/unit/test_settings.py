@@ -267,4 +267,4 @@ def test_multi_model_workers_get_malloc_tuning_unless_the_user_chose_their_own()
     assert serving_settings({}).malloc_tuning == {}
     assert serving_settings({"SAGEMAKER_MULTI_MODEL": "true"}).malloc_tuning == MULTI_MODEL_MALLOC
     own = serving_settings({"SAGEMAKER_MULTI_MODEL": "true", "MALLOC_ARENA_MAX": "8"}).malloc_tuning
-    assert "MALLOC_ARENA_MAX" not in own and own["MALLOC_MMAP_THRESHOLD_"] == "131072"
+    assert "MALLOC_ARENA_MAX" not in own and own["MALLOC_MMAP_THRESHOLD_"] == "1048576"

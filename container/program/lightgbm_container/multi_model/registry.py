@@ -41,7 +41,7 @@ class Entry:
     name: str
     url: str
     model_dir: str  # where the model files are (an extracted archive lives in the private cache)
-    size_bytes: int  # what the loading worker's copy took in memory (measured: multi_model/footprint.py)
+    size_bytes: int  # what the loading worker's copy took in memory (measured: store.MultiModelStore._read)
     loaded_at: float
     load_seconds: float = 0.0
 

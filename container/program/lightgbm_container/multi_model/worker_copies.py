@@ -25,7 +25,7 @@ LOAD_LOCKS = 64
 class Copy:
     version: Version
     served: Served
-    loaded_bytes: int  # measured around the load (multi_model/footprint.py)
+    loaded_bytes: int  # measured around the load (store.MultiModelStore._read)
     load_seconds: float
     compiled_bytes: int = 0  # measured when it switched to compiled trees
     hits: int = 0  # requests answered (the first, which loaded it, included)

@@ -66,7 +66,7 @@ class Worker(GunicornSyncWorker):
         self._turn = threading.Condition()
         self._leader: int | None = threading.get_ident()
         others = [
-            threading.Thread(target=self._follow, name=f"request-{index}", daemon=True)
+            threading.Thread(target=self._follow_or_stop, name=f"request-{index}", daemon=True)
             for index in range(1, max(1, self.cfg.threads))
         ]
         if others:
@@ -82,6 +82,17 @@ class Worker(GunicornSyncWorker):
             deadline = time.monotonic() + self.cfg.graceful_timeout
             for thread in others:  # the requests they are answering end before the process does
                 thread.join(max(0.0, deadline - time.monotonic()))
+
+    def _follow_or_stop(self) -> None:
+        """:meth:`_follow` in a thread other than the main one. What would end a sync worker (an
+        unexpected error accepting) stops this one too, so gunicorn starts a fresh one, rather
+        than leaving the loop with a thread that is gone while the others keep the heartbeat."""
+        try:
+            self._follow()
+        except BaseException:
+            self.log.exception("a request thread failed; stopping the worker")
+            self.alive = False
+            raise
 
     def _follow(self) -> None:
         """Wait for the turn to lead, then run gunicorn's accept loop until this thread hands off."""
