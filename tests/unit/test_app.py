@@ -147,7 +147,8 @@ def test_multi_model_api_in_process(tmp_path, trained_root, booster):
     }
     json_error(client.post("/models", json={"model_name": "m", "url": url}), 409, "conflict")
     json_error(client.post("/models", data="{", content_type="application/json"), 400, "bad_request")
-    assert client.get("/models").get_json() == {"models": [{"modelName": "m", "modelUrl": url}]}
+    (listed,) = client.get("/models").get_json()["models"]  # SageMaker's keys, and ours beside them
+    assert (listed["modelName"], listed["modelUrl"]) == ("m", url) and listed["memoryBytes"] > 0
     response = client.post("/models/m/invoke", data=ROW, content_type="text/csv")
     assert float(response.data) == pytest.approx(booster.predict(_row())[0], abs=1e-9)
     response = client.post(
