@@ -21,6 +21,8 @@ from pathlib import Path
 
 from sagemaker_inference import environment, model_server
 
+from mms_peer import exec_mms  # this file's own directory is first on sys.path
+
 
 def main() -> None:
     if not model_server.ENABLE_MULTI_MODEL:
@@ -30,20 +32,7 @@ def main() -> None:
     model_server._set_python_path()
     text = model_server._generate_mms_config_properties(environment.Environment(), None)
     config.write_text(text.replace("=http://0.0.0.0:", "=http://127.0.0.1:"))  # loopback only, unlike SageMaker
-    os.execvp(
-        "multi-model-server",
-        [
-            "multi-model-server",
-            "--start",
-            "--foreground",
-            "--model-store",
-            model_server.MODEL_STORE,
-            "--mms-config",
-            str(config),
-            "--log-config",
-            model_server.DEFAULT_MMS_LOG_FILE,
-        ],
-    )
+    exec_mms(config)
 
 
 if __name__ == "__main__":

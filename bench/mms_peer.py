@@ -17,27 +17,20 @@ from pathlib import Path
 from sagemaker_inference import environment, model_server
 
 
+def exec_mms(config: Path, *models: str) -> None:
+    """Become MMS in the foreground, started as the toolkit starts it (``models``: its ``--models``
+    arguments; none in multi-model mode, where the caller loads them: bench/mms_mme_peer.py)."""
+    command = ["multi-model-server", "--start", "--foreground", "--model-store", model_server.MODEL_STORE]
+    command += ["--mms-config", str(config), "--log-config", model_server.DEFAULT_MMS_LOG_FILE]
+    os.execvp("multi-model-server", command + (["--models", *models] if models else []))
+
+
 def main() -> None:
     config = Path(sys.argv[1])
     env = environment.Environment()
     config.write_text(model_server._generate_mms_config_properties(env, model_server.DEFAULT_HANDLER_SERVICE))
     os.environ["PYTHONPATH"] = f"{environment.code_dir}:{os.environ.get('PYTHONPATH', '')}"  # as _set_python_path
-    os.execvp(
-        "multi-model-server",
-        [
-            "multi-model-server",
-            "--start",
-            "--foreground",
-            "--model-store",
-            model_server.MODEL_STORE,
-            "--mms-config",
-            str(config),
-            "--log-config",
-            model_server.DEFAULT_MMS_LOG_FILE,
-            "--models",
-            f"{model_server.DEFAULT_MMS_MODEL_NAME}={environment.model_dir}",
-        ],
-    )
+    exec_mms(config, f"{model_server.DEFAULT_MMS_MODEL_NAME}={environment.model_dir}")
 
 
 if __name__ == "__main__":

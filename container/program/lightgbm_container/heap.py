@@ -29,17 +29,19 @@ TRIM_AFTER_BYTES = 1024 * 1024
 
 
 @cache
-def _malloc_trim() -> ctypes._CFuncPtr | None:  # type: ignore[name-defined]
-    name = ctypes.util.find_library("c")
+def _libc_function(name: str) -> ctypes._CFuncPtr | None:  # type: ignore[name-defined]
+    """A function of the C library by name, or None where it has none (musl has no malloc_trim;
+    glibc before 2.33 no mallinfo2): then there is nothing to give back or read this way."""
+    library = ctypes.util.find_library("c")
     try:
-        return ctypes.CDLL(name).malloc_trim if name else None
-    except (OSError, AttributeError):  # not glibc (musl has no malloc_trim): nothing to give back this way
+        return getattr(ctypes.CDLL(library), name) if library else None
+    except (OSError, AttributeError):
         return None
 
 
 def release_freed_memory() -> None:
     """Return freed heap memory to the system, where the C library can (glibc's malloc_trim)."""
-    trim = _malloc_trim()
+    trim = _libc_function("malloc_trim")
     if trim is not None:
         trim(0)
 
@@ -66,11 +68,7 @@ class _MallInfo2(ctypes.Structure):
 
 @cache
 def _mallinfo2() -> Callable[[], _MallInfo2] | None:
-    name = ctypes.util.find_library("c")
-    try:
-        function = ctypes.CDLL(name).mallinfo2 if name else None
-    except (OSError, AttributeError):  # not glibc, or older than 2.33
-        return None
+    function = _libc_function("mallinfo2")
     if function is not None:
         function.restype = _MallInfo2
     return function
