@@ -86,7 +86,9 @@ def test_cross_worker_consistency_under_concurrency(mme):
     for answer in answers:
         np.testing.assert_allclose(_values(answer), expected, atol=1e-9)
     assert all(answer.status_code == 200 for answer in lazy)
-    assert all(listing == listings[0] for listing in listings)
+    # Every worker lists the same models (live figures such as requests move between listings).
+    listed = [[(m["modelName"], m["modelUrl"]) for m in listing["models"]] for listing in listings]
+    assert all(names == listed[0] for names in listed) and listed[0]
     stats = requests.get(server.url + "/stats", timeout=5).json()
     assert stats["workers"] == 2
     # 'shared' and 'lazy' each loaded at most once per worker, whatever the request count.
